@@ -31,9 +31,9 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// subcommands lists the constructors of every subcommand; each file of this
-// package adds its own in an init-free way through this slice.
-var subcommands []func() *cobra.Command
+// subcommands lists the constructors of every subcommand, registered
+// explicitly here (one line each) rather than in init functions.
+var subcommands = []func() *cobra.Command{}
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{
