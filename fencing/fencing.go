@@ -103,16 +103,17 @@ type Rule string
 
 // The receiver rules, one per function of this package.
 const (
-	RuleCoordinatorStatus  Rule = "coordinator-status"
-	RuleOperatorCheck      Rule = "operator-check"
-	RuleMaintainerRemove   Rule = "maintainer-remove"
-	RuleManagerAdd         Rule = "manager-add"
-	RuleManagerBootstrap   Rule = "manager-bootstrap"
-	RuleManagerAdmit       Rule = "manager-admit"
-	RuleManagerClose       Rule = "manager-close"
-	RuleMaintainerResponse Rule = "maintainer-response"
-	RuleMaintainerBeat     Rule = "maintainer-heartbeat"
-	RuleCheckpointWrite    Rule = "checkpoint-write"
+	RuleCoordinatorStatus    Rule = "coordinator-status"
+	RuleCoordinatorBootstrap Rule = "coordinator-bootstrap"
+	RuleOperatorCheck        Rule = "operator-check"
+	RuleMaintainerRemove     Rule = "maintainer-remove"
+	RuleManagerAdd           Rule = "manager-add"
+	RuleManagerBootstrap     Rule = "manager-bootstrap"
+	RuleManagerAdmit         Rule = "manager-admit"
+	RuleManagerClose         Rule = "manager-close"
+	RuleMaintainerResponse   Rule = "maintainer-response"
+	RuleMaintainerBeat       Rule = "maintainer-heartbeat"
+	RuleCheckpointWrite      Rule = "checkpoint-write"
 )
 
 // Claim is what an incoming message asserts about its sender.
@@ -129,8 +130,9 @@ type Decision struct {
 	LocalEpoch uint64
 	LocalNode  string // recorded owner or bound node, if the rule has one
 	Claim      Claim
-	// Tombstone is set by ManagerClose when the receiver must remember that
-	// the manager was closed at Claim.Epoch.
+	// Tombstone is set by ManagerClose when the receiver must record
+	// Claim.Epoch as the changefeed's close tombstone (it only ever raises
+	// the recorded one).
 	Tombstone bool
 	Reason    string
 }

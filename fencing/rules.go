@@ -4,18 +4,48 @@ package fencing
 // status for a changefeed whose persisted epoch is local and whose
 // maintainer is bound to bound ("" when none).
 //
-// Epoch: the status must come from the bound node (if any) at exactly the
-// changefeed's epoch. Off: statuses are not checked.
+// Both policies first require the status to come from the bound node; a
+// changefeed with no bound maintainer applies no status (TiCDC's
+// validateMaintainerNode predates the epoch fix, so Off keeps it too).
+// Epoch: the status must also carry exactly the changefeed's epoch.
+// Off: the epoch is not checked.
 func CoordinatorStatus(p Policy, local uint64, bound string, c Claim) Decision {
 	const r = RuleCoordinatorStatus
-	if p == Off {
-		return decide(r, p, Accept, local, bound, c, "statuses unchecked")
+	if bound == "" {
+		return decide(r, p, RejectUnknown, local, bound, c, "changefeed has no bound maintainer")
 	}
-	if bound != "" && c.From != bound {
+	if c.From != bound {
 		return decide(r, p, RejectSender, local, bound, c, "status not from bound node")
+	}
+	if p == Off {
+		return decide(r, p, Accept, local, bound, c, "status epoch unchecked")
 	}
 	v, why := exact(local, c.Epoch)
 	return decide(r, p, v, local, bound, c, why)
+}
+
+// CoordinatorBootstrap decides whether a coordinator that has just
+// bootstrapped adopts a maintainer that node c.From reports (in its
+// CoordinatorBootstrapResponse) for a changefeed whose persisted epoch is
+// persisted. Accept binds the changefeed to c.From; any other verdict means
+// the report is a stale generation that the caller stops with a remove
+// stamped with the reported epoch (c.Epoch), so that the stale maintainer's
+// own fence accepts it.
+//
+// Epoch: only a report of exactly the persisted epoch is adopted; the
+// coordinator never adopts an older remote epoch (a review finding on
+// TiCDC #5181). Off: any reported maintainer is adopted.
+//
+// NB: two reports that both Accept are two live maintainers of one
+// generation; that breaks the bump-before-ownership-change invariant and the
+// caller must surface it, not pick one.
+func CoordinatorBootstrap(p Policy, persisted uint64, c Claim) Decision {
+	const r = RuleCoordinatorBootstrap
+	if p == Off {
+		return decide(r, p, Accept, persisted, "", c, "reported maintainer adopted unchecked")
+	}
+	v, why := exact(persisted, c.Epoch)
+	return decide(r, p, v, persisted, "", c, why)
 }
 
 // OperatorCheck decides whether a status may finish an add/move/stop
@@ -24,6 +54,9 @@ func CoordinatorStatus(p Policy, local uint64, bound string, c Claim) Decision {
 // Epoch: from dest at exactly opEpoch. Off: from dest, any epoch.
 func OperatorCheck(p Policy, opEpoch uint64, dest string, c Claim) Decision {
 	const r = RuleOperatorCheck
+	if dest == "" {
+		return decide(r, p, RejectUnknown, opEpoch, dest, c, "operator has no destination")
+	}
 	if c.From != dest {
 		return decide(r, p, RejectSender, opEpoch, dest, c, "status not from operator destination")
 	}
@@ -90,8 +123,9 @@ type Owner struct {
 	Present bool   // a dispatcher manager exists for the changefeed
 	Node    string // recorded maintainer node
 	Epoch   uint64 // recorded maintainer epoch
-	// Closed is set when the manager was closed; ClosedEpoch is the epoch of
-	// the close (the tombstone).
+	// Closed is set once a close was recorded for the changefeed on this
+	// node; ClosedEpoch is the highest such epoch (the tombstone). The rules
+	// consult it only while no manager is present.
 	Closed      bool
 	ClosedEpoch uint64
 }
@@ -140,10 +174,14 @@ func admitOwner(o Owner, c Claim) (Verdict, string) {
 		return RejectUnknown, "no dispatcher manager"
 	}
 	if c.Epoch == 0 {
-		if o.Epoch == 0 && (o.Node == "" || o.Node == c.From) {
+		switch {
+		case o.Epoch != 0:
+			return RejectCompat, "epoch 0 while manager is strict"
+		case o.Node != "" && o.Node != c.From:
+			return RejectSender, "compatibility mode, not from the recorded owner node"
+		default:
 			return Accept, "compatibility mode"
 		}
-		return RejectCompat, "epoch 0 while manager is strict"
 	}
 	if v, why := exact(o.Epoch, c.Epoch); v != Accept {
 		return v, why
@@ -171,18 +209,30 @@ func ManagerAdmit(p Policy, o Owner, c Claim) Decision {
 	return decide(r, p, v, o.Epoch, o.Node, c, why)
 }
 
-// ManagerClose decides what a dispatcher manager does with a
-// MaintainerCloseRequest. Accept closes it; Tombstone in the decision says
-// to remember the close epoch. AckWithoutActing answers success without
-// closing.
+// ManagerClose decides what a dispatcher manager (or the orchestrator when
+// none exists) does with a MaintainerCloseRequest. Accept closes the
+// manager; AckWithoutActing answers success without closing. Either way the
+// answer carries the request's epoch, so the sender's MaintainerResponse
+// admits it and a removal-only maintainer stops retrying. Tombstone in the
+// decision says to record Claim.Epoch as the changefeed's close tombstone;
+// it is set only when that raises the tombstone, so the caller may simply
+// overwrite.
 //
-// Epoch: closes only from (recorded node, recorded epoch) and records a
-// tombstone (in compatibility mode only when removed); anything else is
-// acknowledged without closing. Off: a close always closes, no tombstone.
+// Epoch: closes only from (recorded node, recorded epoch); anything else is
+// acknowledged without closing. A close that closes, and a close that finds
+// no manager, record a tombstone, except that epoch 0 (which carries no
+// order) records one only when removed. The tombstone then blocks a delayed
+// bootstrap from resurrecting the manager (see ManagerBootstrap).
+// Off: a close always closes, and nothing is remembered.
 func ManagerClose(p Policy, o Owner, c Claim, removed bool) Decision {
 	const r = RuleManagerClose
 	if !o.Present {
-		return decide(r, p, AckWithoutActing, o.Epoch, o.Node, c, "no dispatcher manager: already closed")
+		d := decide(r, p, AckWithoutActing, o.Epoch, o.Node, c, "no dispatcher manager to close")
+		// NB: a close that overtakes a delayed bootstrap finds no manager;
+		// without this tombstone the bootstrap would then create one for a
+		// maintainer that has already finished its close fan-out.
+		d.Tombstone = p != Off && raisesTombstone(o, c, removed)
+		return d
 	}
 	if p == Off {
 		return decide(r, p, Accept, o.Epoch, o.Node, c, "close always closes")
@@ -192,8 +242,18 @@ func ManagerClose(p Policy, o Owner, c Claim, removed bool) Decision {
 		return decide(r, p, AckWithoutActing, o.Epoch, o.Node, c, "stale close acknowledged: "+why)
 	}
 	d := decide(r, p, Accept, o.Epoch, o.Node, c, why)
-	d.Tombstone = c.Epoch != 0 || removed
+	d.Tombstone = raisesTombstone(o, c, removed)
 	return d
+}
+
+// raisesTombstone reports whether a close at c.Epoch must be recorded: epoch
+// 0 has no order and is kept only for a removal, and a tombstone never
+// moves down.
+func raisesTombstone(o Owner, c Claim, removed bool) bool {
+	if c.Epoch == 0 && !removed {
+		return false
+	}
+	return !o.Closed || c.Epoch > o.ClosedEpoch
 }
 
 // MaintainerResponse decides whether a maintainer at epoch local processes
