@@ -53,10 +53,12 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-## proto: regenerate heartbeatpb from heartbeat.proto
+## proto: regenerate heartbeatpb and upstreampb from their .proto files
 proto:
 	cd heartbeatpb && protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative heartbeat.proto
+	cd upstreampb && protoc --go_out=. --go_opt=paths=source_relative \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative upstream.proto
 
 ## proto-check: fail if the committed generated code is stale
 proto-check:

@@ -33,7 +33,10 @@ func (e *exitError) Unwrap() error { return e.err }
 
 // subcommands lists the constructors of every subcommand, registered
 // explicitly here (one line each) rather than in init functions.
-var subcommands = []func() *cobra.Command{}
+var subcommands = []func() *cobra.Command{
+	newMetaCmd,
+	newUpstreamCmd,
+}
 
 func newRootCmd() *cobra.Command {
 	root := &cobra.Command{

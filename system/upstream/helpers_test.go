@@ -1,0 +1,103 @@
+package upstream
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
+	)
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	w := &tWriter{t: t}
+	t.Cleanup(w.stop) // registered first, so it runs last
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+type tWriter struct {
+	mu      sync.Mutex
+	t       testing.TB
+	stopped bool
+}
+
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.stopped {
+		w.t.Log(strings.TrimRight(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *tWriter) stop() {
+	w.mu.Lock()
+	w.stopped = true
+	w.mu.Unlock()
+}
+
+func testCtx(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// serve runs Serve in the test process over loopback and returns a client;
+// both stop when the test ends (or when stop is called).
+func serve(t testing.TB, dir string, tables ...string) (c *Client, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	addrc := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- Serve(ctx, ServeConfig{DB: Config{Dir: dir, Tables: tables, Logger: testLogger(t)}}, func(a string) { addrc <- a })
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-errc:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	case <-time.After(10 * time.Second):
+		cancel()
+		t.Fatal("serve not ready")
+	}
+	c, err := Dial(testCtx(t, 10*time.Second), addr)
+	require.NoError(t, err)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = c.Close()
+			cancel()
+			select {
+			case err := <-errc:
+				require.NoError(t, err)
+			case <-time.After(15 * time.Second):
+				t.Error("serve did not stop")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return c, stop
+}
+
+func ins(table string, pk int64, cols map[string]Value) Write {
+	return Write{Table: table, PK: pk, Op: OpInsert, Columns: cols}
+}
+
+func upd(table string, pk int64, cols map[string]Value) Write {
+	return Write{Table: table, PK: pk, Op: OpUpdate, Columns: cols}
+}
+
+func del(table string, pk int64) Write { return Write{Table: table, PK: pk, Op: OpDelete} }
+
+func u64(v uint64) *uint64 { return &v }
