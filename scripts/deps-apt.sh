@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, only those missing.
 set -euo pipefail
-pkgs=(iproute2 iptables iputils-ping protobuf-compiler maven openjdk-17-jre-headless procps)
+pkgs=(iproute2 iptables iputils-ping protobuf-compiler maven openjdk-17-jre-headless procps chromium)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,224 @@
+package checker
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Kind tells a row record from a watermark record (header cdc-kind).
+type Kind uint8
+
+const (
+	// KindUnknown is the zero value; records of this kind are input errors.
+	KindUnknown Kind = iota
+	// KindRow is a row change (cdc-kind=row).
+	KindRow
+	// KindWatermark is a watermark (cdc-kind=watermark): every row with
+	// commit_ts ≤ WatermarkTs is already in the partition before it.
+	KindWatermark
+)
+
+// String returns the header spelling of the kind.
+func (k Kind) String() string {
+	switch k {
+	case KindRow:
+		return "row"
+	case KindWatermark:
+		return "watermark"
+	default:
+		return fmt.Sprintf("Kind(%d)", uint8(k))
+	}
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (k *Kind) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "row":
+		*k = KindRow
+	case "watermark":
+		*k = KindWatermark
+	default:
+		return fmt.Errorf("checker: unknown record kind %q", b)
+	}
+	return nil
+}
+
+// OpDelete is the op of a row deletion; its columns are not compared.
+const OpDelete = "delete"
+
+// Columns are a row's column values in canonical text: a JSON string value
+// is its contents, any other JSON value its compact JSON text. Adapters must
+// convert both the Kafka records and the upstream change log the same way so
+// that equal values compare equal.
+type Columns map[string]string
+
+// UnmarshalJSON accepts any JSON object and canonicalises its values.
+func (c *Columns) UnmarshalJSON(b []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(b, &raw); err != nil {
+		return fmt.Errorf("checker: columns: %w", err)
+	}
+	if raw == nil {
+		*c = nil
+		return nil
+	}
+	out := make(Columns, len(raw))
+	for k, v := range raw {
+		var s string
+		if len(v) > 0 && v[0] == '"' {
+			if err := json.Unmarshal(v, &s); err != nil {
+				return fmt.Errorf("checker: column %q: %w", k, err)
+			}
+		} else {
+			s = string(v)
+		}
+		out[k] = s
+	}
+	*c = out
+	return nil
+}
+
+// Record is one consumed Kafka record of the changefeed topic, decoded from
+// its key, JSON value and cdc-* headers. Row fields are zero on watermarks
+// and WatermarkTs is zero on rows.
+type Record struct {
+	Partition int32 `json:"partition"`
+	Offset    int64 `json:"offset"`
+	// AppendTime is the broker's LogAppendTime (millisecond precision).
+	AppendTime time.Time `json:"append_time"`
+	Kind       Kind      `json:"kind"`
+	Changefeed string    `json:"changefeed,omitempty"`
+
+	Table    string  `json:"table,omitempty"`
+	PK       int64   `json:"pk,omitempty"`
+	Op       string  `json:"op,omitempty"`
+	CommitTs uint64  `json:"commit_ts,omitempty"`
+	Columns  Columns `json:"columns,omitempty"`
+
+	// Epoch is the cdc-epoch header: the generation that wrote the record.
+	Epoch      uint64 `json:"epoch"`
+	Node       string `json:"node"`
+	Dispatcher string `json:"dispatcher,omitempty"`
+
+	WatermarkTs uint64 `json:"watermark_ts,omitempty"`
+}
+
+// Change is one entry of the upstream's committed change log, the ground
+// truth the sink is compared with.
+type Change struct {
+	CommitTs uint64  `json:"commit_ts"`
+	Table    string  `json:"table"`
+	PK       int64   `json:"pk"`
+	Op       string  `json:"op"`
+	Columns  Columns `json:"columns,omitempty"`
+}
+
+// EpochGrant is one entry of the epoch history: Epoch was granted to the
+// maintainer on Node at GrantedAt (the coordinator's wall clock).
+type EpochGrant struct {
+	Changefeed string    `json:"changefeed,omitempty"`
+	Epoch      uint64    `json:"epoch"`
+	GrantedAt  time.Time `json:"granted_at"`
+	Node       string    `json:"node"`
+}
+
+// DecisionEntry is one line of a node's fencing decision log: what a
+// receiver did with an incoming control message.
+type DecisionEntry struct {
+	Time       time.Time `json:"time"`
+	Changefeed string    `json:"changefeed,omitempty"`
+	Node       string    `json:"node"`
+	Role       string    `json:"role"`
+	MsgType    string    `json:"msg_type"`
+	MsgEpoch   uint64    `json:"msg_epoch"`
+	LocalEpoch uint64    `json:"local_epoch"`
+	Sender     string    `json:"sender"`
+	Verdict    string    `json:"verdict"`
+	// Acted is true when the receiver changed state because of the message.
+	Acted bool `json:"acted"`
+}
+
+// FaultEvent is one fault of the timeline. Heal is zero for a fault that was
+// never healed (a kill, or a run that ended first).
+type FaultEvent struct {
+	ID            string    `json:"id"`
+	Kind          string    `json:"kind"`
+	TargetRole    string    `json:"target_role,omitempty"`
+	TargetProcess string    `json:"target_process,omitempty"`
+	Inject        time.Time `json:"inject"`
+	Heal          time.Time `json:"heal,omitzero"`
+	// Effective is true when the harness verified the fault took effect.
+	Effective bool `json:"effective"`
+}
+
+// SLOs are the thresholds a run is judged against.
+type SLOs struct {
+	// L: lag at or below it is healthy.
+	L time.Duration
+	// W: lag must stay healthy this long to count as recovered.
+	W time.Duration
+	// RecoveryBound bounds the judged recovery time; 0 means unbounded.
+	RecoveryBound time.Duration
+	// AllowedZombie is how long a superseded generation may keep acting
+	// (writing records, having its control messages accepted); 0 means not at
+	// all.
+	AllowedZombie time.Duration
+}
+
+// RunInfo is what the runner knows about the run; the checker copies it into
+// the Result.
+type RunInfo struct {
+	Scenario    string
+	Seed        int64
+	FencingMode string
+}
+
+// BankConfig enables the balance-sum check for a bank workload.
+type BankConfig struct {
+	// Table holds the accounts; Column the integer balance.
+	Table  string
+	Column string
+	// Initial is every account's balance before its first row (0 when the
+	// accounts are created while the changefeed runs). The workload only
+	// transfers, so the balances summed at every global watermark must equal
+	// the sum of the initial balances.
+	Initial int64
+}
+
+// Config holds the checker's small inputs, all known before the records are
+// fed: the run's identity, its SLOs, the epoch history, the decision logs
+// and the fault timeline.
+type Config struct {
+	Run        RunInfo
+	Changefeed string
+	SLOs       SLOs
+	// Partitions is the topic's partition count; 0 means the partitions seen
+	// in the records. Lag is undefined until each of them has a watermark.
+	Partitions int
+	Grants     []EpochGrant
+	Decisions  []DecisionEntry
+	Faults     []FaultEvent
+	// Start and End bound the observed window; zero means the first and last
+	// append time seen.
+	Start, End time.Time
+	// Step is the lag sampling interval; 0 means 100 ms, the maximum.
+	Step time.Duration
+	// NoChangeLog says there is no upstream change log: completeness and the
+	// value comparison are skipped and rows are not buffered for matching.
+	// Without it, every row must eventually be matched by an AddChange.
+	NoChangeLog bool
+	// StartTs is the changefeed's start ts: changes committed before it are
+	// not expected in the topic and are ignored.
+	StartTs uint64
+	// Bank, when set, adds the balance-sum check to watermark honesty.
+	Bank *BankConfig
+	// EnvErrors are environment failures the runner saw; any makes the run
+	// inconclusive.
+	EnvErrors []string
+	// MaxExamples bounds the examples kept per invariant; 0 means 10.
+	MaxExamples int
+}
