@@ -34,8 +34,12 @@ func (e *exitError) Unwrap() error { return e.err }
 // subcommands lists the constructors of every subcommand, registered
 // explicitly here (one line each) rather than in init functions.
 var subcommands = []func() *cobra.Command{
+	newKafkaCmd,
 	newMetaCmd,
 	newUpstreamCmd,
+	newCleanCmd,
+	newNodeCmd,
+	newUpCmd,
 }
 
 func newRootCmd() *cobra.Command {

@@ -175,6 +175,19 @@ func (c *Coordinator) ChangefeedsLoaded(infos []ChangefeedInfo) {
 	c.reports = nil
 }
 
+// AddChangefeed registers a changefeed created after the bootstrap (TiCDC's
+// CreateChangefeed path); it is scheduled from the next tick. Known ids and
+// calls before the bootstrap finished are ignored (the load covers them).
+func (c *Coordinator) AddChangefeed(info ChangefeedInfo) {
+	if c.phase != phaseRunning {
+		return
+	}
+	if _, ok := c.cfs[info.ID]; ok {
+		return
+	}
+	c.cfs[info.ID] = &changefeed{info: info, checkpoint: info.Checkpoint}
+}
+
 // adoptReport is TiCDC's selectBootstrapMaintainer plus
 // stopStaleBootstrapMaintainers for one reported maintainer.
 func (c *Coordinator) adoptReport(node string, st *pb.MaintainerStatus) {

@@ -1,0 +1,54 @@
+// Package chaos injects faults into a running chaosrun cluster and proves
+// that they took effect: network cuts (netns + iptables, or toxiproxy),
+// process kills with restart, and SIGSTOP pauses.
+//
+// # Pieces
+//
+//   - Topology / Process / Endpoint: the runner's description of what it
+//     started (name, role, node id, pid, start time, listeners, namespace).
+//   - Resolver: turns a role ("owner", "maintainer-of:cf", "node:2",
+//     "kafka", ...) into processes when a fault fires. TopologyResolver
+//     reads static roles from the Topology and asks runner callbacks for
+//     the owner and maintainers.
+//   - Spec → Fault: what the scenario asks for, and its resolution.
+//   - Backend: one kind of fault mechanism, one file each (netns_iptables.go,
+//     toxiproxy.go, process_kill.go, process_pause.go, noop.go), added to a
+//     Registry by Register.
+//   - Guard: the lifecycle every fault goes through (prepare, inject,
+//     verify, heal, verify, cleanup); it refuses calls out of order and
+//     keeps a FaultRecord with the proof (probes, drop counters, times).
+//   - Network (netns) and Proxies (toxiproxy): the run's fabric, which the
+//     runner creates before starting processes and closes at teardown.
+//   - Ledger and Clean: every intent is appended to
+//     <run-dir>/faults.ledger.jsonl before acting; Clean (chaosrun clean)
+//     undoes whatever a crashed run left.
+//
+// # Caller obligations
+//
+// The runner:
+//
+//  1. picks a run id (NewRunID or ShortRunID; 6 characters, because it is
+//     part of 15-byte interface names) and opens the Ledger in the run
+//     directory before anything else;
+//  2. builds the fabric: NewNetwork then Network.Add per process, starting
+//     each process with Namespace.Command (netns); or NewProxies then
+//     Proxies.Add/Mesh, configuring every client with Proxies.Addr
+//     (toxiproxy; Kafka brokers must advertise the proxy addresses);
+//  3. records each started process with Ledger.AddProcess, and fills the
+//     Topology (pid, start time, endpoints, namespace and address);
+//  4. drives each fault through a Guard: Prepare, Inject(spec) at fire
+//     time, Verify, hold, Heal, Verify, and finally Cleanup; it defers
+//     Guard.Close, which heals and cleans up from any state, under a
+//     context that survives cancellation;
+//  5. treats a FaultRecord with Effective=false as an inconclusive run;
+//  6. closes the Network / Proxies on every exit path.
+//
+// A crashed harness leaves the ledger behind; `chaosrun clean <run-dir>`
+// (Clean) then resumes paused processes, kills the run's processes by pid
+// and start time, removes rules, chains, namespaces, veths and the bridge,
+// and reports the in-process proxies as gone. `chaosrun clean --all` finds
+// namespaces and links by name when no ledger is left.
+//
+// The netns backend needs root on Linux; toxiproxy and the process faults
+// need no privileges.
+package chaos

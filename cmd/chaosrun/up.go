@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/system/cluster"
+	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/system/upstream"
+	"github.com/chaosrun/chaosrun/workloads"
+)
+
+func newUpCmd() *cobra.Command {
+	var (
+		dir, workload, fencingFlag string
+		nodes, tables, brokers      int
+		rate                        float64
+		ttl                         time.Duration
+		selfFence                   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start a CDC cluster writing to Kafka and show its live status until Ctrl-C",
+		Long: `Start Kafka (local KRaft brokers), the meta store (etcd), the upstream source and
+N CDC nodes, each its own process; create changefeed "cf1" over every table; run
+a workload; and print a live status line (owner, epoch, checkpoint lag, rows/s)
+until Ctrl-C. Then everything is torn down and the log directory is printed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := fencing.ParsePolicy(fencingFlag)
+			if err != nil {
+				return &exitError{code: exitHarnessError, err: err}
+			}
+			if _, err := workloads.New(workload, workloads.Options{}); err != nil {
+				return &exitError{code: exitHarnessError, err: err}
+			}
+			if dir == "" {
+				dir = filepath.Join("runs", time.Now().Format("20060102-150405")+"-up")
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return &exitError{code: exitHarnessError, err: err}
+			}
+			dir, _ = filepath.Abs(dir)
+			out := cmd.OutOrStdout()
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+			fmt.Fprintf(out, "starting %d nodes, %d Kafka broker(s), fencing=%s in %s\n", nodes, brokers, p, dir)
+			ctx := cmd.Context()
+			sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			defer cancel()
+			spec := cluster.Spec{Dir: dir, Nodes: nodes, Tables: tables, SessionTTL: ttl, Policy: p, SelfFence: selfFence, Logger: log}
+			spec.Kafka.Local.Brokers = brokers
+			c, err := cluster.Start(sctx, spec)
+			if err != nil {
+				return &exitError{code: exitHarnessError, err: err}
+			}
+			defer func() {
+				fmt.Fprintln(out, "\nstopping the cluster...")
+				if err := c.Close(); err != nil {
+					fmt.Fprintln(cmd.ErrOrStderr(), "teardown:", err)
+				}
+				fmt.Fprintf(out, "stopped; logs are in %s\n", filepath.Join(dir, "logs"))
+			}()
+			if err := c.CreateChangefeed(sctx, "cf1", upstream.TableNames(tables), 0); err != nil {
+				return &exitError{code: exitHarnessError, err: err}
+			}
+			fmt.Fprintf(out, "kafka %v, meta %s, upstream %s; changefeed cf1 -> topic cf1\n", c.Brokers, c.MetaEndpoint(), c.UpstreamAddr())
+			w, _ := workloads.New(workload, workloads.Options{Tables: tables})
+			hist, err := workloads.CreateHistory(filepath.Join(dir, "history.jsonl"))
+			if err != nil {
+				return &exitError{code: exitHarnessError, err: err}
+			}
+			defer hist.Close()
+			var stats workloads.Stats
+			wctx, wcancel := context.WithCancel(ctx)
+			werr := make(chan error, 1)
+			go func() {
+				werr <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: c.Up}, workloads.Config{Rate: rate, Workers: 8, History: hist, Stats: &stats})
+			}()
+			defer func() { wcancel(); <-werr }()
+			statusLoop(ctx, out, c.Store, &stats)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&dir, "out", "", "run directory (default runs/<timestamp>-up)")
+	f.IntVar(&nodes, "nodes", 3, "number of CDC nodes")
+	f.IntVar(&tables, "tables", 2, "number of upstream tables")
+	f.IntVar(&brokers, "brokers", 1, "Kafka brokers (1 or 3)")
+	f.StringVar(&workload, "workload", "append", "workload: append, bank or hotkey")
+	f.Float64Var(&rate, "rate", 1000, "workload transactions per second")
+	f.DurationVar(&ttl, "ttl", 5*time.Second, "capture lease TTL")
+	f.StringVar(&fencingFlag, "fencing", "epoch", "fencing policy: epoch or off")
+	f.BoolVar(&selfFence, "self-fence", false, "nodes stop everything and rejoin as new nodes on etcd session loss")
+	return cmd
+}
+
+// statusLoop prints the cluster status every second until ctx is done: one
+// updating line on a terminal, timestamped lines otherwise.
+func statusLoop(ctx context.Context, out io.Writer, store *meta.Store, stats *workloads.Stats) {
+	tty := false
+	if f, ok := out.(*os.File); ok {
+		tty = term.IsTerminal(int(f.Fd()))
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var lastRows int64
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			_, _, _, _, rows := stats.Snapshot()
+			rps := float64(rows-lastRows) / now.Sub(last).Seconds()
+			lastRows, last = rows, now
+			line := clusterStatus(ctx, store) + fmt.Sprintf(" rows/s=%.0f", rps)
+			if tty {
+				fmt.Fprintf(out, "\r\033[K%s", line)
+			} else {
+				fmt.Fprintf(out, "%s %s\n", now.Format(time.TimeOnly), line)
+			}
+		}
+	}
+}
+
+func clusterStatus(ctx context.Context, store *meta.Store) string {
+	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	owner := "?"
+	if o, err := store.Owner(qctx); err == nil {
+		owner = o.Node
+	} else if errors.Is(err, meta.ErrNoOwner) {
+		owner = "none"
+	}
+	s := "owner=" + owner
+	cfs, err := store.Changefeeds(qctx)
+	if err != nil {
+		return s + " meta=unreachable"
+	}
+	for _, cf := range cfs {
+		st, err := store.Status(qctx, cf.ID)
+		lag := "?"
+		if err == nil && st.CheckpointTs != 0 {
+			lag = time.Since(upstream.PhysicalTime(st.CheckpointTs)).Round(100 * time.Millisecond).String()
+		}
+		s += fmt.Sprintf(" %s[epoch=%d lag=%s]", cf.ID, cf.Epoch, lag)
+	}
+	return s
+}

@@ -1,0 +1,258 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/sink/kafka"
+	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/system/node"
+	"github.com/chaosrun/chaosrun/system/upstream"
+)
+
+// Spec describes the cluster to start.
+type Spec struct {
+	// Dir is the run directory; logs go to Dir/logs, data to Dir/<part>.
+	Dir string
+	// Binary is the chaosrun executable that has the role subcommands
+	// (default: this process's executable).
+	Binary string
+	// Nodes is the number of CDC nodes (default 3).
+	Nodes int
+	// Tables is the number of upstream tables t1..tN (default 2).
+	Tables int
+	// Kafka is the Kafka provider options (default: local, 1 broker, in Dir).
+	Kafka kafka.Options
+	// SessionTTL is the nodes' capture lease TTL (default 5 s).
+	SessionTTL time.Duration
+	// Policy and SelfFence are passed to every node.
+	Policy    fencing.Policy
+	SelfFence bool
+	// Command builds each process's command (default DefaultCommand).
+	Command CommandFunc
+	// Cluster is the meta-store key prefix (default "chaosrun").
+	Cluster string
+	// Logger receives progress lines (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// Cluster is a running system under test.
+type Cluster struct {
+	Spec     Spec
+	Brokers  []string
+	Provider kafka.Provider
+	Meta     *Process
+	Upstream *Process
+	Nodes    []*Process
+	// Store is a meta-store client for the harness.
+	Store *meta.Store
+	// Up is an upstream client for the harness and workloads.
+	Up *upstream.Client
+
+	log *slog.Logger
+}
+
+// MetaEndpoint is the meta store's client URL.
+func (c *Cluster) MetaEndpoint() string { return "http://" + c.Meta.Ready["addr"] }
+
+// UpstreamAddr is the upstream's gRPC address.
+func (c *Cluster) UpstreamAddr() string { return c.Upstream.Ready["addr"] }
+
+// Start provisions Kafka, the meta store, the upstream and the nodes. On
+// error everything started so far is stopped.
+func Start(ctx context.Context, spec Spec) (_ *Cluster, err error) {
+	if spec.Dir == "" {
+		return nil, errors.New("cluster: Spec.Dir is required")
+	}
+	if spec.Nodes == 0 {
+		spec.Nodes = 3
+	}
+	if spec.Nodes < 1 || spec.Nodes > 9 {
+		return nil, fmt.Errorf("cluster: nodes must be 1..9, got %d", spec.Nodes)
+	}
+	if spec.Tables <= 0 {
+		spec.Tables = 2
+	}
+	if spec.SessionTTL <= 0 {
+		spec.SessionTTL = 5 * time.Second
+	}
+	if spec.Command == nil {
+		spec.Command = DefaultCommand
+	}
+	if spec.Cluster == "" {
+		spec.Cluster = "chaosrun"
+	}
+	if spec.Logger == nil {
+		spec.Logger = slog.Default()
+	}
+	if spec.Binary == "" {
+		if spec.Binary, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("cluster: find own executable: %w", err)
+		}
+	}
+	c := &Cluster{Spec: spec, log: spec.Logger}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	logDir := filepath.Join(spec.Dir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cluster: create %s: %w", logDir, err)
+	}
+
+	ko := spec.Kafka
+	if ko.Provider == "" || ko.Provider == kafka.ProviderLocal {
+		ko.Local.Dir = spec.Dir
+		if ko.Local.LibsDir == "" && os.Getenv(kafka.EnvLibs) == "" {
+			// The Makefile's cache, when run from the repository root.
+			if ko.Local.LibsDir, err = filepath.Abs(filepath.Join(".cache", "kafka", "libs")); err != nil {
+				return nil, fmt.Errorf("cluster: kafka jars: %w", err)
+			}
+		}
+	}
+	if ko.Logger == nil {
+		ko.Logger = spec.Logger
+	}
+	t0 := time.Now()
+	if c.Provider, err = kafka.NewProvider(ko); err != nil {
+		return nil, fmt.Errorf("cluster: kafka provider: %w", err)
+	}
+	// NB: the provider ties its brokers to the context it starts with; they
+	// must live until Close, not until the start deadline.
+	if c.Brokers, err = c.Provider.Start(context.WithoutCancel(ctx)); err != nil {
+		return nil, fmt.Errorf("cluster: start kafka: %w", err)
+	}
+	c.log.Info("kafka ready", "brokers", c.Brokers, "took", time.Since(t0).Round(time.Millisecond))
+
+	if c.Meta, err = startProcess(ctx, spec.Command, logDir, "meta", spec.Binary, "meta", "--dir", filepath.Join(spec.Dir, "meta")); err != nil {
+		return nil, err
+	}
+	if c.Upstream, err = startProcess(ctx, spec.Command, logDir, "upstream", spec.Binary, "upstream",
+		"--dir", filepath.Join(spec.Dir, "upstream"), "--tables", strconv.Itoa(spec.Tables)); err != nil {
+		return nil, err
+	}
+	if c.Store, err = meta.Open(ctx, meta.Config{Endpoints: []string{c.MetaEndpoint()}, Cluster: spec.Cluster, Logger: spec.Logger}); err != nil {
+		return nil, fmt.Errorf("cluster: open meta store: %w", err)
+	}
+	if c.Up, err = upstream.Dial(ctx, c.UpstreamAddr()); err != nil {
+		return nil, fmt.Errorf("cluster: dial upstream: %w", err)
+	}
+	for i := 1; i <= spec.Nodes; i++ {
+		p, err := startProcess(ctx, spec.Command, logDir, NodeName(i), spec.Binary, c.nodeArgs(NodeName(i))...)
+		if err != nil {
+			return nil, err
+		}
+		c.Nodes = append(c.Nodes, p)
+	}
+	c.log.Info("cluster ready", "nodes", spec.Nodes, "meta", c.MetaEndpoint(), "upstream", c.UpstreamAddr())
+	return c, nil
+}
+
+// NodeName is the process and initial node id of node i (1-based).
+func NodeName(i int) string { return "n" + strconv.Itoa(i) }
+
+func (c *Cluster) nodeArgs(id string) []string {
+	selfFence := "off"
+	if c.Spec.SelfFence {
+		selfFence = "on"
+	}
+	return []string{"node", "--id", id, "--dir", c.Spec.Dir, "--cluster", c.Spec.Cluster,
+		"--meta", c.MetaEndpoint(), "--upstream", c.UpstreamAddr(), "--kafka", strings.Join(c.Brokers, ","),
+		"--ttl", c.Spec.SessionTTL.String(), "--fencing", c.Spec.Policy.String(), "--self-fence", selfFence}
+}
+
+// Node returns the process of node id (its initial id), or nil.
+func (c *Cluster) Node(id string) *Process {
+	for _, p := range c.Nodes {
+		if p.Name == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// RestartNode starts a stopped node again, under its old id or newID.
+func (c *Cluster) RestartNode(ctx context.Context, name, newID string) error {
+	p := c.Node(name)
+	if p == nil {
+		return fmt.Errorf("cluster: no node %q", name)
+	}
+	id := name
+	if newID != "" {
+		id = newID
+	}
+	return p.Restart(ctx, c.nodeArgs(id))
+}
+
+// Partitions is the default partition count of a changefeed topic.
+const Partitions = 4
+
+// CreateChangefeed creates the changefeed's topic (partitions, with
+// LogAppendTime) and registers it in the meta store, starting from the
+// upstream's current timestamp.
+func (c *Cluster) CreateChangefeed(ctx context.Context, id string, tables []string, partitions int32) error {
+	if partitions <= 0 {
+		partitions = Partitions
+	}
+	for _, t := range tables {
+		if _, err := node.TableID(t); err != nil {
+			return fmt.Errorf("cluster: changefeed %s: %w", id, err)
+		}
+	}
+	rf := int16(1)
+	if len(c.Brokers) >= 3 {
+		rf = 3
+	}
+	spec := kafka.TopicSpec{Name: node.TopicOf(id), Partitions: partitions, ReplicationFactor: rf}
+	if rf == 3 {
+		spec.MinInsyncReplicas = 2
+	}
+	if err := kafka.CreateTopic(ctx, c.Brokers, spec); err != nil {
+		return fmt.Errorf("cluster: create topic of changefeed %s: %w", id, err)
+	}
+	ts, err := c.Up.GetTS(ctx)
+	if err != nil {
+		return fmt.Errorf("cluster: start ts of changefeed %s: %w", id, err)
+	}
+	if err := c.Store.CreateChangefeed(ctx, meta.ChangefeedInfo{ID: id, Topic: node.TopicOf(id), Tables: tables, StartTs: ts}); err != nil {
+		return fmt.Errorf("cluster: register changefeed %s: %w", id, err)
+	}
+	return nil
+}
+
+// Close stops every process (nodes first, Kafka last) and closes clients.
+// It is idempotent.
+func (c *Cluster) Close() error {
+	for _, p := range c.Nodes {
+		p.Stop(5 * time.Second)
+	}
+	if c.Up != nil {
+		c.Up.Close()
+		c.Up = nil
+	}
+	if c.Store != nil {
+		c.Store.Close()
+		c.Store = nil
+	}
+	if c.Upstream != nil {
+		c.Upstream.Stop(5 * time.Second)
+	}
+	if c.Meta != nil {
+		c.Meta.Stop(5 * time.Second)
+	}
+	if c.Provider != nil {
+		if err := c.Provider.Close(); err != nil {
+			return fmt.Errorf("cluster: stop kafka: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,97 @@
+package node
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/chaosrun/chaosrun/system/roles"
+)
+
+// DecisionEntry is one line of a node's decision log.
+type DecisionEntry struct {
+	Time       time.Time `json:"time"`
+	Node       string    `json:"node"`
+	Role       string    `json:"role"`
+	Changefeed string    `json:"changefeed"`
+	Message    string    `json:"msg_type"`
+	MsgEpoch   uint64    `json:"msg_epoch"`
+	LocalEpoch uint64    `json:"local_epoch"`
+	Sender     string    `json:"sender"`
+	LocalNode  string    `json:"local_node,omitempty"`
+	Rule       string    `json:"rule"`
+	Verdict    string    `json:"verdict"`
+	Acted      bool      `json:"acted"`
+	Policy     string    `json:"policy"`
+	Reason     string    `json:"reason"`
+}
+
+// decisionLog appends decisions as JSON lines, flushed on every batch so a
+// SIGKILLed node loses at most the batch being written.
+type decisionLog struct {
+	mu sync.Mutex
+	f  *os.File
+	w  *bufio.Writer
+}
+
+func openDecisionLog(path string) (*decisionLog, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("node: open decision log %s: %w", path, err)
+	}
+	return &decisionLog{f: f, w: bufio.NewWriter(f)}, nil
+}
+
+func (l *decisionLog) write(now time.Time, ds []roles.Decision) error {
+	if len(ds) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	enc := json.NewEncoder(l.w)
+	for _, d := range ds {
+		e := DecisionEntry{
+			Time: now, Node: d.Node, Role: d.Role, Changefeed: d.Changefeed, Message: d.Message,
+			MsgEpoch: d.Claim.Epoch, LocalEpoch: d.LocalEpoch, Sender: d.Claim.From, LocalNode: d.LocalNode,
+			Rule: string(d.Rule), Verdict: d.Verdict.String(), Acted: d.Acts(), Policy: d.Policy.String(), Reason: d.Reason,
+		}
+		if err := enc.Encode(e); err != nil {
+			return fmt.Errorf("node: write decision log: %w", err)
+		}
+	}
+	return l.w.Flush()
+}
+
+func (l *decisionLog) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.w.Flush(); err != nil {
+		l.f.Close()
+		return err
+	}
+	return l.f.Close()
+}
+
+// ReadDecisionLog reads a decision log written by a node.
+func ReadDecisionLog(path string) ([]DecisionEntry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: open decision log: %w", err)
+	}
+	defer f.Close()
+	var out []DecisionEntry
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<22)
+	for sc.Scan() {
+		var e DecisionEntry
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			// A torn last line from a killed node is not an error.
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, sc.Err()
+}

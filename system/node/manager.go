@@ -1,0 +1,292 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/chaosrun/chaosrun/system/roles"
+	"github.com/chaosrun/chaosrun/system/upstream"
+	"github.com/chaosrun/chaosrun/sink/kafka"
+)
+
+// TopicOf is the Kafka topic of a changefeed: its id.
+func TopicOf(changefeed string) string { return changefeed }
+
+// manager is the I/O side of one dispatcher manager: its sink producer, its
+// span dispatchers and the watermark writer.
+type manager struct {
+	n      *node
+	cf     string
+	topic  string
+	node   string
+	epoch  uint64
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	ready chan struct{} // closed once prod is set (or the manager is closed)
+	prod  *kafka.Producer
+
+	wmWant chan roles.WriteWatermark // latest watermark to write (size 1)
+
+	mu          sync.Mutex
+	dispatchers map[string]*dispatcher
+	lastWM      uint64
+}
+
+type dispatcher struct {
+	id         string
+	span       upstream.Span
+	epoch      uint64
+	cancel     context.CancelFunc
+	checkpoint uint64 // guarded by manager.mu
+}
+
+func (n *node) openManager(ctx context.Context, e roles.OpenManager) {
+	if old := n.managers[e.Changefeed]; old != nil {
+		// A takeover keeps the producer; new dispatchers carry the new epoch.
+		old.epoch = e.Epoch
+		return
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	m := &manager{n: n, cf: e.Changefeed, topic: TopicOf(e.Changefeed), node: n.id, epoch: e.Epoch,
+		ctx: mctx, cancel: cancel, ready: make(chan struct{}), wmWant: make(chan roles.WriteWatermark, 1),
+		dispatchers: map[string]*dispatcher{}}
+	n.managers[e.Changefeed] = m
+	m.wg.Add(2)
+	go func() {
+		defer m.wg.Done()
+		defer close(m.ready)
+		for mctx.Err() == nil {
+			p, err := kafka.NewProducer(mctx, kafka.ProducerConfig{Brokers: n.cfg.KafkaBrokers, ClientID: "chaosrun-" + n.id, Logger: n.log, Timeout: 10 * time.Second})
+			if err == nil {
+				m.prod = p
+				return
+			}
+			n.log.Warn("open producer failed; retrying", "changefeed", m.cf, "err", err)
+			sleep(mctx, 500*time.Millisecond)
+		}
+	}()
+	go func() {
+		defer m.wg.Done()
+		m.watermarkWriter()
+	}()
+	n.log.Info("dispatcher manager opened", "changefeed", e.Changefeed, "owner", e.Owner, "epoch", e.Epoch)
+}
+
+func (n *node) closeManager(cf string) {
+	m := n.managers[cf]
+	if m == nil {
+		return
+	}
+	delete(n.managers, cf)
+	m.cancel()
+	m.wg.Wait()
+	if m.prod != nil {
+		if err := m.prod.Close(); err != nil {
+			n.log.Debug("close producer", "changefeed", cf, "err", err)
+		}
+	}
+	n.log.Info("dispatcher manager closed", "changefeed", cf)
+}
+
+func (m *manager) createDispatcher(_ context.Context, e roles.CreateDispatcher) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.dispatchers[e.DispatcherID]; ok {
+		return
+	}
+	dctx, cancel := context.WithCancel(m.ctx)
+	d := &dispatcher{id: e.DispatcherID, epoch: e.Epoch, cancel: cancel, checkpoint: e.StartTs,
+		span: upstream.Span{Table: TableName(e.Span.GetTableId()), StartPK: e.Span.GetStartPk(), EndPK: e.Span.GetEndPk()}}
+	m.dispatchers[d.id] = d
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.runDispatcher(dctx, d, e.StartTs)
+	}()
+}
+
+func (m *manager) removeDispatcher(id string) {
+	m.mu.Lock()
+	d := m.dispatchers[id]
+	delete(m.dispatchers, id)
+	m.mu.Unlock()
+	if d != nil {
+		d.cancel()
+	}
+}
+
+func (m *manager) minCheckpoint() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var lo uint64
+	for _, d := range m.dispatchers {
+		if lo == 0 || d.checkpoint < lo {
+			lo = d.checkpoint
+		}
+	}
+	return lo
+}
+
+func (m *manager) lastWatermark() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lastWM
+}
+
+func (m *manager) producer(ctx context.Context) *kafka.Producer {
+	select {
+	case <-m.ready:
+		return m.prod
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// maxBatch bounds the rows a dispatcher buffers before producing.
+const maxBatch = 2000
+
+// runDispatcher pulls the span's feed from startTs and writes every row to
+// Kafka; its checkpoint advances to a resolved ts only after every row up to
+// it is acknowledged. Any failure reopens the feed from the checkpoint, so
+// rows may be written twice but never skipped.
+func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint64) {
+	prod := m.producer(ctx)
+	if prod == nil {
+		return
+	}
+	checkpoint := startTs
+	log := m.n.log.With("changefeed", m.cf, "dispatcher", d.id)
+	for ctx.Err() == nil {
+		stream, err := m.n.up.EventFeed(ctx, d.span, checkpoint)
+		if err != nil {
+			log.Debug("open feed failed; retrying", "err", err)
+			sleep(ctx, 200*time.Millisecond)
+			continue
+		}
+		var pending []kafka.Message
+		for {
+			ev, err := stream.Recv()
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Debug("feed broken; reopening", "from", checkpoint, "err", err)
+				}
+				break
+			}
+			for _, c := range ev.Rows {
+				msg, err := kafka.EncodeRow(m.topic, kafka.Row{
+					Changefeed: m.cf, Epoch: d.epoch, Node: m.node, Dispatcher: d.id,
+					Table: c.Table, PK: c.PK, Op: kafka.Op(c.Op.String()), CommitTs: c.CommitTs, Columns: columnsText(c.Columns),
+				})
+				if err != nil {
+					log.Error("encode row", "err", err)
+					continue
+				}
+				pending = append(pending, msg)
+			}
+			if ev.ResolvedTs == 0 && len(pending) < maxBatch {
+				continue
+			}
+			if len(pending) > 0 {
+				if !m.produceAll(ctx, prod, pending) {
+					break
+				}
+				m.n.met.rowsWritten.WithLabelValues(m.cf).Add(float64(len(pending)))
+				pending = nil
+			}
+			if ev.ResolvedTs > checkpoint {
+				checkpoint = ev.ResolvedTs
+				m.progress(d, checkpoint)
+			}
+		}
+		if ctx.Err() == nil {
+			sleep(ctx, 100*time.Millisecond)
+		}
+	}
+}
+
+// produceAll writes msgs and reports whether every one was acknowledged.
+func (m *manager) produceAll(ctx context.Context, prod *kafka.Producer, msgs []kafka.Message) bool {
+	ok := true
+	for _, r := range prod.Produce(ctx, msgs) {
+		if r.Outcome != kafka.OutcomeOK {
+			ok = false
+			if r.Outcome == kafka.OutcomeUnknown {
+				m.n.met.produceUnknown.Inc()
+			}
+		}
+	}
+	return ok
+}
+
+// progress records d's checkpoint and reports it to the roles.
+func (m *manager) progress(d *dispatcher, checkpoint uint64) {
+	m.mu.Lock()
+	d.checkpoint = checkpoint
+	m.mu.Unlock()
+	n := m.n
+	n.post(m.ctx, func() {
+		if n.managers[m.cf] == m {
+			n.roles.Dispatchers.DispatcherProgress(m.cf, d.id, checkpoint)
+		}
+	})
+}
+
+func (m *manager) writeWatermark(_ context.Context, e roles.WriteWatermark) {
+	// Keep only the newest request: an older watermark never overtakes.
+	select {
+	case <-m.wmWant:
+	default:
+	}
+	m.wmWant <- e
+}
+
+// watermarkWriter broadcasts requested watermarks to every partition, one at
+// a time and in increasing order.
+func (m *manager) watermarkWriter() {
+	prod := m.producer(m.ctx)
+	if prod == nil {
+		return
+	}
+	for {
+		var e roles.WriteWatermark
+		select {
+		case e = <-m.wmWant:
+		case <-m.ctx.Done():
+			return
+		}
+		if e.Ts <= m.lastWatermark() {
+			continue
+		}
+		parts, err := prod.Partitions(m.topic)
+		if err != nil {
+			m.n.log.Debug("watermark: partitions", "err", err)
+			continue
+		}
+		msgs, err := kafka.EncodeWatermark(m.topic, kafka.Watermark{Changefeed: m.cf, Epoch: e.Epoch, Node: m.node, Ts: e.Ts}, parts)
+		if err != nil {
+			m.n.log.Error("watermark: encode", "err", err)
+			continue
+		}
+		if m.produceAll(m.ctx, prod, msgs) {
+			m.mu.Lock()
+			m.lastWM = e.Ts
+			m.mu.Unlock()
+			m.n.met.watermarks.WithLabelValues(m.cf).Inc()
+		}
+	}
+}
+
+func columnsText(cols map[string]upstream.Value) map[string]string {
+	if cols == nil {
+		return nil
+	}
+	out := make(map[string]string, len(cols))
+	for k, v := range cols {
+		out[k] = v.String()
+	}
+	return out
+}
+

@@ -1,0 +1,656 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/system/roles"
+	"github.com/chaosrun/chaosrun/system/transport/grpctransport"
+	"github.com/chaosrun/chaosrun/system/upstream"
+	"github.com/chaosrun/chaosrun/sink/kafka"
+)
+
+// Config configures a node.
+type Config struct {
+	// ID is the node id; with self-fence a rejoin appends ".<n>".
+	ID string
+	// Cluster is the meta-store key prefix (default "default").
+	Cluster string
+	// Dir holds the node's decision log.
+	Dir string
+	// PeerListen is the gRPC peer address (host:port; port 0 picks one).
+	PeerListen string
+	// MetricsListen serves /metrics (host:port; "" disables it).
+	MetricsListen string
+	// MetaEndpoints, UpstreamAddr and KafkaBrokers locate the other parts.
+	MetaEndpoints []string
+	UpstreamAddr  string
+	KafkaBrokers  []string
+	// SessionTTL is the capture lease TTL (default 5 s).
+	SessionTTL time.Duration
+	// Tick is one logical tick of the roles (default 100 ms).
+	Tick time.Duration
+	// Policy selects the fencing rules; the node passes it to the roles and
+	// never looks at it.
+	Policy fencing.Policy
+	// SelfFence stops everything local and rejoins under a new id when the
+	// etcd session is lost.
+	SelfFence bool
+	// StartTimeout bounds the checks that the meta store, the upstream and
+	// Kafka are reachable (default 10 s).
+	StartTimeout time.Duration
+	// Logger receives the node's logs (default slog.Default()).
+	Logger *slog.Logger
+	// Ready, if set, is called once the node serves, with its addresses.
+	Ready func(peerAddr, metricsAddr string)
+}
+
+func (c *Config) defaults() {
+	if c.Cluster == "" {
+		c.Cluster = "default"
+	}
+	if c.SessionTTL <= 0 {
+		c.SessionTTL = 5 * time.Second
+	}
+	if c.Tick <= 0 {
+		c.Tick = 100 * time.Millisecond
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.PeerListen == "" {
+		c.PeerListen = "127.0.0.1:0"
+	}
+}
+
+// Errors returned by Run before the node starts serving.
+var (
+	ErrMetaUnreachable     = errors.New("node: meta store unreachable")
+	ErrUpstreamUnreachable = errors.New("node: upstream unreachable")
+	ErrKafkaUnreachable    = errors.New("node: kafka unreachable")
+)
+
+// node is the running state. Every field below "loop-owned" is touched only
+// by the loop goroutine.
+type node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *meta.Store
+	up    *upstream.Client
+	dlog  *decisionLog
+	met   *metrics
+	ln    net.Listener
+
+	membersMu sync.Mutex
+	members   map[string]string // node id -> peer address
+
+	events chan func()
+
+	// loop-owned
+	id          string
+	incarnation int
+	roles       *roles.Node
+	tr          *grpctransport.Transport
+	managers    map[string]*manager // changefeed -> local dispatcher manager
+	ownerRev    int64
+	ownerKey    string
+	sess        *meta.Session
+	sessCancel  context.CancelFunc
+	ticks       int
+	polling     bool
+	wg          sync.WaitGroup
+}
+
+// Run runs a node until ctx is done.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	if cfg.ID == "" {
+		return errors.New("node: empty node id")
+	}
+	log := cfg.Logger.With("node", cfg.ID)
+	n := &node{cfg: cfg, log: log, id: cfg.ID, members: map[string]string{}, events: make(chan func(), 1024), managers: map[string]*manager{}}
+
+	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	var err error
+	n.store, err = meta.Open(sctx, meta.Config{Endpoints: cfg.MetaEndpoints, Cluster: cfg.Cluster, SessionTTL: cfg.SessionTTL, Logger: log})
+	if err == nil {
+		_, _, err = n.store.Captures(sctx)
+	}
+	if err != nil {
+		return fmt.Errorf("%w at %v: %w", ErrMetaUnreachable, cfg.MetaEndpoints, err)
+	}
+	defer n.store.Close()
+	if n.up, err = upstream.Dial(sctx, cfg.UpstreamAddr); err != nil {
+		return fmt.Errorf("%w at %s: %w", ErrUpstreamUnreachable, cfg.UpstreamAddr, err)
+	}
+	defer n.up.Close()
+	probe, err := kafka.NewProducer(sctx, kafka.ProducerConfig{Brokers: cfg.KafkaBrokers, Logger: log})
+	if err != nil {
+		return fmt.Errorf("%w at %v: %w", ErrKafkaUnreachable, cfg.KafkaBrokers, err)
+	}
+	probe.Close()
+	cancel()
+
+	if n.dlog, err = openDecisionLog(filepath.Join(cfg.Dir, "decisions-"+cfg.ID+".jsonl")); err != nil {
+		return err
+	}
+	defer n.dlog.Close()
+	n.met = newMetrics(cfg.ID)
+
+	n.ln, err = net.Listen("tcp", cfg.PeerListen)
+	if err != nil {
+		return fmt.Errorf("node: listen for peers on %s: %w", cfg.PeerListen, err)
+	}
+	metricsAddr := ""
+	if cfg.MetricsListen != "" {
+		mln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			n.ln.Close()
+			return fmt.Errorf("node: listen for metrics on %s: %w", cfg.MetricsListen, err)
+		}
+		metricsAddr = mln.Addr().String()
+		srv := &http.Server{Handler: promhttp.HandlerFor(n.met.reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(mln)
+		defer srv.Close()
+	}
+
+	loopCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	if err := n.join(loopCtx); err != nil {
+		n.ln.Close()
+		return err
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.watchMembers(loopCtx)
+	}()
+	if cfg.Ready != nil {
+		cfg.Ready(n.ln.Addr().String(), metricsAddr)
+	}
+	err = n.loop(loopCtx)
+	stop()
+	n.shutdown()
+	n.wg.Wait()
+	return err
+}
+
+// join opens a session under the current id, registers the capture, starts
+// the transport and the roles, and starts campaigning.
+func (n *node) join(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
+	defer cancel()
+	sess, err := n.store.NewSession(sctx)
+	if err != nil {
+		return fmt.Errorf("node %s: open session: %w", n.id, err)
+	}
+	if err := sess.RegisterCapture(sctx, meta.CaptureInfo{ID: n.id, Addr: n.ln.Addr().String(), StartedAt: time.Now()}); err != nil {
+		sess.Close(context.Background())
+		return fmt.Errorf("node %s: register capture: %w", n.id, err)
+	}
+	n.sess = sess
+	if n.tr == nil || n.tr.ID() != n.id {
+		if n.tr != nil {
+			n.tr.Close()
+			// The old transport closed the shared listener; open it again on
+			// the same address so peers keep dialing the same place.
+			ln, err := net.Listen("tcp", n.ln.Addr().String())
+			if err != nil {
+				return fmt.Errorf("node %s: re-listen on %s: %w", n.id, n.ln.Addr(), err)
+			}
+			n.ln = ln
+		}
+		tr, err := grpctransport.New(grpctransport.Config{ID: n.id, Listener: n.ln, Resolve: n.resolve, Logger: n.log})
+		if err != nil {
+			return fmt.Errorf("node %s: start transport: %w", n.id, err)
+		}
+		n.tr = tr
+		n.roles = roles.NewNode(n.id, n.cfg.Policy, roles.Config{}, n.memberIDs())
+	}
+	sc, scancel := context.WithCancel(ctx)
+	n.sessCancel = scancel
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		n.campaign(sc, sess, n.id)
+	}()
+	n.log.Info("joined", "node", n.id, "addr", n.ln.Addr().String(), "policy", n.cfg.Policy.String(), "self_fence", n.cfg.SelfFence)
+	return nil
+}
+
+func (n *node) resolve(id string) (string, bool) {
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	a, ok := n.members[id]
+	return a, ok
+}
+
+func (n *node) memberIDs() []string {
+	n.membersMu.Lock()
+	defer n.membersMu.Unlock()
+	ids := make([]string, 0, len(n.members))
+	for id := range n.members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// watchMembers keeps the membership table current and tells the roles.
+func (n *node) watchMembers(ctx context.Context) {
+	for caps := range n.store.WatchCaptures(ctx) {
+		m := make(map[string]string, len(caps))
+		for _, c := range caps {
+			m[c.ID] = c.Addr
+		}
+		n.membersMu.Lock()
+		n.members = m
+		n.membersMu.Unlock()
+		ids := n.memberIDs()
+		n.post(ctx, func() { n.roles.NodesChanged(ids) })
+	}
+}
+
+// post hands f to the loop.
+func (n *node) post(ctx context.Context, f func()) {
+	select {
+	case n.events <- f:
+	case <-ctx.Done():
+	}
+}
+
+// campaign campaigns for owner with sess until ctx ends or the session is
+// lost, and tells the loop when this node wins or loses ownership.
+func (n *node) campaign(ctx context.Context, sess *meta.Session, id string) {
+	for ctx.Err() == nil {
+		owner, err := sess.Campaign(ctx, id)
+		if err != nil {
+			if errors.Is(err, meta.ErrSessionExpired) || ctx.Err() != nil {
+				return
+			}
+			n.log.Warn("campaign failed; retrying", "err", err)
+			if !sleep(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		n.post(ctx, func() { n.becomeOwner(owner) })
+		// Stay owner until the observed owner is someone else or the session
+		// ends.
+		lost := ""
+		obs := sess.ObserveOwner(ctx)
+	watch:
+		for {
+			select {
+			case o, ok := <-obs:
+				if !ok {
+					return
+				}
+				if o.Key != owner.Key {
+					lost = "another owner was elected: " + o.Node
+					break watch
+				}
+			case <-sess.Done():
+				lost = "etcd session lost"
+				break watch
+			case <-ctx.Done():
+				return
+			}
+		}
+		n.post(ctx, func() { n.stepDown(owner, lost) })
+		if lost == "etcd session lost" {
+			return
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func (n *node) becomeOwner(o meta.Owner) {
+	if o.Node != n.id {
+		return // a campaign of a previous incarnation
+	}
+	n.ownerRev, n.ownerKey = o.Rev, o.Key
+	n.roles.BecomeOwner(o.Rev)
+	n.met.role.WithLabelValues(roles.RoleCoordinator).Set(1)
+	n.log.Info("became owner", "owner_rev", o.Rev)
+}
+
+func (n *node) stepDown(o meta.Owner, reason string) {
+	if n.ownerRev != o.Rev {
+		return
+	}
+	n.ownerRev, n.ownerKey = 0, ""
+	n.roles.StepDown(reason)
+	n.met.role.WithLabelValues(roles.RoleCoordinator).Set(0)
+	n.log.Info("stepped down", "reason", reason)
+}
+
+// loop drives the roles: one input at a time, then its Ready applied.
+func (n *node) loop(ctx context.Context) error {
+	tick := time.NewTicker(n.cfg.Tick)
+	defer tick.Stop()
+	for {
+		var sessDone <-chan struct{}
+		if n.sess != nil {
+			sessDone = n.sess.Done()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case env, ok := <-n.tr.Recv():
+			if ok {
+				n.roles.Step(env)
+			}
+		case <-tick.C:
+			n.roles.Tick()
+			n.ticks++
+			if n.ticks%10 == 0 {
+				n.pollChangefeeds(ctx)
+				n.updateLagMetrics()
+			}
+		case f := <-n.events:
+			f()
+		case <-sessDone:
+			if err := n.sessionLost(ctx); err != nil {
+				return err
+			}
+		}
+		n.apply(ctx, n.roles.Ready())
+	}
+}
+
+// sessionLost handles the loss of the etcd session.
+func (n *node) sessionLost(ctx context.Context) error {
+	n.log.Warn("etcd session lost", "self_fence", n.cfg.SelfFence)
+	n.sessCancel()
+	n.sess = nil
+	if n.cfg.SelfFence {
+		// Stop every local maintainer and writer at once, then rejoin as a
+		// new node.
+		if n.ownerRev != 0 {
+			n.roles.StepDown("self-fence")
+			n.ownerRev, n.ownerKey = 0, ""
+			n.met.role.WithLabelValues(roles.RoleCoordinator).Set(0)
+		}
+		n.closeAllManagers()
+		n.incarnation++
+		n.id = n.cfg.ID + "." + strconv.Itoa(n.incarnation)
+	}
+	for ctx.Err() == nil {
+		err := n.join(ctx)
+		if err == nil {
+			return nil
+		}
+		n.log.Warn("rejoin failed; retrying", "err", err)
+		if !sleep(ctx, 500*time.Millisecond) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// apply carries out a Ready batch in order.
+func (n *node) apply(ctx context.Context, rd roles.Ready) {
+	if len(rd.Decisions) > 0 {
+		if err := n.dlog.write(time.Now(), rd.Decisions); err != nil {
+			n.log.Error("decision log", "err", err)
+		}
+		for _, d := range rd.Decisions {
+			n.met.decisions.WithLabelValues(string(d.Rule), d.Verdict.String()).Inc()
+			if !d.Acts() {
+				n.log.Info("fenced", "role", d.Role, "changefeed", d.Changefeed, "msg", d.Message, "decision", d.Decision.String())
+			}
+		}
+	}
+	for _, d := range rd.Drops {
+		n.log.Debug("dropped input", "drop", d.String())
+	}
+	for _, env := range rd.Messages {
+		// Best effort: a peer that is cut off must not stall the loop; the
+		// roles resend what matters.
+		sctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+		if err := n.tr.Send(sctx, env); err != nil {
+			n.log.Debug("send failed", "to", env.GetTo(), "topic", env.GetTopic(), "err", err)
+		}
+		cancel()
+	}
+	for _, e := range rd.Effects {
+		n.effect(ctx, e)
+	}
+}
+
+func (n *node) effect(ctx context.Context, e roles.Effect) {
+	switch e := e.(type) {
+	case roles.LoadChangefeeds:
+		coord := n.roles.Coordinator
+		n.async(ctx, func(ctx context.Context) func() {
+			infos, err := n.loadChangefeeds(ctx)
+			return func() {
+				if n.roles.Coordinator != coord || coord == nil {
+					return
+				}
+				if err != nil {
+					n.log.Warn("load changefeeds failed; stepping down to retry", "err", err)
+					// The coordinator asked once; a new election retries.
+					n.resign()
+					return
+				}
+				coord.ChangefeedsLoaded(infos)
+			}
+		})
+	case roles.PersistEpoch:
+		coord := n.roles.Coordinator
+		id := n.id
+		n.async(ctx, func(ctx context.Context) func() {
+			ep, err := n.store.BumpEpoch(ctx, e.Changefeed, e.Next, id)
+			r := roles.EpochResult{OK: err == nil, Epoch: ep}
+			if err != nil {
+				r.Unreachable = !errors.Is(err, meta.ErrEpochConflict)
+				if info, _, gerr := n.store.Changefeed(ctx, e.Changefeed); gerr == nil {
+					r.Epoch = info.Epoch
+				}
+			}
+			return func() {
+				if n.roles.Coordinator == coord && coord != nil {
+					coord.EpochPersisted(e.Changefeed, r)
+				}
+			}
+		})
+	case roles.PersistCheckpoint:
+		coord := n.roles.Coordinator
+		key := n.ownerKey
+		n.async(ctx, func(ctx context.Context) func() {
+			err := n.store.SaveCheckpoint(ctx, e.Changefeed, e.Checkpoint, key, e.OwnerRevision, e.Guarded)
+			r := roles.CheckpointResult{OK: err == nil, Checkpoint: e.Checkpoint, CurrentRevision: e.OwnerRevision}
+			if err != nil {
+				if o, oerr := n.store.Owner(ctx); oerr == nil {
+					r.CurrentRevision = o.Rev
+				} else if errors.Is(oerr, meta.ErrNoOwner) {
+					r.CurrentRevision = 0
+				} else {
+					r.Unreachable = true
+				}
+			}
+			return func() {
+				if n.roles.Coordinator == coord && coord != nil {
+					coord.CheckpointPersisted(e.Changefeed, r)
+				}
+			}
+		})
+	case roles.StepDown:
+		if n.ownerRev != 0 {
+			n.log.Info("coordinator stepped down", "reason", e.Reason)
+			n.ownerRev, n.ownerKey = 0, ""
+			n.met.role.WithLabelValues(roles.RoleCoordinator).Set(0)
+			n.resign()
+		}
+	case roles.OpenManager:
+		n.openManager(ctx, e)
+	case roles.CloseManager:
+		n.closeManager(e.Changefeed)
+	case roles.CreateDispatcher:
+		if m := n.managers[e.Changefeed]; m != nil {
+			m.createDispatcher(ctx, e)
+		} else {
+			n.log.Warn("create dispatcher without manager", "changefeed", e.Changefeed, "dispatcher", e.DispatcherID)
+		}
+	case roles.RemoveDispatcher:
+		if m := n.managers[e.Changefeed]; m != nil {
+			m.removeDispatcher(e.DispatcherID)
+		}
+	case roles.WriteWatermark:
+		if m := n.managers[e.Changefeed]; m != nil {
+			m.writeWatermark(ctx, e)
+		}
+	default:
+		n.log.Warn("unknown effect", "effect", fmt.Sprint(e))
+	}
+}
+
+// resign gives up the election and campaigns again, so another node (or
+// this one, later) becomes owner.
+func (n *node) resign() {
+	sess := n.sess
+	if sess == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := sess.Resign(ctx); err != nil && !errors.Is(err, meta.ErrNotOwner) {
+			n.log.Warn("resign failed", "err", err)
+		}
+	}()
+}
+
+// async runs work off the loop with a timeout and posts its continuation.
+func (n *node) async(ctx context.Context, work func(context.Context) func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		done := work(wctx)
+		cancel()
+		n.post(ctx, done)
+	}()
+}
+
+func (n *node) loadChangefeeds(ctx context.Context) ([]roles.ChangefeedInfo, error) {
+	cfs, err := n.store.Changefeeds(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]roles.ChangefeedInfo, 0, len(cfs))
+	for _, cf := range cfs {
+		st, err := n.store.Status(ctx, cf.ID)
+		if err != nil {
+			return nil, err
+		}
+		tables := make([]int64, 0, len(cf.Tables))
+		for _, t := range cf.Tables {
+			id, err := TableID(t)
+			if err != nil {
+				return nil, fmt.Errorf("node: changefeed %s: %w", cf.ID, err)
+			}
+			tables = append(tables, id)
+		}
+		out = append(out, roles.ChangefeedInfo{ID: cf.ID, Epoch: cf.Epoch, Checkpoint: max(st.CheckpointTs, cf.StartTs), Tables: tables})
+	}
+	return out, nil
+}
+
+// pollChangefeeds hands changefeeds created after the coordinator's
+// bootstrap to it.
+func (n *node) pollChangefeeds(ctx context.Context) {
+	coord := n.roles.Coordinator
+	if coord == nil || n.polling {
+		return
+	}
+	n.polling = true
+	n.async(ctx, func(ctx context.Context) func() {
+		infos, err := n.loadChangefeeds(ctx)
+		return func() {
+			n.polling = false
+			if err != nil || n.roles.Coordinator != coord {
+				return
+			}
+			for _, info := range infos {
+				coord.AddChangefeed(info)
+			}
+		}
+	})
+}
+
+// TableID maps an upstream table name "tN" to the roles' table id N.
+func TableID(name string) (int64, error) {
+	id, err := strconv.ParseInt(strings.TrimPrefix(name, "t"), 10, 64)
+	if err != nil || !strings.HasPrefix(name, "t") || id <= 0 {
+		return 0, fmt.Errorf("table %q is not of the form tN", name)
+	}
+	return id, nil
+}
+
+// TableName is the inverse of TableID.
+func TableName(id int64) string { return "t" + strconv.FormatInt(id, 10) }
+
+func (n *node) updateLagMetrics() {
+	now := time.Now()
+	for cf, m := range n.managers {
+		if ts := m.lastWatermark(); ts != 0 {
+			n.met.checkpointLag.WithLabelValues(cf).Set(now.Sub(upstream.PhysicalTime(ts)).Seconds())
+		}
+		if ts := m.minCheckpoint(); ts != 0 {
+			n.met.resolvedLag.WithLabelValues(cf).Set(now.Sub(upstream.PhysicalTime(ts)).Seconds())
+		}
+		n.met.epoch.WithLabelValues(cf).Set(float64(m.epoch))
+	}
+}
+
+func (n *node) closeAllManagers() {
+	for cf := range n.managers {
+		n.closeManager(cf)
+	}
+}
+
+func (n *node) shutdown() {
+	n.closeAllManagers()
+	if n.sessCancel != nil {
+		n.sessCancel()
+	}
+	if n.sess != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		n.sess.Close(ctx)
+		cancel()
+	}
+	if n.tr != nil {
+		n.tr.Close()
+	}
+}
