@@ -9,16 +9,28 @@ BIN        = bin/chaosrun
 export CHAOSRUN_KAFKA_LIBS ?= $(KAFKA_LIBS)
 export PATH := $(GOBIN):$(PATH)
 
+# The Kafka image of the testcontainers provider: chaosrun/kafka at the version pinned for the jars,
+# built by `make kafka-image`. When it exists (and CHAOSRUN_KAFKA_IMAGE is not set already) the tests
+# and `make run` use it; otherwise the provider's default, the official apache/kafka image, applies.
+KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' build/kafka/pom.xml)
+KAFKA_IMAGE   := chaosrun/kafka:$(KAFKA_VERSION)
+ifeq ($(origin CHAOSRUN_KAFKA_IMAGE),undefined)
+CHAOSRUN_KAFKA_IMAGE := $(shell docker image inspect --format '{{.Id}}' $(KAFKA_IMAGE) >/dev/null 2>&1 && echo $(KAFKA_IMAGE))
+endif
+export CHAOSRUN_KAFKA_IMAGE
+
 PROTOC_GEN_GO_VERSION      = v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION = v1.5.1
 STATICCHECK_VERSION        = 2026.1
 
-.PHONY: all deps deps-apt deps-go kafka-jars build run test test-short lint proto proto-check clean-cache
+.PHONY: all deps deps-apt deps-go deps-docker kafka-jars kafka-image build run test test-short \
+	test-containers lint proto proto-check clean-cache clean-containers
 
 all: build
 
-## deps: install everything the tests need (Debian packages, Go tools, Kafka jars)
-deps: deps-apt deps-go kafka-jars
+## deps: install everything the tests need (Debian packages, Go tools, Kafka jars, a Docker engine and
+## the Kafka image; without a Docker engine the last two say why and the container tests skip)
+deps: deps-apt deps-go kafka-jars deps-docker kafka-image
 
 deps-apt:
 	scripts/deps-apt.sh
@@ -34,6 +46,15 @@ deps-go:
 kafka-jars:
 	scripts/kafka-jars.sh $(CACHE_DIR)/kafka
 
+## deps-docker: install docker.io and debootstrap if missing, start dockerd if no engine answers
+deps-docker:
+	scripts/deps-docker.sh $(CACHE_DIR)
+
+## kafka-image: build $(KAFKA_IMAGE) without pulling (debootstrap + docker import + the jars);
+## rebuilt only when its inputs change
+kafka-image: kafka-jars
+	scripts/kafka-image.sh $(CACHE_DIR)
+
 build:
 	$(GO) build -o $(BIN) ./cmd/chaosrun
 
@@ -44,6 +65,10 @@ run: build
 ## test: every test (needs `make deps` first)
 test: proto-check lint
 	$(GO) test -race -count=1 -timeout 40m ./...
+
+## test-containers: the testcontainers provider's tests and the provider contract suite only
+test-containers:
+	$(GO) test -race -count=1 -timeout 20m -v -run 'Testcontainers|Contract|StartTime' ./sink/kafka/
 
 ## test-short: the pure and in-memory tests only
 test-short:
@@ -66,3 +91,11 @@ proto-check:
 
 clean-cache:
 	rm -rf $(CACHE_DIR) bin
+
+## clean-containers: remove every container and network the testcontainers provider left behind
+## (a run killed with SIGKILL cannot clean up after itself)
+clean-containers:
+	@ids=$$(docker ps -aq --filter label=chaosrun.provider=testcontainers); \
+		[ -z "$$ids" ] || docker rm -f -v $$ids
+	@ids=$$(docker network ls -q --filter label=chaosrun.provider=testcontainers); \
+		[ -z "$$ids" ] || docker network rm $$ids

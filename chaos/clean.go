@@ -20,7 +20,7 @@ type CleanOptions struct {
 	// ledger records, then anything else named with its run id.
 	RunDir string
 	// All scans the machine for anything named or tagged with any chaosrun
-	// run id (namespaces cr-<run>-*, links crb-/crv-<run>, rules tagged
+	// run id (namespaces cr-<run>-*, links crb-/crv-/cru-<run>, rules tagged
 	// chaosrun:, chains CR-<run>) and removes it. Processes are found only
 	// inside those namespaces: processes of a toxiproxy run need its ledger.
 	All bool
@@ -349,8 +349,9 @@ func (c *cleaner) scan(ctx context.Context, run string) {
 }
 
 // root removes chaosrun links, rules and chains from the root namespace.
-// The harness never creates any there; this catches older or foreign
-// chaosrun versions and manual experiments.
+// The only thing the harness creates there is the netns uplink (cru-<run>,
+// usually gone already with its hub end); rules and chains there would come
+// from older or foreign chaosrun versions and manual experiments.
 func (c *cleaner) root(ctx context.Context, run string) {
 	out, err := ip(ctx, "-o", "link", "show")
 	if err != nil {

@@ -31,7 +31,9 @@
 //     part of 15-byte interface names) and opens the Ledger in the run
 //     directory before anything else;
 //  2. builds the fabric: NewNetwork then Network.Add per process, starting
-//     each process with Namespace.Command (netns); or NewProxies then
+//     each process with Namespace.Command, and Network.Uplink so the
+//     harness's own clients reach the namespaces (netns; NetnsPlacement
+//     does all of it for system/cluster); or NewProxies then
 //     Proxies.Add/Mesh, configuring every client with Proxies.Addr
 //     (toxiproxy; Kafka brokers must advertise the proxy addresses);
 //  3. records each started process with Ledger.AddProcess, and fills the
@@ -45,9 +47,10 @@
 //
 // A crashed harness leaves the ledger behind; `chaosrun clean <run-dir>`
 // (Clean) then resumes paused processes, kills the run's processes by pid
-// and start time, removes rules, chains, namespaces, veths and the bridge,
-// and reports the in-process proxies as gone. `chaosrun clean --all` finds
-// namespaces and links by name when no ledger is left.
+// and start time, removes rules, chains, namespaces, veths (the uplink's
+// too) and the bridge, and reports the in-process proxies as gone.
+// `chaosrun clean --all` finds namespaces and links by name when no ledger
+// is left.
 //
 // The netns backend needs root on Linux; toxiproxy and the process faults
 // need no privileges.

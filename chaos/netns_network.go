@@ -29,6 +29,8 @@ var ErrNeedRoot = errors.New("chaos: netns needs root on Linux")
 //	cr-<run>-<proc>     one namespace per process; its veth end is "eth0"
 //	crb-<run>           the bridge (in the hub)
 //	crv-<run>-<n>       hub end of process n's veth (n is its address's last octet)
+//	cru-<run>           root-namespace end of the uplink (Network.Uplink); its
+//	                    hub end is crv-<run>-254
 //
 // NB: interface names are limited to 15 bytes, which is why run ids are 6
 // characters and the veth suffix is a number, not the process name.
@@ -36,39 +38,51 @@ const (
 	nsPrefix     = "cr-"
 	bridgePrefix = "crb-"
 	vethPrefix   = "crv-"
+	uplinkPrefix = "cru-"
 	hubSuffix    = "hub"
 )
+
+// uplinkIdx is the last octet of the root namespace's address on a run's
+// subnet; processes get 2..uplinkIdx-1 (1 is the bridge).
+const uplinkIdx = 254
 
 func hubName(run string) string         { return nsPrefix + run + "-" + hubSuffix }
 func bridgeName(run string) string      { return bridgePrefix + run }
 func vethName(run string, n int) string { return vethPrefix + run + "-" + strconv.Itoa(n) }
+func uplinkName(run string) string      { return uplinkPrefix + run }
 func nsName(run, proc string) string    { return nsPrefix + run + "-" + proc }
 
 var (
 	procNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 	// nsOfRun matches any namespace a run creates; group 1 is the run id.
 	nsOfRun = regexp.MustCompile(`^cr-([a-z0-9]{6})-([a-z0-9][a-z0-9-]*)$`)
-	// linkOfRun matches the run's bridge and veths; group 1 is the run id.
-	linkOfRun = regexp.MustCompile(`^cr[bv]-([a-z0-9]{6})(-[0-9]+)?$`)
+	// linkOfRun matches the run's bridge, veths and uplink; group 1 is the
+	// run id.
+	linkOfRun = regexp.MustCompile(`^cr[bvu]-([a-z0-9]{6})(-[0-9]+)?$`)
 )
 
 // Network is one run's private network: a hub namespace holding a bridge,
 // and one namespace per process attached to the bridge by a veth pair,
 // with addresses from a /24 derived from the run id. Nothing is created in
-// the host's root namespace, and no host firewall rule is touched; every
-// iptables rule lives in a run namespace, in the run's chain CR-<run>.
-// Every step is recorded in the ledger before it is taken. Safe for
-// concurrent use.
+// the host's root namespace except, on request, the uplink (Uplink: one
+// veth end and its address, so the harness can reach the processes), and
+// no host firewall rule is touched; every iptables rule lives in a run
+// namespace, in the run's chain CR-<run>. Every step is recorded in the
+// ledger before it is taken. Safe for concurrent use.
 type Network struct {
 	run    string
 	prefix netip.Prefix
 	ledger *Ledger
 	log    *slog.Logger
 
-	mu     sync.Mutex
-	nss    []*Namespace
-	next   int
-	closed bool
+	upMu sync.Mutex // serialises Uplink
+
+	mu      sync.Mutex
+	nss     []*Namespace
+	next    int
+	closed  bool
+	uplink  netip.Addr // valid once the uplink is up
+	upTried bool       // Uplink started creating it: Close must look
 }
 
 // Namespace is one process's network namespace in a Network.
@@ -174,7 +188,7 @@ func (n *Network) Add(ctx context.Context, proc string) (*Namespace, error) {
 		}
 	}
 	idx := n.next
-	if idx > 254 {
+	if idx >= uplinkIdx {
 		n.mu.Unlock()
 		return nil, fmt.Errorf("chaos: netns: subnet %s full", n.prefix)
 	}
@@ -203,6 +217,73 @@ func (n *Network) Add(ctx context.Context, proc string) (*Namespace, error) {
 	return ns, nil
 }
 
+// Uplink connects the harness's root namespace to the run's bridge: a veth
+// pair cru-<run> (root) <-> crv-<run>-254 (hub, on the bridge), with the
+// subnet's .254 on the root end, so clients in the harness (workload, meta
+// store, Kafka) reach every namespace's address directly. The root
+// namespace gains that interface and its connected route, nothing else: no
+// rule, no forwarding, and the namespaces still have no default route, so
+// the processes reach nothing outside the run. The intent is in the ledger
+// before the link exists, and clean removes cru-<run> links by name. It
+// returns the root end's address; idempotent. Close removes it.
+func (n *Network) Uplink(ctx context.Context) (netip.Addr, error) {
+	n.upMu.Lock()
+	defer n.upMu.Unlock()
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return netip.Addr{}, fmt.Errorf("chaos: netns: network %s closed", n.run)
+	}
+	if n.uplink.IsValid() {
+		a := n.uplink
+		n.mu.Unlock()
+		return a, nil
+	}
+	n.upTried = true // NB: before creating, so Close removes a half-made one
+	n.mu.Unlock()
+
+	hub, br := hubName(n.run), bridgeName(n.run)
+	up, hubEnd, addr := uplinkName(n.run), vethName(n.run, uplinkIdx), addrN(n.prefix, uplinkIdx)
+	err := n.steps(ctx,
+		intent(Entry{Kind: EntryVeth, Name: up, Detail: "uplink " + addr.String() + " <-> " + hub + "/" + hubEnd}),
+		cmd("link", "add", up, "type", "veth", "peer", "name", hubEnd, "netns", hub),
+		cmd("-n", hub, "link", "set", hubEnd, "master", br, "up"),
+		cmd("addr", "add", addr.String()+"/24", "dev", up),
+		cmd("link", "set", up, "up"),
+	)
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	n.mu.Lock()
+	n.uplink = addr
+	n.mu.Unlock()
+	n.log.Info("chaos: netns: uplink up", "link", up, "addr", addr, "hub", hub)
+	return addr, nil
+}
+
+// removeUplink deletes the uplink's root end (which destroys the pair) if
+// it exists.
+func (n *Network) removeUplink(ctx context.Context) error {
+	name := uplinkName(n.run)
+	out, err := ip(ctx, "-o", "link", "show")
+	if err != nil {
+		return fmt.Errorf("chaos: netns: %w", err)
+	}
+	found := false
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			l, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			found = found || l == name
+		}
+	}
+	if found {
+		if _, err := ip(ctx, "link", "del", name); err != nil {
+			return fmt.Errorf("chaos: netns: %w", err)
+		}
+	}
+	return n.ledger.Append(Entry{Op: LedgerUndone, Kind: EntryVeth, Backend: BackendNetns, Name: name})
+}
+
 // Namespace returns the namespace made for process proc.
 func (n *Network) Namespace(proc string) (*Namespace, bool) {
 	n.mu.Lock()
@@ -215,15 +296,23 @@ func (n *Network) Namespace(proc string) (*Namespace, bool) {
 	return nil, false
 }
 
-// Close kills any process still inside the run's namespaces (they are the
-// run's by construction), deletes every namespace (which destroys the veth
-// pairs) and then the hub (which destroys the bridge). Idempotent.
+// Close removes the uplink, kills any process still inside the run's
+// namespaces (they are the run's by construction), deletes every namespace
+// (which destroys the veth pairs) and then the hub (which destroys the
+// bridge). Idempotent.
 func (n *Network) Close(ctx context.Context) error {
+	n.upMu.Lock() // NB: waits for an Uplink in progress
 	n.mu.Lock()
 	nss := slices.Clone(n.nss)
 	n.closed = true
+	upTried := n.upTried
+	n.upTried, n.uplink = false, netip.Addr{}
 	n.mu.Unlock()
+	n.upMu.Unlock()
 	var errs []error
+	if upTried {
+		errs = append(errs, n.removeUplink(ctx))
+	}
 	for _, ns := range slices.Backward(nss) {
 		if _, err := deleteNamespace(ctx, ns.Name); err != nil {
 			errs = append(errs, err)
@@ -273,9 +362,9 @@ func addrN(p netip.Prefix, n int) netip.Addr {
 
 // pickSubnet derives a 10.X.Y.0/24 from the run id (X in 128..254), trying
 // further hashes while it overlaps a route or address of the root
-// namespace or another chaosrun network. NB: the namespaces never route to
-// the host, so an overlap would not break anything today; avoiding it
-// keeps the door open for giving the hub an uplink later.
+// namespace or another chaosrun network: the uplink (Network.Uplink) adds
+// the subnet to the root namespace's routes, where an overlap would
+// misroute the host's own traffic.
 func pickSubnet(ctx context.Context, run string) (netip.Prefix, error) {
 	used, err := usedPrefixes(ctx)
 	if err != nil {

@@ -33,6 +33,8 @@ var probeSeq atomic.Uint64
 //     EPERM (a local DROP) → Blocked; anything else → Unclear.
 //   - echo: as connect, then a token must come back unchanged; a read
 //     timeout → Blocked, a short or different reply or a reset → Unclear.
+//   - h2: as connect, then the HTTP/2 preface must be answered with at
+//     least a frame header; a read timeout → Blocked.
 func probe(ctx context.Context, dial dialFunc, kind ProbeKind, timeout time.Duration, strict bool) (Reach, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -48,11 +50,14 @@ func probe(ctx context.Context, dial dialFunc, kind ProbeKind, timeout time.Dura
 		}
 	}
 	defer c.Close()
-	if kind != ProbeEcho {
+	if kind != ProbeEcho && kind != ProbeH2 {
 		return Open, nil
 	}
 	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
+	if kind == ProbeH2 {
+		return probeH2(c)
+	}
 	token := fmt.Appendf(nil, "chaosrun-probe %d %d\n", os.Getpid(), probeSeq.Add(1))
 	if _, err := c.Write(token); err != nil {
 		if isTimeout(err) {
@@ -69,6 +74,29 @@ func probe(ctx context.Context, dial dialFunc, kind ProbeKind, timeout time.Dura
 	}
 	if !bytes.Equal(got, token) {
 		return Unclear, fmt.Errorf("echo mismatch: sent %q got %q", token, got)
+	}
+	return Open, nil
+}
+
+// h2Hello is the HTTP/2 client connection preface followed by an empty
+// SETTINGS frame (RFC 9113 §3.4).
+var h2Hello = append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0)
+
+// probeH2 sends the HTTP/2 preface and waits for the server's first frame
+// header (its SETTINGS).
+func probeH2(c net.Conn) (Reach, error) {
+	if _, err := c.Write(h2Hello); err != nil {
+		if isTimeout(err) {
+			return Blocked, err
+		}
+		return Unclear, err
+	}
+	hdr := make([]byte, 9)
+	if _, err := io.ReadFull(c, hdr); err != nil {
+		if isTimeout(err) {
+			return Blocked, err
+		}
+		return Unclear, err
 	}
 	return Open, nil
 }

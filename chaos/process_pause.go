@@ -81,7 +81,7 @@ func (b *pauseBackend) Observe(ctx context.Context, f *Fault, phase Phase) (Obse
 	echo := p
 	echo.Endpoints = nil
 	for _, e := range p.Endpoints {
-		if e.probeKind() == ProbeEcho {
+		if k := e.probeKind(); k == ProbeEcho || k == ProbeH2 {
 			echo.Endpoints = append(echo.Endpoints, e)
 		}
 	}

@@ -88,7 +88,7 @@ func (c *Checker) Finish() *result.Result {
 	c.faults(res, samples, start)
 	c.completeness(final, finalOK)
 	c.staleEpochs(res, start)
-	res.StaleMessages = staleMessages(c.cfg.Decisions, c.epochs, c.cfg.Changefeed, res.SLOs.AllowedZombieMs, start)
+	res.StaleMessages = staleMessages(c.cfg.Decisions, c.epochs, c.cfg.Faults, c.cfg.Changefeed, res.SLOs.AllowedZombieMs, start)
 	for _, m := range res.StaleMessages {
 		c.cnt.StaleMessagesAccepted++
 		if !m.Tolerated {
@@ -227,7 +227,11 @@ func (c *Checker) staleEpochs(res *result.Result, start int64) {
 			se.Writers = append(se.Writers, result.NodeCount{Node: c.nodes.name(n), Records: a.writers[n]})
 		}
 		slices.SortStableFunc(se.Writers, func(x, y result.NodeCount) int { return cmp.Compare(x.Node, y.Node) })
-		se.Tolerated = allowed > 0 && se.WindowMs <= allowed
+		// The zombie clock starts when the superseded generation could first
+		// learn of its successor: at the grant, or at the heal of a fault
+		// that had it cut off then. Acts while partitioned are reported (the
+		// window) but only the time past that point is judged.
+		se.Tolerated = a.last-zombieClock(c.cfg.Faults, supAt) <= allowed
 		res.StaleEpochs = append(res.StaleEpochs, se)
 		if se.Tolerated {
 			continue
@@ -239,8 +243,8 @@ func (c *Checker) staleEpochs(res *result.Result, start int64) {
 			}
 			writers += fmt.Sprintf("%s=%d", w.Node, w.Records)
 		}
-		c.violateN(exStale, a.rows+a.wms, "zombie-writes", a.first, "epoch %d (owner %s) wrote %d rows and %d watermarks for %s after epoch %d was granted (allowed %s; writers %s)",
-			e, orNone(se.Owner), a.rows, a.wms, fmtMs(se.WindowMs), by, fmtMs(allowed), writers)
+		c.violateN(exStale, a.rows+a.wms, "zombie-writes", a.first, "epoch %d (owner %s) wrote %d rows and %d watermarks for %s after epoch %d was granted, %s after it could have learned of it (allowed %s; writers %s)",
+			e, orNone(se.Owner), a.rows, a.wms, fmtMs(se.WindowMs), by, fmtMs(a.last-zombieClock(c.cfg.Faults, supAt)), fmtMs(allowed), writers)
 	}
 }
 

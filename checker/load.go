@@ -16,14 +16,17 @@ const maxLine = 16 << 20
 func ReadJSONL[T any](r io.Reader, fn func(T) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
+	in := make(strTable)
 	for line := 1; sc.Scan(); line++ {
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {
 			continue
 		}
 		var v T
-		if err := json.Unmarshal(b, &v); err != nil {
-			return fmt.Errorf("checker: line %d: %w", line, err)
+		if r, ok := any(&v).(*Record); !ok || !decodeRecordFast(b, r, in) {
+			if err := json.Unmarshal(b, &v); err != nil {
+				return fmt.Errorf("checker: line %d: %w", line, err)
+			}
 		}
 		if err := fn(v); err != nil {
 			return fmt.Errorf("checker: line %d: %w", line, err)
@@ -87,12 +90,15 @@ func Feed(c *Checker, changes, records io.Reader) error {
 // rows share its commit_ts.
 type changeLine struct {
 	Change
-	Rows []struct {
-		Table   string  `json:"table"`
-		PK      int64   `json:"pk"`
-		Op      string  `json:"op"`
-		Columns Columns `json:"columns,omitempty"`
-	} `json:"rows"`
+	Rows []changeRow `json:"rows"`
+}
+
+// changeRow is one row of a transaction in the change log.
+type changeRow struct {
+	Table   string  `json:"table"`
+	PK      int64   `json:"pk"`
+	Op      string  `json:"op"`
+	Columns Columns `json:"columns,omitempty"`
 }
 
 // pullChanges turns a change log into an iterator; a nil reader yields
@@ -104,6 +110,7 @@ func pullChanges(r io.Reader) func() (Change, bool, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	line := 0
+	in := make(strTable)
 	var queue []Change
 	return func() (Change, bool, error) {
 		for len(queue) == 0 && sc.Scan() {
@@ -113,8 +120,10 @@ func pullChanges(r io.Reader) func() (Change, bool, error) {
 				continue
 			}
 			var cl changeLine
-			if err := json.Unmarshal(b, &cl); err != nil {
-				return Change{}, false, fmt.Errorf("checker: change log line %d: %w", line, err)
+			if !decodeChangeLineFast(b, &cl, in) {
+				if err := json.Unmarshal(b, &cl); err != nil {
+					return Change{}, false, fmt.Errorf("checker: change log line %d: %w", line, err)
+				}
 			}
 			if cl.Rows == nil {
 				queue = append(queue, cl.Change)
@@ -133,5 +142,21 @@ func pullChanges(r io.Reader) func() (Change, bool, error) {
 			return Change{}, false, fmt.Errorf("checker: change log: %w", err)
 		}
 		return Change{}, false, nil
+	}
+}
+
+// ReadChangeLog calls fn with each change of a change log (as Feed reads
+// it: Change lines or the upstream's transaction lines) in order; r may be
+// nil. It stops at the first error.
+func ReadChangeLog(r io.Reader, fn func(Change) error) error {
+	next := pullChanges(r)
+	for {
+		ch, ok, err := next()
+		if err != nil || !ok {
+			return err
+		}
+		if err := fn(ch); err != nil {
+			return err
+		}
 	}
 }

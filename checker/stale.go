@@ -99,11 +99,29 @@ func (x *epochIndex) owner(e uint64) string {
 // epoch history. The latter is tolerated when it happened within allowed
 // of the supersession: a receiver cannot know of a grant before it hears
 // of it. Times are relative to origin. The result is in decision-time order.
-func StaleMessages(decisions []DecisionEntry, grants []EpochGrant, changefeed string, allowed time.Duration, origin time.Time) []result.StaleMessage {
-	return staleMessages(decisions, newEpochIndex(grants, changefeed), changefeed, allowed.Milliseconds(), origin.UnixMilli())
+func StaleMessages(decisions []DecisionEntry, grants []EpochGrant, faults []FaultEvent, changefeed string, allowed time.Duration, origin time.Time) []result.StaleMessage {
+	return staleMessages(decisions, newEpochIndex(grants, changefeed), faults, changefeed, allowed.Milliseconds(), origin.UnixMilli())
 }
 
-func staleMessages(decisions []DecisionEntry, idx *epochIndex, changefeed string, allowedMs, originMs int64) []result.StaleMessage {
+// zombieClock is when a generation superseded at supMs (unix ms) could
+// first learn of it: supMs, or the latest heal of a fault in force at supMs
+// (a partitioned generation hears of its successor only after the heal). A
+// fault never healed holds the clock at its inject: nothing is excused.
+func zombieClock(faults []FaultEvent, supMs int64) int64 {
+	clock := supMs
+	for _, f := range faults {
+		if !f.Effective || f.Heal.IsZero() {
+			continue
+		}
+		in, heal := f.Inject.UnixMilli(), f.Heal.UnixMilli()
+		if in <= supMs && supMs <= heal {
+			clock = max(clock, heal)
+		}
+	}
+	return clock
+}
+
+func staleMessages(decisions []DecisionEntry, idx *epochIndex, faults []FaultEvent, changefeed string, allowedMs, originMs int64) []result.StaleMessage {
 	var out []result.StaleMessage
 	for _, d := range decisions {
 		if !d.Acted || (changefeed != "" && d.Changefeed != "" && d.Changefeed != changefeed) {
@@ -121,14 +139,16 @@ func staleMessages(decisions []DecisionEntry, idx *epochIndex, changefeed string
 			MsgEpoch: d.MsgEpoch, LocalEpoch: d.LocalEpoch, GrantedEpoch: granted,
 			Sender: d.Sender, Verdict: d.Verdict,
 		}
+		late := int64(0)
 		if sup, by, ok := idx.supersededAt(d.MsgEpoch); ok && behind {
 			m.LatenessMs = t - sup
-			m.Reason = fmt.Sprintf("acted on epoch %d %s after epoch %d was granted", d.MsgEpoch, fmtMs(m.LatenessMs), by)
+			late = t - zombieClock(faults, sup)
+			m.Reason = fmt.Sprintf("acted on epoch %d %s after epoch %d was granted (%s after it could have learned)", d.MsgEpoch, fmtMs(m.LatenessMs), by, fmtMs(late))
 		}
 		if breach {
 			m.Reason = fmt.Sprintf("acted on epoch %d below its own epoch %d", d.MsgEpoch, d.LocalEpoch)
 		}
-		m.Tolerated = !breach && allowedMs > 0 && m.LatenessMs <= allowedMs
+		m.Tolerated = !breach && late <= allowedMs
 		out = append(out, m)
 	}
 	slices.SortStableFunc(out, func(a, b result.StaleMessage) int { return cmp.Compare(a.AtMs, b.AtMs) })

@@ -144,6 +144,16 @@ type DecisionEntry struct {
 
 // FaultEvent is one fault of the timeline. Heal is zero for a fault that was
 // never healed (a kill, or a run that ended first).
+//
+// It is also the schema of a run directory's faults.json: a JSON array of
+// these objects, for example
+//
+//	[{"id": "f1", "kind": "partition", "target_role": "owner",
+//	  "target_process": "n1", "inject": "2026-01-01T00:00:10Z",
+//	  "heal": "2026-01-01T00:00:25Z", "effective": true}]
+//
+// with RFC 3339 instants; "heal" is omitted for a fault never healed. The
+// runner converts its own fault records (package chaos) into it.
 type FaultEvent struct {
 	ID            string    `json:"id"`
 	Kind          string    `json:"kind"`

@@ -64,7 +64,7 @@ func sloRows(r *result.Result) []sloRow {
 		ok := se.Tolerated
 		rows = append(rows, sloRow{
 			Name:     fmt.Sprintf("Zombie window of epoch %d", se.Epoch),
-			Target:   "≤ " + dur(r.SLOs.AllowedZombieMs),
+			Target:   "≤ " + dur(r.SLOs.AllowedZombieMs) + " past the heal (acts while cut off are shown, not judged)",
 			Measured: fmt.Sprintf("%s (%s rows, %s watermarks)", dur(se.WindowMs), num(se.Rows), num(se.Watermarks)),
 			OK:       &ok,
 		})

@@ -37,9 +37,13 @@ var subcommands = []func() *cobra.Command{
 	newKafkaCmd,
 	newMetaCmd,
 	newUpstreamCmd,
+	newListCmd,
 	newCleanCmd,
 	newNodeCmd,
 	newUpCmd,
+	newRunCmd,
+	newCheckCmd,
+	newReportCmd,
 }
 
 func newRootCmd() *cobra.Command {

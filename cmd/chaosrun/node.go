@@ -15,6 +15,7 @@ func newNodeCmd() *cobra.Command {
 	var (
 		cfg                    node.Config
 		meta, kafkaBrokers     string
+		peerRoutes             string
 		fencingFlag, selfFence string
 	)
 	cmd := &cobra.Command{
@@ -43,6 +44,14 @@ session is lost and rejoins under a new node id; off (default) keeps them runnin
 			cfg.Policy = p
 			cfg.MetaEndpoints = splitList(meta)
 			cfg.KafkaBrokers = splitList(kafkaBrokers)
+			cfg.PeerRoutes = map[string]string{}
+			for _, r := range splitList(peerRoutes) {
+				id, addr, ok := strings.Cut(r, "=")
+				if !ok || id == "" || addr == "" {
+					return &exitError{code: exitHarnessError, err: fmt.Errorf("--peer-routes: want id=host:port, got %q", r)}
+				}
+				cfg.PeerRoutes[id] = addr
+			}
 			if len(cfg.MetaEndpoints) == 0 || cfg.UpstreamAddr == "" || len(cfg.KafkaBrokers) == 0 {
 				return &exitError{code: exitHarnessError, err: fmt.Errorf("--meta, --upstream and --kafka are required")}
 			}
@@ -62,6 +71,7 @@ session is lost and rejoins under a new node id; off (default) keeps them runnin
 	f.StringVar(&meta, "meta", "", "meta store endpoints, comma separated (e.g. http://127.0.0.1:2379)")
 	f.StringVar(&cfg.UpstreamAddr, "upstream", "", "upstream gRPC host:port")
 	f.StringVar(&kafkaBrokers, "kafka", "", "Kafka bootstrap brokers, comma separated")
+	f.StringVar(&peerRoutes, "peer-routes", "", "id=host:port,... addresses to reach peers by (default: what they registered)")
 	f.DurationVar(&cfg.SessionTTL, "ttl", 5*time.Second, "capture lease TTL (owner failover takes about this long)")
 	f.StringVar(&fencingFlag, "fencing", "epoch", "fencing policy: epoch or off")
 	f.StringVar(&selfFence, "self-fence", "off", "on or off: stop everything and rejoin as a new node on etcd session loss")

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -161,17 +163,21 @@ func (l *Local) layout() error {
 		return fmt.Errorf("start local Kafka: %s already holds a cluster: %w", root, ErrBadConfig)
 	}
 	host := l.cfg.Host
+	listen := l.cfg.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
 	clientPorts := l.cfg.ClientPorts
 	for _, p := range clientPorts {
 		// Held until the free ports are drawn, so that none of them is a
 		// fixed port.
-		held, err := holdPort(host, p)
+		held, err := holdPort(listen, host, p)
 		if err != nil {
 			return fmt.Errorf("start local Kafka: %w", err)
 		}
 		defer func() { _ = held.Close() }()
 	}
-	free, err := reservePorts(host, 2*l.cfg.Brokers)
+	free, err := reservePortsWith(listen, host, 2*l.cfg.Brokers)
 	if err != nil {
 		return fmt.Errorf("start local Kafka: %w", err)
 	}
@@ -259,7 +265,7 @@ func (l *Local) format(ctx context.Context) error {
 			args := append(l.toolArgs(), "kafka.tools.StorageTool", "format",
 				"--cluster-id", l.clusterID, "--config", n.props, "--initial-controllers", controllers)
 			logPath := filepath.Join(n.dir, "logs", "format.log")
-			p, err := startProc(l.life, l.java, args, n.dir, logPath)
+			p, err := startProc(l.life, l.command(n.id), l.java, args, n.dir, logPath)
 			if err == nil {
 				err = p.wait(ctx)
 			}
@@ -272,13 +278,24 @@ func (l *Local) format(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// command returns LocalConfig.Command bound to node id, or nil (java is
+// then run directly).
+func (l *Local) command(id int32) func(context.Context, string, ...string) *exec.Cmd {
+	if l.cfg.Command == nil {
+		return nil
+	}
+	return func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		return l.cfg.Command(ctx, int(id), name, args...)
+	}
+}
+
 // startNode starts node n's JVM; l.mu is held.
 func (l *Local) startNode(n *localNode) error {
 	if l.closed {
 		return fmt.Errorf("start node %d: %w", n.id, ErrClosed)
 	}
 	args := append(l.jvmArgs("-Dkafka.logs.dir="+filepath.Dir(n.logPath)), "kafka.Kafka", n.props)
-	p, err := startProc(l.life, l.java, args, n.dir, n.logPath)
+	p, err := startProc(l.life, l.command(n.id), l.java, args, n.dir, n.logPath)
 	if err != nil {
 		return fmt.Errorf("start node %d: %w", n.id, err)
 	}

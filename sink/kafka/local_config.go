@@ -1,11 +1,13 @@
 package kafka
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -42,6 +44,18 @@ type LocalConfig struct {
 	// Host is the address every listener binds and advertises; default
 	// 127.0.0.1.
 	Host string
+	// Command, when set, builds the command that runs a JVM of node node
+	// (1-based): the storage format tool and the broker. name and args are
+	// java and its arguments; ctx is the cluster's life. The provider then
+	// sets the command's directory, output, process group and cancellation.
+	// Nil runs java directly. The netns placement uses it to start the
+	// JVMs inside Kafka's network namespace.
+	Command func(ctx context.Context, node int, name string, args ...string) *exec.Cmd
+	// Listen, when set, opens the listeners that reserve free ports on Host
+	// before the brokers bind them; nil is net.Listen. A Host that is not
+	// an address of the harness's own network namespace (netns placement)
+	// needs one that binds where the brokers will run.
+	Listen func(network, address string) (net.Listener, error)
 	// ClientPorts fixes the client (PLAINTEXT) port of each broker, in node
 	// order; empty means free ports. Controller ports are always free ports.
 	ClientPorts []int

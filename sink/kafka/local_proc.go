@@ -31,13 +31,19 @@ type proc struct {
 // exits. The Go runtime only ends threads whose goroutine exits while
 // locked with runtime.LockOSThread, so never start brokers from such a
 // goroutine.
-func startProc(life context.Context, java string, args []string, dir, logPath string) (*proc, error) {
+//
+// mk builds the command (LocalConfig.Command bound to the node); nil means
+// exec.CommandContext.
+func startProc(life context.Context, mk func(context.Context, string, ...string) *exec.Cmd, java string, args []string, dir, logPath string) (*proc, error) {
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open log %s: %w", logPath, err)
 	}
 	defer func() { _ = f.Close() }() // the child has its own copy
-	cmd := exec.CommandContext(life, java, args...)
+	if mk == nil {
+		mk = exec.CommandContext
+	}
+	cmd := mk(life, java, args...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -165,6 +171,12 @@ const (
 // other; another process can still take one before the broker binds it,
 // which the broker's start reports as ErrPortInUse.
 func reservePorts(host string, n int) ([]int, error) {
+	return reservePortsWith(net.Listen, host, n)
+}
+
+// reservePortsWith is reservePorts with listeners opened by listen
+// (LocalConfig.Listen).
+func reservePortsWith(listen func(network, address string) (net.Listener, error), host string, n int) ([]int, error) {
 	var held []net.Listener
 	defer func() {
 		for _, l := range held {
@@ -177,7 +189,7 @@ func reservePorts(host string, n int) ([]int, error) {
 			return nil, fmt.Errorf("reserve %d ports on %s: %w: none free in %d tries", n, host, ErrPortInUse, tries)
 		}
 		port := portLow + rand.IntN(portHigh-portLow)
-		l, err := net.Listen("tcp", hostPort(host, port))
+		l, err := listen("tcp", hostPort(host, port))
 		if err != nil {
 			continue
 		}
@@ -187,9 +199,9 @@ func reservePorts(host string, n int) ([]int, error) {
 	return ports, nil
 }
 
-// holdPort binds port on host, or reports ErrPortInUse.
-func holdPort(host string, port int) (net.Listener, error) {
-	l, err := net.Listen("tcp", hostPort(host, port))
+// holdPort binds port on host with listen, or reports ErrPortInUse.
+func holdPort(listen func(network, address string) (net.Listener, error), host string, port int) (net.Listener, error) {
+	l, err := listen("tcp", hostPort(host, port))
 	if err != nil {
 		return nil, fmt.Errorf("port %s: %w: %w", hostPort(host, port), ErrPortInUse, err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
@@ -435,10 +436,10 @@ func (p *Testcontainers) props(n *containerNode, all []*containerNode) map[strin
 		"inter.broker.listener.name":     "BROKER",
 		"controller.listener.names":      "CONTROLLER",
 		// A static quorum: plain `format` suffices, in either image.
-		"controller.quorum.voters":  voters,
-		"log.dirs":                  "/var/lib/kafka/data",
-		"auto.create.topics.enable": "false",
-		"num.partitions":            "1",
+		"controller.quorum.voters":   voters,
+		"log.dirs":                   "/var/lib/kafka/data",
+		"auto.create.topics.enable":  "false",
+		"num.partitions":             "1",
 		"default.replication.factor": strconv.Itoa(rf),
 		// As the local provider: internal topics with one partition each,
 		// replicated like user topics, no rebalance delay, fewer threads.
@@ -690,7 +691,8 @@ func (p *Testcontainers) removeNode(ctx context.Context, n *containerNode) error
 		return nil
 	}
 	// The data is thrown away: no need for a controlled shutdown.
-	if err := testcontainers.TerminateContainer(ctr, testcontainers.StopContext(ctx), testcontainers.StopTimeout(0)); err != nil {
+	err := testcontainers.TerminateContainer(ctr, testcontainers.StopContext(ctx), testcontainers.StopTimeout(0))
+	if err != nil && !goneOrGoing(err) {
 		return fmt.Errorf("remove broker %d container: %w", n.id, err)
 	}
 	return nil
@@ -739,7 +741,8 @@ func sweep(ctx context.Context, cli *client.Client, runID string) (int, error) {
 		return 0, fmt.Errorf("sweep Kafka containers of run %q: list: %w", runID, err)
 	}
 	for _, c := range cs.Items {
-		if _, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true}); err != nil {
+		_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+		if err != nil && !goneOrGoing(err) {
 			errs = append(errs, fmt.Errorf("remove container %s: %w", c.ID, err))
 			continue
 		}
@@ -750,7 +753,7 @@ func sweep(ctx context.Context, cli *client.Client, runID string) (int, error) {
 		return removed, fmt.Errorf("sweep Kafka networks of run %q: list: %w", runID, err)
 	}
 	for _, n := range ns.Items {
-		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil {
+		if _, err := cli.NetworkRemove(ctx, n.ID, client.NetworkRemoveOptions{}); err != nil && !goneOrGoing(err) {
 			errs = append(errs, fmt.Errorf("remove network %s: %w", n.Name, err))
 			continue
 		}
@@ -760,6 +763,13 @@ func sweep(ctx context.Context, cli *client.Client, runID string) (int, error) {
 		return removed, fmt.Errorf("sweep Kafka resources of run %q: %w", runID, err)
 	}
 	return removed, nil
+}
+
+// goneOrGoing reports whether a removal failed only because the object is
+// already gone, or being removed by someone else (`make clean-containers`,
+// a second Close through the signal handler).
+func goneOrGoing(err error) bool {
+	return cerrdefs.IsNotFound(err) || cerrdefs.IsConflict(err) && strings.Contains(err.Error(), "already in progress")
 }
 
 // tcLogger sends testcontainers' log lines to slog at debug level.

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"net"
 	"os"
+	"slices"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -36,8 +39,9 @@ type Spec struct {
 	// Policy and SelfFence are passed to every node.
 	Policy    fencing.Policy
 	SelfFence bool
-	// Command builds each process's command (default DefaultCommand).
-	Command CommandFunc
+	// Placement decides where each process runs and how the others reach
+	// it (default Loopback{}).
+	Placement Placement
 	// Cluster is the meta-store key prefix (default "chaosrun").
 	Cluster string
 	// Logger receives progress lines (default slog.Default()).
@@ -57,7 +61,8 @@ type Cluster struct {
 	// Up is an upstream client for the harness and workloads.
 	Up *upstream.Client
 
-	log *slog.Logger
+	log       *slog.Logger
+	peerAddrs map[string]string // node process name -> fixed peer address
 }
 
 // MetaEndpoint is the meta store's client URL.
@@ -84,8 +89,8 @@ func Start(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 	if spec.SessionTTL <= 0 {
 		spec.SessionTTL = 5 * time.Second
 	}
-	if spec.Command == nil {
-		spec.Command = DefaultCommand
+	if spec.Placement == nil {
+		spec.Placement = Loopback{}
 	}
 	if spec.Cluster == "" {
 		spec.Cluster = "chaosrun"
@@ -112,6 +117,7 @@ func Start(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 	ko := spec.Kafka
 	if ko.Provider == "" || ko.Provider == kafka.ProviderLocal {
 		ko.Local.Dir = spec.Dir
+		placeKafka(&ko.Local, spec.Placement)
 		if ko.Local.LibsDir == "" && os.Getenv(kafka.EnvLibs) == "" {
 			// The Makefile's cache, when run from the repository root.
 			if ko.Local.LibsDir, err = filepath.Abs(filepath.Join(".cache", "kafka", "libs")); err != nil {
@@ -133,11 +139,13 @@ func Start(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 	}
 	c.log.Info("kafka ready", "brokers", c.Brokers, "took", time.Since(t0).Round(time.Millisecond))
 
-	if c.Meta, err = startProcess(ctx, spec.Command, logDir, "meta", spec.Binary, "meta", "--dir", filepath.Join(spec.Dir, "meta")); err != nil {
+	pl := spec.Placement
+	if c.Meta, err = startProcess(ctx, pl.Command, logDir, "meta", spec.Binary, "meta", "--dir", filepath.Join(spec.Dir, "meta"),
+		"--listen", pl.Host("meta")+":0"); err != nil {
 		return nil, err
 	}
-	if c.Upstream, err = startProcess(ctx, spec.Command, logDir, "upstream", spec.Binary, "upstream",
-		"--dir", filepath.Join(spec.Dir, "upstream"), "--tables", strconv.Itoa(spec.Tables)); err != nil {
+	if c.Upstream, err = startProcess(ctx, pl.Command, logDir, "upstream", spec.Binary, "upstream",
+		"--dir", filepath.Join(spec.Dir, "upstream"), "--tables", strconv.Itoa(spec.Tables), "--listen", pl.Host("upstream")+":0"); err != nil {
 		return nil, err
 	}
 	if c.Store, err = meta.Open(ctx, meta.Config{Endpoints: []string{c.MetaEndpoint()}, Cluster: spec.Cluster, Logger: spec.Logger}); err != nil {
@@ -146,8 +154,28 @@ func Start(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 	if c.Up, err = upstream.Dial(ctx, c.UpstreamAddr()); err != nil {
 		return nil, fmt.Errorf("cluster: dial upstream: %w", err)
 	}
+	// Node peer ports are fixed before any node starts, so routes (proxies)
+	// between nodes can exist before their targets do.
+	c.peerAddrs = map[string]string{}
 	for i := 1; i <= spec.Nodes; i++ {
-		p, err := startProcess(ctx, spec.Command, logDir, NodeName(i), spec.Binary, c.nodeArgs(NodeName(i))...)
+		name := NodeName(i)
+		var port int
+		if pp, ok := pl.(PortPicker); ok {
+			port, err = pp.PeerPort(name)
+		} else {
+			port, err = freePort(pl.Host(name))
+		}
+		if err != nil {
+			return nil, err
+		}
+		c.peerAddrs[name] = net.JoinHostPort(pl.Host(name), strconv.Itoa(port))
+	}
+	for i := 1; i <= spec.Nodes; i++ {
+		args, err := c.nodeArgs(ctx, NodeName(i), NodeName(i))
+		if err != nil {
+			return nil, err
+		}
+		p, err := startProcess(ctx, pl.Command, logDir, NodeName(i), spec.Binary, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -160,15 +188,42 @@ func Start(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 // NodeName is the process and initial node id of node i (1-based).
 func NodeName(i int) string { return "n" + strconv.Itoa(i) }
 
-func (c *Cluster) nodeArgs(id string) []string {
+// nodeArgs builds the arguments of the node process name running as id,
+// with every address routed through the placement.
+func (c *Cluster) nodeArgs(ctx context.Context, name, id string) ([]string, error) {
 	selfFence := "off"
 	if c.Spec.SelfFence {
 		selfFence = "on"
 	}
+	pl := c.Spec.Placement
+	metaAddr, err := pl.Route(ctx, name, "meta", c.Meta.Ready["addr"])
+	if err != nil {
+		return nil, err
+	}
+	upAddr, err := pl.Route(ctx, name, "upstream", c.UpstreamAddr())
+	if err != nil {
+		return nil, err
+	}
+	var peers []string
+	for _, peer := range slices.Sorted(maps.Keys(c.peerAddrs)) {
+		if peer == name {
+			continue
+		}
+		a, err := pl.Route(ctx, name, peer, c.peerAddrs[peer])
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, peer+"="+a)
+	}
 	return []string{"node", "--id", id, "--dir", c.Spec.Dir, "--cluster", c.Spec.Cluster,
-		"--meta", c.MetaEndpoint(), "--upstream", c.UpstreamAddr(), "--kafka", strings.Join(c.Brokers, ","),
-		"--ttl", c.Spec.SessionTTL.String(), "--fencing", c.Spec.Policy.String(), "--self-fence", selfFence}
+		"--listen", c.peerAddrs[name], "--metrics", pl.Host(name) + ":0",
+		"--meta", "http://" + metaAddr, "--upstream", upAddr, "--kafka", strings.Join(c.Brokers, ","),
+		"--peer-routes", strings.Join(peers, ","),
+		"--ttl", c.Spec.SessionTTL.String(), "--fencing", c.Spec.Policy.String(), "--self-fence", selfFence}, nil
 }
+
+// PeerAddr returns the fixed peer address of node process name.
+func (c *Cluster) PeerAddr(name string) string { return c.peerAddrs[name] }
 
 // Node returns the process of node id (its initial id), or nil.
 func (c *Cluster) Node(id string) *Process {
@@ -190,7 +245,11 @@ func (c *Cluster) RestartNode(ctx context.Context, name, newID string) error {
 	if newID != "" {
 		id = newID
 	}
-	return p.Restart(ctx, c.nodeArgs(id))
+	args, err := c.nodeArgs(ctx, name, id)
+	if err != nil {
+		return err
+	}
+	return p.Restart(ctx, args)
 }
 
 // Partitions is the default partition count of a changefeed topic.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/chaosrun/chaosrun/system/roles"
@@ -20,7 +21,7 @@ type manager struct {
 	cf     string
 	topic  string
 	node   string
-	epoch  uint64
+	epoch  atomic.Uint64 // the owner's epoch: the generation rows are written under
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -38,21 +39,23 @@ type manager struct {
 type dispatcher struct {
 	id         string
 	span       upstream.Span
-	epoch      uint64
 	cancel     context.CancelFunc
 	checkpoint uint64 // guarded by manager.mu
 }
 
 func (n *node) openManager(ctx context.Context, e roles.OpenManager) {
 	if old := n.managers[e.Changefeed]; old != nil {
-		// A takeover keeps the producer; new dispatchers carry the new epoch.
-		old.epoch = e.Epoch
+		// A takeover keeps the producer and the dispatchers, which act for
+		// the new owner from now on.
+		old.epoch.Store(e.Epoch)
+		n.log.Info("dispatcher manager taken over", "changefeed", e.Changefeed, "owner", e.Owner, "epoch", e.Epoch)
 		return
 	}
 	mctx, cancel := context.WithCancel(ctx)
-	m := &manager{n: n, cf: e.Changefeed, topic: TopicOf(e.Changefeed), node: n.id, epoch: e.Epoch,
+	m := &manager{n: n, cf: e.Changefeed, topic: TopicOf(e.Changefeed), node: n.id,
 		ctx: mctx, cancel: cancel, ready: make(chan struct{}), wmWant: make(chan roles.WriteWatermark, 1),
 		dispatchers: map[string]*dispatcher{}}
+	m.epoch.Store(e.Epoch)
 	n.managers[e.Changefeed] = m
 	m.wg.Add(2)
 	go func() {
@@ -98,7 +101,7 @@ func (m *manager) createDispatcher(_ context.Context, e roles.CreateDispatcher) 
 		return
 	}
 	dctx, cancel := context.WithCancel(m.ctx)
-	d := &dispatcher{id: e.DispatcherID, epoch: e.Epoch, cancel: cancel, checkpoint: e.StartTs,
+	d := &dispatcher{id: e.DispatcherID, cancel: cancel, checkpoint: e.StartTs,
 		span: upstream.Span{Table: TableName(e.Span.GetTableId()), StartPK: e.Span.GetStartPk(), EndPK: e.Span.GetEndPk()}}
 	m.dispatchers[d.id] = d
 	m.wg.Add(1)
@@ -177,7 +180,7 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 			}
 			for _, c := range ev.Rows {
 				msg, err := kafka.EncodeRow(m.topic, kafka.Row{
-					Changefeed: m.cf, Epoch: d.epoch, Node: m.node, Dispatcher: d.id,
+					Changefeed: m.cf, Epoch: m.epoch.Load(), Node: m.node, Dispatcher: d.id,
 					Table: c.Table, PK: c.PK, Op: kafka.Op(c.Op.String()), CommitTs: c.CommitTs, Columns: columnsText(c.Columns),
 				})
 				if err != nil {

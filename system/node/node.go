@@ -40,6 +40,10 @@ type Config struct {
 	MetaEndpoints []string
 	UpstreamAddr  string
 	KafkaBrokers  []string
+	// PeerRoutes overrides the address used to reach a peer, keyed by the
+	// peer's base node id (the id before any ".<n>" rejoin suffix); the
+	// toxiproxy backend routes peer links through proxies this way.
+	PeerRoutes map[string]string
 	// SessionTTL is the capture lease TTL (default 5 s).
 	SessionTTL time.Duration
 	// Tick is one logical tick of the roles (default 100 ms).
@@ -240,7 +244,14 @@ func (n *node) resolve(id string) (string, bool) {
 	n.membersMu.Lock()
 	defer n.membersMu.Unlock()
 	a, ok := n.members[id]
-	return a, ok
+	if !ok {
+		return "", false
+	}
+	base, _, _ := strings.Cut(id, ".")
+	if r, ok := n.cfg.PeerRoutes[base]; ok {
+		return r, true
+	}
+	return a, true
 }
 
 func (n *node) memberIDs() []string {
@@ -630,7 +641,7 @@ func (n *node) updateLagMetrics() {
 		if ts := m.minCheckpoint(); ts != 0 {
 			n.met.resolvedLag.WithLabelValues(cf).Set(now.Sub(upstream.PhysicalTime(ts)).Seconds())
 		}
-		n.met.epoch.WithLabelValues(cf).Set(float64(m.epoch))
+		n.met.epoch.WithLabelValues(cf).Set(float64(m.epoch.Load()))
 	}
 }
 

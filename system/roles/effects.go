@@ -39,7 +39,8 @@ type PersistCheckpoint struct {
 type StepDown struct{ Reason string }
 
 // OpenManager tells the driver a dispatcher manager (and its sink producer)
-// now exists on the node.
+// now exists on the node, or that an existing one was taken over by a new
+// owner: what it writes from now on belongs to Epoch.
 type OpenManager struct {
 	Changefeed string
 	Owner      string

@@ -124,9 +124,11 @@ func (o *Orchestrator) onBootstrap(from string, r *pb.MaintainerBootstrapRequest
 		if m == nil {
 			m = &dispatcherManager{dispatchers: map[string]*dispatcher{}}
 			o.managers[cf] = m
-			o.effect(OpenManager{Changefeed: cf, Owner: from, Epoch: r.GetMaintainerEpoch()})
 		}
 		m.owner, m.epoch = from, r.GetMaintainerEpoch()
+		// Also on a takeover: the driver stamps what the manager writes
+		// from now on with the new owner's epoch.
+		o.effect(OpenManager{Changefeed: cf, Owner: from, Epoch: r.GetMaintainerEpoch()})
 	case d.Verdict == fencing.Duplicate && m != nil:
 	default:
 		return // a stale bootstrap gets no answer

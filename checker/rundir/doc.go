@@ -1,0 +1,24 @@
+// Package rundir connects the checker to a run directory (docs/run-dir.md):
+// it names the files, adapts what the harness, the nodes, the meta store and
+// the Kafka tailer write into the checker's input types, and runs the
+// checker over a finished run with CheckRunDir.
+//
+// The adapters are the only place that knows both sides:
+//
+//   - Record: a decoded sink record (sink/kafka.Record) into a
+//     checker.Record, undoing the node's rendering of column values so that
+//     they compare with the upstream change log;
+//   - Grants: the epoch history (epochs.json, []meta.EpochRecord);
+//   - Decisions: the nodes' decision logs (decisions-<node>.jsonl,
+//     system/node.DecisionEntry);
+//   - the fault timeline (faults.json) is already in the checker's own
+//     schema, checker.FaultEvent; the runner converts into it.
+//
+// sink-records.jsonl holds one checker.Record per line, in consumption
+// order (offset order within a partition), so the checker reads it without
+// conversion. A torn last line, left by a process killed mid-write, is
+// ignored in every JSONL file.
+//
+// CheckRunDir reads files only; it needs no cluster, so `chaosrun check`
+// works on a copied run directory long after the run.
+package rundir

@@ -1,0 +1,253 @@
+package rundir_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/checker"
+	"github.com/chaosrun/chaosrun/checker/rundir"
+	"github.com/chaosrun/chaosrun/checker/rundir/rundirtest"
+	"github.com/chaosrun/chaosrun/reports/result"
+	"github.com/chaosrun/chaosrun/sink/kafka"
+	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/system/node"
+	"github.com/chaosrun/chaosrun/system/upstream"
+)
+
+var slos = checker.SLOs{L: time.Second, W: 500 * time.Millisecond, RecoveryBound: 10 * time.Second}
+
+func TestRecordAdapter(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 1, 0, time.FixedZone("x", 3600))
+	row := kafka.Record{
+		Topic: "cf1", Partition: 3, Offset: 17, Timestamp: at, Key: []byte("t1:5"), Kind: kafka.KindRow,
+		Changefeed: "cf1", Epoch: 4, Node: "n2",
+		Row: &kafka.Row{Changefeed: "cf1", Epoch: 4, Node: "n2", Dispatcher: "d7", Table: "t1", PK: 5, Op: kafka.OpUpdate,
+			CommitTs: 99, Columns: map[string]string{"s": `"a b"`, "i": "12"}},
+	}
+	assert.Equal(t, checker.Record{
+		Partition: 3, Offset: 17, AppendTime: at.UTC(), Kind: checker.KindRow, Changefeed: "cf1",
+		Table: "t1", PK: 5, Op: "update", CommitTs: 99, Columns: checker.Columns{"s": "a b", "i": "12"},
+		Epoch: 4, Node: "n2", Dispatcher: "d7",
+	}, rundir.Record(row))
+
+	wm := kafka.Record{Partition: 1, Offset: 2, Timestamp: at, Kind: kafka.KindWatermark, Changefeed: "cf1", Epoch: 4, Node: "n2",
+		Watermark: &kafka.Watermark{Changefeed: "cf1", Epoch: 4, Node: "n2", Ts: 1234}}
+	assert.Equal(t, checker.Record{Partition: 1, Offset: 2, AppendTime: at.UTC(), Kind: checker.KindWatermark, Changefeed: "cf1",
+		Epoch: 4, Node: "n2", WatermarkTs: 1234}, rundir.Record(wm))
+
+	// A delete carries no image.
+	del := row
+	del.Row = &kafka.Row{Table: "t1", PK: 5, Op: kafka.OpDelete, CommitTs: 100}
+	assert.Nil(t, rundir.Record(del).Columns)
+}
+
+// TestColumnsMatchUpstream renders values the way the node writes them to
+// Kafka and the way the upstream writes its change log, and checks both
+// canonicalise to the same text. NB: the string "42" and the int 42 both
+// become "42" on both sides, so a type change alone is not detected.
+func TestColumnsMatchUpstream(t *testing.T) {
+	values := []upstream.Value{
+		upstream.Str("abc"), upstream.Str(`quote " and \ backslash`), upstream.Str("line\nbreak\ttab"),
+		upstream.Str(""), upstream.Str("ünï€ode"), upstream.Str("\x01ctl"), upstream.Str("42"), upstream.Str(`"`),
+		upstream.Int(42), upstream.Int(-7), upstream.Int(0),
+	}
+	for _, v := range values {
+		sink := rundir.Columns(map[string]string{"c": v.String()})
+		b, err := json.Marshal(map[string]upstream.Value{"c": v})
+		require.NoError(t, err)
+		var log checker.Columns
+		require.NoError(t, json.Unmarshal(b, &log))
+		assert.Equal(t, log, sink, "value %s", v)
+	}
+	// A value the node did not quote stays as it is.
+	assert.Equal(t, checker.Columns{"c": `"unterminated`}, rundir.Columns(map[string]string{"c": `"unterminated`}))
+	assert.Nil(t, rundir.Columns(nil))
+}
+
+func TestGrantsAndDecisions(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	assert.Equal(t, []checker.EpochGrant{{Changefeed: "cf1", Epoch: 2, GrantedAt: at, Node: "n3"}},
+		rundir.Grants([]meta.EpochRecord{{Changefeed: "cf1", Epoch: 2, GrantedAt: at, Node: "n3", Revision: 9}}))
+	assert.Equal(t, []checker.DecisionEntry{{Time: at, Changefeed: "cf1", Node: "n1", Role: "dispatcher-manager",
+		MsgType: "ScheduleDispatcherRequest", MsgEpoch: 1, LocalEpoch: 2, Sender: "n2", Verdict: "RejectStale", Acted: false}},
+		rundir.Decisions([]node.DecisionEntry{{Time: at, Node: "n1", Role: "dispatcher-manager", Changefeed: "cf1",
+			Message: "ScheduleDispatcherRequest", MsgEpoch: 1, LocalEpoch: 2, Sender: "n2", LocalNode: "n1", Rule: "r",
+			Verdict: "RejectStale", Policy: "epoch", Reason: "stale"}}))
+}
+
+func TestLoaders(t *testing.T) {
+	dir := t.TempDir()
+	rundirtest.Write(t, dir, rundirtest.Options{Fault: true})
+
+	grants, ok, err := rundir.LoadGrants(dir)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Len(t, grants, 1)
+	assert.Equal(t, "n1", grants[0].Node)
+
+	// A node killed mid-write leaves a torn line; it is skipped.
+	f, err := os.OpenFile(filepath.Join(dir, "decisions-n2.jsonl"), os.O_CREATE|os.O_WRONLY, 0o644)
+	require.NoError(t, err)
+	require.NoError(t, json.NewEncoder(f).Encode(node.DecisionEntry{Time: rundirtest.Base.Add(-time.Minute), Node: "n2", Message: "HeartBeatResponse"}))
+	_, err = f.WriteString(`{"time":"2026-01-01T00:00:0`)
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	ds, err := rundir.LoadDecisions(dir)
+	require.NoError(t, err)
+	require.Len(t, ds, 2)
+	assert.Equal(t, "HeartBeatResponse", ds[0].MsgType, "sorted by time")
+	assert.Equal(t, "CheckpointTsMessage", ds[1].MsgType)
+
+	faults, ok, err := rundir.LoadFaults(dir)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Len(t, faults, 1)
+	assert.True(t, faults[0].Effective)
+
+	offs, ok, err := rundir.LoadOffsets(dir)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, offs.Records, offs.Total())
+
+	empty := t.TempDir()
+	_, ok, err = rundir.LoadGrants(empty)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	_, ok, err = rundir.LoadFaults(empty)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	bad, err := rundir.LoadMalformed(empty)
+	require.NoError(t, err)
+	assert.Empty(t, bad)
+}
+
+// TestFaultsSchemaExample parses the example of checker.FaultEvent's doc.
+func TestFaultsSchemaExample(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.FaultsFile), []byte(`[
+	 {"id": "f1", "kind": "partition", "target_role": "owner", "target_process": "n1",
+	  "inject": "2026-01-01T00:00:10Z", "heal": "2026-01-01T00:00:25Z", "effective": true},
+	 {"id": "f2", "kind": "kill", "target_process": "n2", "inject": "2026-01-01T00:00:30Z", "effective": false}]`), 0o644))
+	fs, ok, err := rundir.LoadFaults(dir)
+	require.NoError(t, err)
+	require.True(t, ok)
+	require.Len(t, fs, 2)
+	assert.Equal(t, 15*time.Second, fs[0].Heal.Sub(fs[0].Inject))
+	assert.True(t, fs[1].Heal.IsZero())
+	b, err := json.Marshal(fs[1])
+	require.NoError(t, err)
+	assert.NotContains(t, string(b), "heal", "an unhealed fault has no heal")
+}
+
+func TestCheckRunDir(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		opts    rundirtest.Options
+		outcome result.Outcome
+		reason  string
+		check   func(t *testing.T, r *result.Result)
+	}{
+		{name: "clean", outcome: result.Pass, check: func(t *testing.T, r *result.Result) {
+			assert.Equal(t, 200+2*20, int(r.Counters.Records))
+			assert.EqualValues(t, 200, r.Counters.Changes)
+			assert.Equal(t, rundirtest.Partitions, r.Counters.Partitions)
+			assert.Equal(t, "cf1", r.Changefeed, "the only changefeed of the epoch history")
+			inv, _ := r.Invariant(result.WatermarkHonesty)
+			assert.Equal(t, result.StatusPass, inv.Status, "values match after the adapter: %s", inv.Summary)
+			inv, _ = r.Invariant(result.StaleGeneration)
+			assert.Equal(t, result.StatusPass, inv.Status, inv.Summary)
+		}},
+		{name: "fault recovered", opts: rundirtest.Options{Fault: true}, outcome: result.Pass, check: func(t *testing.T, r *result.Result) {
+			require.Len(t, r.Faults, 1)
+			inv, _ := r.Invariant(result.LagRecovery)
+			assert.Equal(t, result.StatusPass, inv.Status, inv.Summary)
+		}},
+		{name: "gap", opts: rundirtest.Options{Drop: 50}, outcome: result.Fail, check: func(t *testing.T, r *result.Result) {
+			assert.EqualValues(t, 1, r.Counters.Missing)
+			assert.Contains(t, r.Verdict.Violated, result.Completeness)
+		}},
+		{name: "ineffective fault", opts: rundirtest.Options{Ineffective: true}, outcome: result.Inconclusive, reason: "did not take effect"},
+		{name: "never drained", opts: rundirtest.Options{NoOffsets: true}, outcome: result.Inconclusive, reason: "never drained"},
+		{name: "short dump", opts: rundirtest.Options{Short: true}, outcome: result.Inconclusive, reason: "holds 240 of the 241 records"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rundirtest.Write(t, dir, tc.opts)
+			r, err := rundir.CheckRunDir(dir, slos, rundir.Info{Run: checker.RunInfo{Scenario: "unit"}})
+			require.NoError(t, err)
+			assert.Equal(t, tc.outcome, r.Verdict.Outcome, "%+v", r.Verdict)
+			if tc.reason != "" {
+				assert.Contains(t, strings.Join(r.Verdict.Reasons, "\n"), tc.reason)
+			}
+			if tc.check != nil {
+				tc.check(t, r)
+			}
+		})
+	}
+}
+
+func TestCheckRunDirTornDumpAndChangeLog(t *testing.T) {
+	dir := t.TempDir()
+	rundirtest.Write(t, dir, rundirtest.Options{})
+	for _, f := range []string{rundir.SinkRecordsFile, rundir.ChangeLogPath} {
+		fh, err := os.OpenFile(filepath.Join(dir, f), os.O_APPEND|os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = fh.WriteString(`{"partition":0,"off`)
+		require.NoError(t, err)
+		require.NoError(t, fh.Close())
+	}
+	r, err := rundir.CheckRunDir(dir, slos, rundir.Info{})
+	require.NoError(t, err)
+	assert.Equal(t, result.Inconclusive, r.Verdict.Outcome, "%+v", r.Verdict)
+	assert.Contains(t, strings.Join(r.Verdict.Reasons, "\n"), "torn line")
+	assert.EqualValues(t, 240, r.Counters.Records)
+}
+
+func TestCheckRunDirErrors(t *testing.T) {
+	_, err := rundir.CheckRunDir(filepath.Join(t.TempDir(), "nope"), slos, rundir.Info{})
+	require.ErrorIs(t, err, rundir.ErrNotRunDir)
+	assert.ErrorContains(t, err, "does not exist")
+
+	file := filepath.Join(t.TempDir(), "file")
+	require.NoError(t, os.WriteFile(file, nil, 0o644))
+	_, err = rundir.CheckRunDir(file, slos, rundir.Info{})
+	require.ErrorIs(t, err, rundir.ErrNotRunDir)
+
+	_, err = rundir.CheckRunDir(t.TempDir(), slos, rundir.Info{})
+	require.ErrorIs(t, err, rundir.ErrNotRunDir)
+	assert.ErrorContains(t, err, rundir.SinkRecordsFile)
+
+	garble := func(name, content string) error {
+		dir := t.TempDir()
+		rundirtest.Write(t, dir, rundirtest.Options{})
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644))
+		_, err := rundir.CheckRunDir(dir, slos, rundir.Info{})
+		return err
+	}
+	err = garble(rundir.SinkRecordsFile, "{\"partition\":0}\nnot json\n")
+	require.ErrorIs(t, err, rundir.ErrInput)
+	assert.ErrorContains(t, err, "line 2")
+	err = garble(rundir.EpochsFile, "{")
+	require.ErrorIs(t, err, rundir.ErrInput)
+	assert.ErrorContains(t, err, rundir.EpochsFile)
+	err = garble(rundir.FaultsFile, `[{"id":"f1","inject":"yesterday"}]`)
+	require.ErrorIs(t, err, rundir.ErrInput)
+	err = garble(rundir.SinkOffsetsFile, `[]`)
+	require.ErrorIs(t, err, rundir.ErrInput)
+	err = garble(rundir.ChangeLogPath, "{\"commit_ts\":1,\"rows\":[{\"table\":\"t1\",\"pk\":\"x\"}]}\n")
+	require.ErrorIs(t, err, rundir.ErrInput)
+	assert.ErrorContains(t, err, "change log line 1")
+
+	// SLOs are validated by the checker.
+	dir := t.TempDir()
+	rundirtest.Write(t, dir, rundirtest.Options{})
+	_, err = rundir.CheckRunDir(dir, checker.SLOs{L: -time.Second}, rundir.Info{})
+	require.ErrorIs(t, err, checker.ErrConfig)
+}

@@ -1,0 +1,149 @@
+// Package rundirtest writes small, consistent run directories for tests of
+// the checker's file side and of `chaosrun check`: a record dump made
+// through the same adapter the tailer uses, the upstream change log in the
+// upstream's own format, the epoch history, a decision log, the fault
+// timeline and the tailer's drain account.
+package rundirtest
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/checker"
+	"github.com/chaosrun/chaosrun/checker/rundir"
+	"github.com/chaosrun/chaosrun/sink/kafka"
+	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/system/node"
+)
+
+// Base is the origin of every time in a generated run.
+var Base = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Options shape a generated run. The zero value is a clean run of 200 rows
+// that passes.
+type Options struct {
+	// Rows is the number of row changes (default 200), one every RowEvery
+	// (default 10 ms) over Keys keys (default 20) in 2 partitions, with a
+	// watermark broadcast after every 10 rows.
+	Rows     int
+	RowEvery time.Duration
+	Keys     int
+	// Drop leaves row i out of the dump (a gap) when Drop > 0.
+	Drop int
+	// Fault adds fault f1 (inject at 25% of the run, heal at 40%), effective
+	// unless Ineffective.
+	Fault       bool
+	Ineffective bool
+	// NoOffsets leaves out sink-offsets.json (the tailer never drained);
+	// Short makes it claim one record more than the dump holds.
+	NoOffsets bool
+	Short     bool
+}
+
+// Partitions is the partition count of a generated run.
+const Partitions = 2
+
+// Write fills dir (which must exist) with a run and returns the number of
+// records in its dump.
+func Write(tb testing.TB, dir string, o Options) int {
+	tb.Helper()
+	if o.Rows == 0 {
+		o.Rows = 200
+	}
+	if o.RowEvery == 0 {
+		o.RowEvery = 10 * time.Millisecond
+	}
+	if o.Keys == 0 {
+		o.Keys = 20
+	}
+	require.NoError(tb, os.MkdirAll(filepath.Join(dir, "upstream"), 0o755))
+	logf, err := os.Create(filepath.Join(dir, rundir.ChangeLogPath))
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, logf.Close()) }()
+	recf, err := os.Create(filepath.Join(dir, rundir.SinkRecordsFile))
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, recf.Close()) }()
+	logw, recw := bufio.NewWriter(logf), bufio.NewWriter(recf)
+
+	var offsets [Partitions]int64
+	records := 0
+	emit := func(r kafka.Record) {
+		r.Offset = offsets[r.Partition]
+		offsets[r.Partition]++
+		b, err := json.Marshal(rundir.Record(r))
+		require.NoError(tb, err)
+		_, err = recw.Write(append(b, '\n'))
+		require.NoError(tb, err)
+		records++
+	}
+	for i := 1; i <= o.Rows; i++ {
+		at := Base.Add(time.Duration(i) * o.RowEvery)
+		ts := checker.ComposeTS(at.UnixMilli(), 0)
+		pk := int64(i % o.Keys)
+		v := strconv.Itoa(i)
+		_, err := fmt.Fprintf(logw, `{"commit_ts":%d,"rows":[{"table":"t1","pk":%d,"op":"update","columns":{"v":%q,"n":%d}}]}`+"\n", ts, pk, v, i)
+		require.NoError(tb, err)
+		if i != o.Drop {
+			// Columns as the node renders them: strings quoted, ints bare.
+			emit(kafka.Record{
+				Partition: int32(pk % Partitions), Timestamp: at.Add(5 * time.Millisecond), Kind: kafka.KindRow,
+				Changefeed: "cf1", Epoch: 1, Node: "n1",
+				Row: &kafka.Row{Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%Partitions)),
+					Table: "t1", PK: pk, Op: kafka.OpUpdate, CommitTs: ts, Columns: map[string]string{"v": strconv.Quote(v), "n": v}},
+			})
+		}
+		if i%10 == 0 {
+			for p := range int32(Partitions) {
+				emit(kafka.Record{Partition: p, Timestamp: at.Add(6 * time.Millisecond), Kind: kafka.KindWatermark, Changefeed: "cf1", Epoch: 1, Node: "n1",
+					Watermark: &kafka.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: ts}})
+			}
+		}
+	}
+	require.NoError(tb, logw.Flush())
+	require.NoError(tb, recw.Flush())
+
+	writeJSON(tb, filepath.Join(dir, rundir.EpochsFile), []meta.EpochRecord{
+		{Changefeed: "cf1", Epoch: 1, GrantedAt: Base.Add(-time.Second), Node: "n1", Revision: 7},
+	})
+	decisions, err := os.Create(filepath.Join(dir, "decisions-n1.jsonl"))
+	require.NoError(tb, err)
+	enc := json.NewEncoder(decisions)
+	require.NoError(tb, enc.Encode(node.DecisionEntry{Time: Base, Node: "n1", Role: "maintainer", Changefeed: "cf1",
+		Message: "CheckpointTsMessage", MsgEpoch: 1, LocalEpoch: 1, Sender: "n1", Verdict: "Accept", Acted: true}))
+	require.NoError(tb, decisions.Close())
+
+	var faults []checker.FaultEvent
+	if o.Fault || o.Ineffective {
+		span := time.Duration(o.Rows) * o.RowEvery
+		faults = append(faults, checker.FaultEvent{ID: "f1", Kind: "partition", TargetRole: "owner", TargetProcess: "n1",
+			Inject: Base.Add(span / 4), Heal: Base.Add(span * 4 / 10), Effective: !o.Ineffective})
+	}
+	writeJSON(tb, filepath.Join(dir, rundir.FaultsFile), faults)
+
+	if !o.NoOffsets {
+		so := rundir.SinkOffsets{Topic: "cf1", DrainedAt: Base.Add(time.Hour), Records: int64(records)}
+		for p := range int32(Partitions) {
+			so.Partitions = append(so.Partitions, rundir.PartitionOffset{Partition: p, High: offsets[p], Next: offsets[p]})
+		}
+		if o.Short {
+			so.Partitions[0].High++
+		}
+		writeJSON(tb, filepath.Join(dir, rundir.SinkOffsetsFile), so)
+	}
+	return records
+}
+
+func writeJSON(tb testing.TB, path string, v any) {
+	tb.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	require.NoError(tb, err)
+	require.NoError(tb, os.WriteFile(path, append(b, '\n'), 0o644))
+}

@@ -1,0 +1,14 @@
+package tail
+
+// AbortSession ends the current session with err, as a failing partition
+// consumer would; the Tailer reconnects and resumes. It reports whether a
+// session was running.
+func (t *Tailer) AbortSession(err error) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.abort == nil {
+		return false
+	}
+	t.abort(err)
+	return true
+}

@@ -1,0 +1,173 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaosrun/chaosrun/checker"
+	"github.com/chaosrun/chaosrun/checker/rundir"
+	"github.com/chaosrun/chaosrun/reports"
+	"github.com/chaosrun/chaosrun/reports/result"
+)
+
+// Default SLOs of `chaosrun check` when neither a flag nor an earlier
+// result.json gives one.
+const (
+	defaultSLOLag      = 2 * time.Second
+	defaultSLOWindow   = 5 * time.Second
+	defaultSLORecovery = 30 * time.Second
+)
+
+func newCheckCmd() *cobra.Command {
+	var (
+		slos        checker.SLOs
+		changefeed  string
+		startTs     uint64
+		bank        string
+		bankInitial int64
+	)
+	cmd := &cobra.Command{
+		Use:   "check <run-dir>",
+		Short: "Re-run the checker on a finished run's data and write result.json and the reports",
+		Long: `Re-run the checker on a run directory (docs/run-dir.md): the Kafka records the
+tailer dumped (sink-records.jsonl), the upstream change log, the epoch history,
+the nodes' decision logs and the fault timeline. No cluster is needed. It
+writes result.json, report.md, report.html and junit.xml into the directory
+and prints the verdict.
+
+The scenario, seed, fencing mode, changefeed, observed window and SLOs of an
+existing result.json are kept unless a flag overrides them; without one the
+SLO defaults below apply.
+
+Exit status: 0 pass, 1 fail, 3 inconclusive, 2 when the directory or its
+files cannot be read.`,
+		Example: `  chaosrun check runs/20260101-120000-owner-isolation
+  chaosrun check --slo-lag 1s --slo-window 3s --slo-recovery 20s runs/latest`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := args[0]
+			info, prev := previousRun(dir, cmd.ErrOrStderr())
+			f := cmd.Flags()
+			// A flag wins, then the earlier result, then the flag's default.
+			pick := func(name string, flag time.Duration, prevMs int64) time.Duration {
+				if prev != nil && !f.Changed(name) {
+					return time.Duration(prevMs) * time.Millisecond
+				}
+				return flag
+			}
+			var ps result.SLOs
+			if prev != nil {
+				ps = prev.SLOs
+			}
+			run := checker.SLOs{
+				L:             pick("slo-lag", slos.L, ps.LagMs),
+				W:             pick("slo-window", slos.W, ps.StableMs),
+				RecoveryBound: pick("slo-recovery", slos.RecoveryBound, ps.RecoveryBoundMs),
+				AllowedZombie: pick("slo-zombie", slos.AllowedZombie, ps.AllowedZombieMs),
+			}
+			if f.Changed("changefeed") {
+				info.Changefeed = changefeed
+			}
+			info.StartTs = startTs
+			if bank != "" {
+				table, column, ok := strings.Cut(bank, ".")
+				if !ok || table == "" || column == "" {
+					return &exitError{code: exitHarnessError, err: fmt.Errorf("--bank wants <table>.<column>, got %q", bank)}
+				}
+				info.Bank = &checker.BankConfig{Table: table, Column: column, Initial: bankInitial}
+			}
+			res, err := rundir.CheckRunDir(dir, run, info)
+			if err != nil {
+				return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
+			}
+			if err := reports.WriteDir(dir, res); err != nil {
+				return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
+			}
+			printVerdict(cmd.OutOrStdout(), dir, res)
+			return verdictExit(res)
+		},
+	}
+	fl := cmd.Flags()
+	fl.DurationVar(&slos.L, "slo-lag", defaultSLOLag, "L: sink lag at or below it is healthy")
+	fl.DurationVar(&slos.W, "slo-window", defaultSLOWindow, "W: lag must stay ≤ L this long to count as recovered")
+	fl.DurationVar(&slos.RecoveryBound, "slo-recovery", defaultSLORecovery, "bound on the recovery time after each heal (0: unbounded)")
+	fl.DurationVar(&slos.AllowedZombie, "slo-zombie", 0, "how long a superseded generation may keep acting (0: not at all)")
+	fl.StringVar(&changefeed, "changefeed", "", "changefeed to check (default: the only one in epochs.json)")
+	fl.Uint64Var(&startTs, "start-ts", 0, "changefeed start ts: earlier upstream changes are not expected in the topic")
+	fl.StringVar(&bank, "bank", "", "check the bank workload's balance sum on <table>.<column>")
+	fl.Int64Var(&bankInitial, "bank-initial", 0, "each account's balance before its first row (with --bank)")
+	return cmd
+}
+
+// previousRun reads what an earlier result.json of dir says about the run;
+// an unreadable one is reported on w and ignored.
+func previousRun(dir string, w io.Writer) (rundir.Info, *result.Result) {
+	var info rundir.Info
+	f, err := os.Open(filepath.Join(dir, result.FileName))
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(w, "chaosrun: ignoring %s: %v\n", result.FileName, err)
+		}
+		return info, nil
+	}
+	defer f.Close()
+	prev, err := result.Read(f)
+	if err != nil {
+		fmt.Fprintf(w, "chaosrun: ignoring the earlier %s: %v\n", result.FileName, err)
+		return info, nil
+	}
+	info.Run = checker.RunInfo{Scenario: prev.Scenario, Seed: prev.Seed, FencingMode: prev.FencingMode}
+	info.Changefeed = prev.Changefeed
+	info.Start, info.End = prev.Timings.Start, prev.Timings.End
+	info.Phases = prev.Timings.Phases
+	return info, prev
+}
+
+// printVerdict writes the verdict and one line per invariant.
+func printVerdict(w io.Writer, dir string, r *result.Result) {
+	fmt.Fprintf(w, "verdict: %s", r.Verdict.Outcome)
+	if len(r.Verdict.Violated) > 0 {
+		fmt.Fprintf(w, " (violated: %s)", strings.Join(r.Verdict.Violated, ", "))
+	}
+	fmt.Fprintln(w)
+	for _, reason := range r.Verdict.Reasons {
+		fmt.Fprintf(w, "  reason: %s\n", reason)
+	}
+	for _, inv := range r.Invariants {
+		fmt.Fprintf(w, "  %-18s %-8s %s\n", inv.Name, inv.Status, inv.Summary)
+	}
+	fmt.Fprintf(w, "records %d, final lag %s, max lag %s\n", r.Counters.Records, msText(r.Lag.FinalLagMs, r.Lag.FinalDefined), msText(r.Lag.MaxLagMs, r.Lag.FirstDefinedMs >= 0))
+	fmt.Fprintf(w, "reports: %s\n", strings.Join([]string{
+		filepath.Join(dir, result.FileName), filepath.Join(dir, reports.MarkdownFile),
+		filepath.Join(dir, reports.HTMLFile), filepath.Join(dir, reports.JUnitFile),
+	}, " "))
+}
+
+func msText(ms int64, ok bool) string {
+	if !ok {
+		return "undefined"
+	}
+	return (time.Duration(ms) * time.Millisecond).String()
+}
+
+// verdictExit maps a verdict to the exit status shared by check and report.
+func verdictExit(r *result.Result) error {
+	switch r.Verdict.Outcome {
+	case result.Pass:
+		return nil
+	case result.Fail:
+		return &exitError{code: exitFail, err: fmt.Errorf("verdict fail: %s violated", strings.Join(r.Verdict.Violated, ", "))}
+	case result.Inconclusive:
+		return &exitError{code: exitInconclusive, err: fmt.Errorf("verdict inconclusive: %s", strings.Join(r.Verdict.Reasons, "; "))}
+	default:
+		return &exitError{code: exitHarnessError, err: fmt.Errorf("unknown verdict %q", r.Verdict.Outcome)}
+	}
+}

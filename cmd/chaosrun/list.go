@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/chaosrun/chaosrun/scenario"
+)
+
+func newListCmd() *cobra.Command {
+	var yamlOf string
+	cmd := &cobra.Command{
+		Use:   "list [--yaml NAME]",
+		Short: "List the built-in scenarios, or print one as YAML to copy and edit",
+		Long: `List the built-in scenarios, one line each.
+
+With --yaml NAME, print that scenario as a YAML file with every default
+filled in: save it, edit it, and run it with ` + "`chaosrun run FILE.yaml`" + `.
+NAME may also be a scenario file, which is then printed as chaosrun reads it.
+
+Exit status: 0, or 2 when NAME is neither a built-in nor a valid file.`,
+		Example: `  chaosrun list
+  chaosrun list --yaml owner-isolation > my-scenario.yaml`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			out := cmd.OutOrStdout()
+			if yamlOf != "" {
+				s, err := scenario.Load(yamlOf)
+				if err != nil {
+					return &exitError{code: exitHarnessError, err: err}
+				}
+				text, err := s.YAML()
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "# Scenario %s, every default filled in. Edit it and run it with:\n#   chaosrun run FILE.yaml\n", s.Name)
+				_, err = out.Write(text)
+				return err
+			}
+			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tDESCRIPTION")
+			for _, s := range scenario.Builtins() {
+				fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.Description)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&yamlOf, "yaml", "", "print this built-in scenario (or scenario file) as YAML")
+	return cmd
+}

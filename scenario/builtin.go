@@ -1,0 +1,142 @@
+package scenario
+
+import "time"
+
+// ciTopology is the built-ins' cluster: the defaults with a 3 s lease TTL,
+// so that a 10 s fault holds well past it and a run stays short.
+// ciSLOs lets a superseded generation act for 2s after it could first have
+// learned of its successor (the heal, for a partitioned one): in-flight
+// messages and rows queued during a cut land right after it heals.
+var ciSLOs = SLOs{Zombie: 2 * time.Second}
+
+var ciTopology = Topology{Nodes: 3, KafkaBrokers: 1, Partitions: 4, Tables: 2, TTL: 3 * time.Second}
+
+// ciWorkload is the built-ins' load.
+var ciWorkload = Workload{Name: WorkloadAppend, Rate: 200, Workers: 4}
+
+// builtins are the scenarios `chaosrun list` shows, as literals. Zero fields
+// take their defaults: SLOs L 3s, W 5s, recovery 30s, zombie 0; steady gate
+// at L for W within 60s; recovery window 20s; drain 30s; timeout computed.
+// Each is sized for CI: well under 90 s from provisioning to report on an
+// idle machine.
+var builtins = []Scenario{
+	{
+		Name:        "owner-isolation",
+		Description: "Cut the owner from peers, meta and upstream (Kafka kept) for 10s, past the 3s TTL, then heal",
+		Seed:        1,
+		Topology:    ciTopology,
+		Workload:    ciWorkload,
+		SLOs:        ciSLOs,
+		Faults: []FaultStep{{
+			Kind:     KindIsolate,
+			Target:   TargetOwner,
+			Links:    []string{LinkPeers, LinkMeta, LinkUpstream},
+			At:       Between(3*time.Second, 6*time.Second),
+			Duration: Fixed(10 * time.Second),
+		}},
+	},
+	{
+		Name:        "owner-isolation-flapping",
+		Description: "Cut the owner from peers, meta and upstream 4 times for 2-4s each, around the 3s TTL",
+		Seed:        1,
+		Topology:    ciTopology,
+		Workload:    ciWorkload,
+		SLOs:        ciSLOs,
+		Faults: []FaultStep{{
+			Kind:     KindIsolate,
+			Target:   TargetOwner,
+			Links:    []string{LinkPeers, LinkMeta, LinkUpstream},
+			At:       Between(3*time.Second, 5*time.Second),
+			Duration: Between(2*time.Second, 4*time.Second),
+			Repeat:   Repeat{Count: 4, Every: Between(6*time.Second, 8*time.Second)},
+		}},
+	},
+	{
+		Name:        "owner-pause",
+		Description: "Freeze the owner's process (SIGSTOP) for 10s, past the 3s TTL, then resume it (SIGCONT)",
+		Seed:        1,
+		Topology:    ciTopology,
+		Workload:    ciWorkload,
+		SLOs:        ciSLOs,
+		Faults: []FaultStep{{
+			Kind:     KindPause,
+			Target:   TargetOwner,
+			At:       Between(3*time.Second, 6*time.Second),
+			Duration: Fixed(10 * time.Second),
+		}},
+	},
+	{
+		Name:        "owner-kafka-cut",
+		Description: "Cut the owner from Kafka only for 10s (it keeps its lease and its peers), then heal",
+		Seed:        1,
+		Topology:    ciTopology,
+		Workload:    ciWorkload,
+		SLOs:        ciSLOs,
+		Faults: []FaultStep{{
+			Kind:     KindIsolate,
+			Target:   TargetOwner,
+			Links:    []string{LinkKafka},
+			At:       Between(3*time.Second, 6*time.Second),
+			Duration: Fixed(10 * time.Second),
+		}},
+	},
+	{
+		Name:        "asymmetric-owner",
+		Description: "The owner can send to its peers but not receive from them (one-way-in) for 10s, then heal",
+		Seed:        1,
+		Topology:    ciTopology,
+		Workload:    ciWorkload,
+		SLOs:        ciSLOs,
+		Faults: []FaultStep{{
+			Kind:     KindOneWayIn,
+			Target:   TargetOwner,
+			Links:    []string{LinkPeers},
+			At:       Between(3*time.Second, 6*time.Second),
+			Duration: Fixed(10 * time.Second),
+		}},
+	},
+	{
+		Name:        "maintainer-node-kill",
+		Description: "SIGKILL the node running cf1's maintainer, restart it under the same id 5s later",
+		Seed:        1,
+		Topology:    ciTopology,
+		Workload:    ciWorkload,
+		SLOs:        ciSLOs,
+		Faults: []FaultStep{{
+			Kind:     KindKillRestart,
+			Target:   MaintainerOf(DefaultChangefeed),
+			At:       Between(3*time.Second, 6*time.Second),
+			Duration: Fixed(5 * time.Second),
+			Restart:  RestartSameID,
+		}},
+	},
+}
+
+// Builtins returns the built-in scenarios, defaults filled in, in the order
+// `chaosrun list` shows them. The caller owns the copies.
+func Builtins() []Scenario {
+	out := make([]Scenario, len(builtins))
+	for i, s := range builtins {
+		out[i] = s.WithDefaults()
+	}
+	return out
+}
+
+// Names returns the names of the built-in scenarios.
+func Names() []string {
+	names := make([]string, len(builtins))
+	for i, s := range builtins {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// Lookup returns the built-in scenario called name, defaults filled in.
+func Lookup(name string) (Scenario, bool) {
+	for _, s := range builtins {
+		if s.Name == name {
+			return s.WithDefaults(), true
+		}
+	}
+	return Scenario{}, false
+}

@@ -1,0 +1,111 @@
+package scenario
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/workloads"
+)
+
+func TestBuiltinsValidate(t *testing.T) {
+	names := map[string]bool{}
+	for _, s := range Builtins() {
+		require.NoError(t, s.Validate(), s.Name)
+		assert.False(t, names[s.Name], "duplicate %s", s.Name)
+		names[s.Name] = true
+		assert.NotEmpty(t, s.Description, s.Name)
+		assert.NotContains(t, s.Description, "\n", s.Name)
+		assert.LessOrEqual(t, len(s.Description), 100, "%s: one short line for chaosrun list", s.Name)
+		assert.Equal(t, s, s.WithDefaults(), "%s: defaults filled in", s.Name)
+	}
+	assert.Equal(t, []string{"owner-isolation", "owner-isolation-flapping", "owner-pause", "owner-kafka-cut",
+		"asymmetric-owner", "maintainer-node-kill"}, Names())
+}
+
+func TestBuiltinsAreCopies(t *testing.T) {
+	a := Builtins()
+	a[0].Faults[0].Links[0] = "kafka"
+	a[0].Name = "changed"
+	b, ok := Lookup("owner-isolation")
+	require.True(t, ok)
+	assert.Equal(t, LinkPeers, b.Faults[0].Links[0])
+	_, ok = Lookup("changed")
+	assert.False(t, ok)
+}
+
+// TestBuiltinsParameters pins what each built-in promises in its name and
+// description.
+func TestBuiltinsParameters(t *testing.T) {
+	get := func(name string) (Scenario, FaultStep) {
+		s, ok := Lookup(name)
+		require.True(t, ok, name)
+		require.Len(t, s.Faults, 1, name)
+		return s, s.Faults[0]
+	}
+	nodeLinks := []string{LinkPeers, LinkMeta, LinkUpstream}
+
+	s, f := get("owner-isolation")
+	assert.Equal(t, KindIsolate, f.Kind)
+	assert.Equal(t, TargetOwner, f.Target)
+	assert.Equal(t, nodeLinks, f.Links, "cut from peers, meta and upstream")
+	assert.NotContains(t, f.Links, LinkKafka, "Kafka kept")
+	assert.Equal(t, 3*time.Second, s.Topology.TTL)
+	assert.Equal(t, Fixed(10*time.Second), f.Duration)
+	assert.Greater(t, f.Duration.Min, s.Topology.TTL, "held past the TTL")
+
+	s, f = get("owner-isolation-flapping")
+	assert.Equal(t, KindIsolate, f.Kind)
+	assert.Equal(t, nodeLinks, f.Links)
+	assert.GreaterOrEqual(t, f.Repeat.Count, 3, "repeated")
+	assert.LessOrEqual(t, f.Duration.Max, 2*s.Topology.TTL, "short cuts")
+
+	s, f = get("owner-pause")
+	assert.Equal(t, KindPause, f.Kind)
+	assert.Equal(t, TargetOwner, f.Target)
+	assert.Greater(t, f.Duration.Min, s.Topology.TTL, "paused past the TTL")
+
+	_, f = get("owner-kafka-cut")
+	assert.Equal(t, KindIsolate, f.Kind)
+	assert.Equal(t, TargetOwner, f.Target)
+	assert.Equal(t, []string{LinkKafka}, f.Links, "Kafka only")
+
+	_, f = get("asymmetric-owner")
+	assert.Equal(t, KindOneWayIn, f.Kind, "can send but not receive")
+	assert.Equal(t, TargetOwner, f.Target)
+
+	s, f = get("maintainer-node-kill")
+	assert.Equal(t, KindKillRestart, f.Kind)
+	assert.Equal(t, MaintainerOf(s.Topology.Changefeed), f.Target)
+	assert.Equal(t, RestartSameID, f.Restart)
+}
+
+// TestBuiltinsSizedForCI: the timed phases of a built-in (steady window,
+// faults, recovery window) leave room for provisioning and the drain inside
+// about 90 s.
+func TestBuiltinsSizedForCI(t *testing.T) {
+	for _, s := range Builtins() {
+		timed := s.Steady.Window + s.FaultsEnd() + s.RecoveryWindow
+		assert.LessOrEqual(t, timed, 65*time.Second, s.Name)
+	}
+	s, _ := Lookup("owner-isolation")
+	assert.LessOrEqual(t, s.Steady.Window+s.FaultsEnd()+s.RecoveryWindow, 45*time.Second)
+	assert.Equal(t, 20*time.Second, s.RecoveryWindow)
+}
+
+func TestWorkloadNamesMatchWorkloads(t *testing.T) {
+	assert.Equal(t, workloads.Names(), Workloads())
+}
+
+func TestDescriptionsMentionNoStaleTTL(t *testing.T) {
+	for _, s := range Builtins() {
+		if strings.Contains(s.Description, "TTL") {
+			assert.Contains(t, s.Description, s.Topology.TTL.String()+" TTL", s.Name)
+		}
+		assert.True(t, slices.Contains(Names(), s.Name))
+	}
+}

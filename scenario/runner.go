@@ -1,0 +1,727 @@
+package scenario
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/chaosrun/chaosrun/chaos"
+	"github.com/chaosrun/chaosrun/checker"
+	"github.com/chaosrun/chaosrun/checker/rundir"
+	"github.com/chaosrun/chaosrun/checker/tail"
+	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/reports"
+	"github.com/chaosrun/chaosrun/reports/result"
+	"github.com/chaosrun/chaosrun/sink/kafka"
+	"github.com/chaosrun/chaosrun/system/cluster"
+	"github.com/chaosrun/chaosrun/system/upstream"
+	"github.com/chaosrun/chaosrun/workloads"
+)
+
+// RunOptions configures one scenario run.
+type RunOptions struct {
+	// Plan is the concrete plan to run (from Scenario.Plan or LoadPlan).
+	Plan Plan
+	// Dir is the run directory; it is created.
+	Dir string
+	// Backend is the network backend for cuts: "netns" or "toxiproxy".
+	Backend string
+	// Kafka chooses the Kafka provider (default local).
+	Kafka kafka.Options
+	// Policy and SelfFence are passed to every node.
+	Policy    fencing.Policy
+	SelfFence bool
+	// Binary is the chaosrun executable with the role subcommands (default:
+	// this process's executable).
+	Binary string
+	// Progress receives the live status (nil: none); TTY selects one
+	// updating line instead of timestamped lines.
+	Progress io.Writer
+	TTY      bool
+	// Logger receives the harness's logs (default: discard).
+	Logger *slog.Logger
+}
+
+// Outcome is what a run ended with.
+type Outcome struct {
+	Dir     string
+	Verdict result.Verdict
+	Result  *result.Result
+}
+
+// ErrHarness marks a failure of the harness or its environment (exit code 2).
+var ErrHarness = errors.New("scenario: harness error")
+
+// phaseSpan is a named stretch of the run.
+type phaseSpan struct {
+	name       string
+	start, end time.Time
+}
+
+// runner holds one run's moving parts.
+type runner struct {
+	opt   RunOptions
+	sc    Scenario
+	log   *slog.Logger
+	run   string
+	start time.Time
+
+	ledger  *chaos.Ledger
+	proxies *chaos.Proxies
+	topo    *chaos.Topology
+	reg     *chaos.Registry
+	c       *cluster.Cluster
+	tailer  *tail.Tailer
+
+	stats    workloads.Stats
+	phaseMu  sync.Mutex
+	phase    string
+	phases   []phaseSpan
+	envErrs  []string
+	records  []chaos.FaultRecord
+	faultsOn int
+}
+
+// Run runs opt.Plan end to end — provision, steady-state gate, fault plan
+// with proof of effect, recovery window, drain, check, report — and tears
+// everything down on every path, including cancellation of ctx. A non-nil
+// error wraps ErrHarness; the outcome's verdict says pass, fail or
+// inconclusive otherwise.
+func Run(ctx context.Context, opt RunOptions) (out Outcome, err error) {
+	sc := opt.Plan.Scenario.WithDefaults()
+	if err := sc.Validate(); err != nil {
+		return out, fmt.Errorf("%w: %w", ErrHarness, err)
+	}
+	if opt.Backend == "" {
+		opt.Backend = DefaultBackend()
+	}
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := checkBackend(sc, opt.Plan, opt.Backend); err != nil {
+		return out, fmt.Errorf("%w: %w", ErrHarness, err)
+	}
+	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
+		return out, fmt.Errorf("%w: create run directory: %w", ErrHarness, err)
+	}
+	dir, _ := filepath.Abs(opt.Dir)
+	opt.Dir = dir
+	out.Dir = dir
+	r := &runner{opt: opt, sc: sc, log: opt.Logger, run: chaos.NewRunID(), start: time.Now()}
+	if err := SavePlan(dir, opt.Plan); err != nil {
+		return out, fmt.Errorf("%w: %w", ErrHarness, err)
+	}
+
+	// Teardown must finish even when ctx is cancelled.
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		r.teardown(tctx)
+	}()
+	runErr := r.execute(ctx)
+	if runErr != nil && ctx.Err() == nil && !errors.Is(runErr, errInconclusive) {
+		return out, fmt.Errorf("%w: %w", ErrHarness, runErr)
+	}
+	if runErr != nil {
+		r.envErrs = append(r.envErrs, runErr.Error())
+	}
+	if ctx.Err() != nil {
+		r.envErrs = append(r.envErrs, "run interrupted: "+context.Cause(ctx).Error())
+	}
+	// Stop processes before checking so the checker has the machine.
+	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	r.teardown(tctx)
+	cancel()
+	res, err := r.check()
+	if err != nil {
+		return out, fmt.Errorf("%w: check: %w", ErrHarness, err)
+	}
+	out.Result, out.Verdict = res, res.Verdict
+	return out, nil
+}
+
+// errInconclusive marks a run the harness could not judge (the steady
+// state never came, a fault never took effect).
+var errInconclusive = errors.New("inconclusive")
+
+// DefaultBackend is netns when running as root, else toxiproxy.
+func DefaultBackend() string {
+	if os.Geteuid() == 0 {
+		return chaos.BackendNetns
+	}
+	return chaos.BackendToxiproxy
+}
+
+// checkBackend refuses plans a backend cannot run.
+func checkBackend(sc Scenario, p Plan, backend string) error {
+	switch backend {
+	case chaos.BackendNetns:
+		if os.Geteuid() != 0 {
+			return errors.New("backend netns needs root; use --backend toxiproxy")
+		}
+	case chaos.BackendToxiproxy:
+		for _, st := range p.Steps {
+			for _, l := range st.Links {
+				if l == LinkKafka && (st.Backend == "" || st.Backend == chaos.BackendToxiproxy) {
+					return fmt.Errorf("step %s cuts Kafka links, which the toxiproxy backend does not proxy; use --backend netns", st.ID)
+				}
+			}
+		}
+	default:
+		return fmt.Errorf("unknown backend %q (want netns or toxiproxy)", backend)
+	}
+	_ = sc
+	return nil
+}
+
+func (r *runner) setPhase(name string) {
+	r.phaseMu.Lock()
+	defer r.phaseMu.Unlock()
+	now := time.Now()
+	if n := len(r.phases); n > 0 && r.phases[n-1].end.IsZero() {
+		r.phases[n-1].end = now
+	}
+	r.phase = name
+	r.phases = append(r.phases, phaseSpan{name: name, start: now})
+	r.log.Info("phase", "phase", name)
+	if r.opt.Progress != nil && !r.opt.TTY {
+		fmt.Fprintf(r.opt.Progress, "%s phase %s\n", now.Format(time.TimeOnly), name)
+	}
+}
+
+func (r *runner) execute(ctx context.Context) error {
+	sc, opt := r.sc, r.opt
+	var err error
+	r.setPhase("provision")
+	if r.ledger, err = chaos.OpenLedger(opt.Dir, r.run); err != nil {
+		return err
+	}
+	r.reg = chaos.NewRegistry()
+	if err := chaos.Register(r.reg); err != nil {
+		return err
+	}
+	placement, err := r.fabric(ctx)
+	if err != nil {
+		return err
+	}
+	spec := cluster.Spec{Dir: opt.Dir, Binary: opt.Binary, Nodes: sc.Topology.Nodes, Tables: sc.Topology.Tables,
+		Kafka: opt.Kafka, SessionTTL: sc.Topology.TTL, Policy: opt.Policy, SelfFence: opt.SelfFence,
+		Placement: placement, Logger: r.log}
+	spec.Kafka.Local.Brokers = sc.Topology.KafkaBrokers
+	pctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	if r.c, err = cluster.Start(pctx, spec); err != nil {
+		return err
+	}
+	if err := r.fillTopology(); err != nil {
+		return err
+	}
+	if r.proxies != nil {
+		// Proxies for the links no process dials (a server to a node) too,
+		// so every link of a cut exists and its probe is meaningful.
+		if err := r.proxies.Mesh(pctx, r.topo); err != nil {
+			return err
+		}
+	}
+	cf := sc.Topology.Changefeed
+	if err := r.c.CreateChangefeed(pctx, cf, upstream.TableNames(sc.Topology.Tables), int32(sc.Topology.Partitions)); err != nil {
+		return err
+	}
+	if r.tailer, err = tail.Start(ctx, tail.Config{Brokers: r.c.Brokers, Topic: cf, Dir: opt.Dir, Logger: r.log}); err != nil {
+		return err
+	}
+
+	stopStatus := r.statusLine(ctx)
+	defer stopStatus()
+
+	// Workload, until the drain.
+	w, err := workloads.New(sc.Workload.Name, workloads.Options{Tables: sc.Topology.Tables})
+	if err != nil {
+		return err
+	}
+	hist, err := workloads.CreateHistory(filepath.Join(opt.Dir, "history.jsonl"))
+	if err != nil {
+		return err
+	}
+	defer hist.Close()
+	wctx, wcancel := context.WithCancel(ctx)
+	werr := make(chan error, 1)
+	go func() {
+		werr <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: r.c.Up},
+			workloads.Config{Rate: sc.Workload.Rate, Workers: sc.Workload.Workers, Seed: uint64(opt.Plan.Seed), History: hist, Stats: &r.stats})
+	}()
+	stopLoad := sync.OnceValue(func() error { wcancel(); return <-werr })
+	defer stopLoad()
+
+	r.setPhase("steady-state")
+	if err := r.steady(ctx); err != nil {
+		return err
+	}
+
+	r.setPhase("faults")
+	planStart := time.Now()
+	for _, st := range opt.Plan.Steps {
+		if err := sleepUntil(ctx, planStart.Add(st.At)); err != nil {
+			return err
+		}
+		if err := r.fault(ctx, st); err != nil {
+			return err
+		}
+	}
+
+	r.setPhase("recovery")
+	if err := sleepUntil(ctx, time.Now().Add(sc.RecoveryWindow)); err != nil {
+		return err
+	}
+
+	r.setPhase("drain")
+	if err := stopLoad(); err != nil {
+		return fmt.Errorf("workload: %w", err)
+	}
+	if err := r.drain(ctx); err != nil {
+		return err
+	}
+	for _, rec := range r.records {
+		if !rec.Effective {
+			return fmt.Errorf("%w: fault %s never took effect", errInconclusive, rec.ID)
+		}
+	}
+	return nil
+}
+
+// fabric builds the network fabric of the backend and returns the
+// placement of the cluster's processes.
+func (r *runner) fabric(ctx context.Context) (cluster.Placement, error) {
+	switch r.opt.Backend {
+	case chaos.BackendToxiproxy:
+		px, err := chaos.NewProxies(r.run, r.ledger, r.log)
+		if err != nil {
+			return nil, err
+		}
+		r.proxies = px
+		return proxyPlacement{px: px}, nil
+	default:
+		return newNetnsPlacement(ctx, r)
+	}
+}
+
+// fillTopology describes the started processes to the chaos backends.
+func (r *runner) fillTopology() error {
+	var procs []chaos.Process
+	add := func(p *cluster.Process, role, nodeID, addr string) {
+		cp := chaos.Process{Name: p.Name, Role: role, NodeID: nodeID, Pid: p.Pid(), Pgid: p.Pid(),
+			Endpoints: []chaos.Endpoint{{Name: endpointOf(p.Name), Addr: addr, Probe: chaos.ProbeH2}}}
+		cp = r.placeProcess(cp)
+		procs = append(procs, cp)
+	}
+	add(r.c.Meta, chaos.RoleMeta, "", r.c.Meta.Ready["addr"])
+	add(r.c.Upstream, chaos.RoleUpstream, "", r.c.UpstreamAddr())
+	for _, n := range r.c.Nodes {
+		add(n, chaos.RoleNode, n.Name, r.c.PeerAddr(n.Name))
+	}
+	procs = append(procs, r.placeProcess(chaos.Process{Name: "kafka", Role: chaos.RoleKafka,
+		Endpoints: []chaos.Endpoint{{Name: epKafka, Addr: r.c.Brokers[0]}}}))
+	for i, p := range procs {
+		if p.Pid == 0 {
+			continue
+		}
+		lp, err := r.ledger.AddProcess(p)
+		if err != nil {
+			return err
+		}
+		procs[i] = lp
+	}
+	t, err := chaos.NewTopology(procs...)
+	if err != nil {
+		return err
+	}
+	r.topo = t
+	return nil
+}
+
+// steady waits until the sink lag stays within the steady-state bound for
+// the steady window (never inject into a cold system).
+func (r *runner) steady(ctx context.Context) error {
+	st := r.sc.Steady
+	deadline := time.Now().Add(st.Timeout)
+	var since time.Time
+	for time.Now().Before(deadline) {
+		lag, ok := r.tailer.State().Lag(time.Now())
+		switch {
+		case ok && lag <= st.Lag:
+			if since.IsZero() {
+				since = time.Now()
+			}
+			if time.Since(since) >= st.Window {
+				return nil
+			}
+		default:
+			since = time.Time{}
+		}
+		if err := sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: the sink lag never stayed under %s for %s within %s", errInconclusive, st.Lag, st.Window, st.Timeout)
+}
+
+// fault drives one plan step through a guard: inject at fire time, prove
+// the effect, hold, heal, prove the heal.
+func (r *runner) fault(ctx context.Context, st Step) error {
+	spec, backend, err := r.chaosSpec(st)
+	if err != nil {
+		return err
+	}
+	env := chaos.Env{Run: r.run, Ledger: r.ledger, Topology: r.topo, Proxies: r.proxies, Restart: r.restart(st), Logger: r.log}
+	r.envNetwork(&env)
+	b, err := r.reg.New(backend, env)
+	if err != nil {
+		return err
+	}
+	res := &chaos.TopologyResolver{Topology: r.topo, Owner: r.owner, MaintainerOf: r.maintainerOf}
+	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: b, Resolver: res, Run: r.run, Ledger: r.ledger, Topology: r.topo, Logger: r.log})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		g.Close(ctx)
+		r.records = append(r.records, g.Records()...)
+		r.writeFaults()
+	}()
+	if err := g.Prepare(ctx); err != nil {
+		return err
+	}
+	if err := g.Inject(ctx, spec); err != nil {
+		return fmt.Errorf("inject %s: %w", st.ID, err)
+	}
+	r.faultsOn++
+	defer func() { r.faultsOn-- }()
+	if _, err := g.Verify(ctx); err != nil {
+		r.log.Warn("fault did not take effect", "fault", st.ID, "err", err)
+	}
+	r.writeFaults()
+	if err := sleepUntil(ctx, time.Now().Add(st.Duration)); err != nil {
+		return err
+	}
+	if err := g.Heal(ctx); err != nil {
+		return fmt.Errorf("heal %s: %w", st.ID, err)
+	}
+	if _, err := g.Verify(ctx); err != nil {
+		r.log.Warn("heal not verified", "fault", st.ID, "err", err)
+	}
+	return g.Cleanup(ctx)
+}
+
+// chaosSpec maps a plan step to a chaos spec and the backend that runs it.
+func (r *runner) chaosSpec(st Step) (chaos.Spec, string, error) {
+	target := st.Target
+	if n, ok := strings.CutPrefix(target, "node:"); ok {
+		target = "node:" + cluster.NodeName(atoi(n))
+	}
+	spec := chaos.Spec{ID: st.ID, Target: chaos.Role(target)}
+	backend := st.Backend
+	if backend == "" {
+		backend = r.opt.Backend
+	}
+	switch st.Kind {
+	case KindIsolate, KindOneWayIn, KindOneWayOut:
+		spec.Kind = chaos.KindCut
+		spec.Links = st.Links
+		spec.Direction = map[Kind]chaos.Direction{KindIsolate: chaos.Both, KindOneWayIn: chaos.Inbound, KindOneWayOut: chaos.Outbound}[st.Kind]
+	case KindPause:
+		spec.Kind, backend = chaos.KindPause, chaos.BackendPause
+	case KindKillRestart:
+		spec.Kind, backend = chaos.KindKill, chaos.BackendKill
+	default:
+		return spec, "", fmt.Errorf("step %s: unknown kind %q", st.ID, st.Kind)
+	}
+	return spec, backend, spec.Validate()
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+// owner resolves the owner role at fire time, from the election key.
+func (r *runner) owner(ctx context.Context, _ string) (string, error) {
+	o, err := r.c.Store.Owner(ctx)
+	if err != nil {
+		return "", fmt.Errorf("%w: owner: %w", chaos.ErrUnresolved, err)
+	}
+	base, _, _ := strings.Cut(o.Node, ".")
+	return base, nil
+}
+
+// maintainerOf resolves the node hosting a changefeed's maintainer: the
+// node that wrote the newest watermark of the sink (only the maintainer's
+// node writes watermarks).
+func (r *runner) maintainerOf(ctx context.Context, cf string) (string, error) {
+	if err := r.tailer.Flush(ctx); err != nil {
+		return "", fmt.Errorf("%w: maintainer of %s: %w", chaos.ErrUnresolved, cf, err)
+	}
+	node, err := lastWatermarkNode(filepath.Join(r.opt.Dir, rundir.SinkRecordsFile), cf)
+	if err != nil || node == "" {
+		return "", fmt.Errorf("%w: maintainer of %s: no watermark seen yet (%v)", chaos.ErrUnresolved, cf, err)
+	}
+	base, _, _ := strings.Cut(node, ".")
+	return base, nil
+}
+
+// lastWatermarkNode reads the tail of the sink dump for the newest
+// watermark of changefeed cf.
+func lastWatermarkNode(path, cf string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	const window = 1 << 20
+	off := max(fi.Size()-window, 0)
+	buf := make([]byte, fi.Size()-off)
+	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	lines := strings.Split(string(buf), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		var rec checker.Record
+		if json.Unmarshal([]byte(lines[i]), &rec) != nil {
+			continue
+		}
+		if rec.Kind == checker.KindWatermark && (rec.Changefeed == "" || rec.Changefeed == cf) {
+			return rec.Node, nil
+		}
+	}
+	return "", nil
+}
+
+// restart returns how a killed node is restarted for step st.
+func (r *runner) restart(st Step) chaos.RestartFunc {
+	return func(ctx context.Context, old chaos.Process) (chaos.Process, error) {
+		p := r.c.Node(old.Name)
+		if p == nil {
+			return old, fmt.Errorf("restart %s: not a node", old.Name)
+		}
+		id := ""
+		if st.Restart == "new-id" {
+			id = old.Name + "r" + strconv.Itoa(int(time.Now().Unix()%1000))
+		}
+		if err := r.c.RestartNode(ctx, old.Name, id); err != nil {
+			return old, err
+		}
+		np := old
+		np.Pid, np.Pgid = p.Pid(), p.Pid()
+		return r.ledger.AddProcess(np)
+	}
+}
+
+// drain waits until the global watermark passes the upstream's current
+// timestamp (taken after the workload stopped), within the drain deadline.
+func (r *runner) drain(ctx context.Context) error {
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ts, err := r.c.Up.GetTS(tctx)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("drain: upstream ts: %w", err)
+	}
+	deadline := time.Now().Add(r.sc.DrainDeadline)
+	for time.Now().Before(deadline) {
+		if st := r.tailer.State(); st.GlobalDefined && st.Global >= ts {
+			return nil
+		}
+		if err := sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
+			return err
+		}
+	}
+	// Not an error of the harness: the checker reports what arrived.
+	r.log.Warn("drain deadline passed before the final watermark", "deadline", r.sc.DrainDeadline)
+	return nil
+}
+
+func (r *runner) writeFaults() {
+	evs := make([]checker.FaultEvent, 0, len(r.records))
+	for _, rec := range r.records {
+		evs = append(evs, checker.FaultEvent{ID: rec.ID, Kind: string(rec.Kind), TargetRole: string(rec.Role),
+			TargetProcess: rec.Target.Name, Inject: rec.InjectAt, Heal: rec.HealAt, Effective: rec.Effective})
+	}
+	if b, err := json.MarshalIndent(evs, "", "  "); err == nil {
+		_ = os.WriteFile(filepath.Join(r.opt.Dir, rundir.FaultsFile), b, 0o644)
+	}
+	if b, err := json.MarshalIndent(r.records, "", "  "); err == nil {
+		_ = os.WriteFile(filepath.Join(r.opt.Dir, "fault-records.json"), b, 0o644)
+	}
+}
+
+// teardown saves what only the live cluster knows and stops everything.
+// It is idempotent.
+func (r *runner) teardown(ctx context.Context) {
+	if r.tailer != nil {
+		if _, err := r.tailer.Drain(ctx); err != nil {
+			r.envErrs = append(r.envErrs, "drain sink: "+err.Error())
+		}
+		r.tailer.Close()
+		r.tailer = nil
+	}
+	if r.c != nil {
+		if r.c.Store != nil {
+			if h, err := r.c.Store.EpochHistory(ctx, ""); err == nil {
+				if b, err := json.MarshalIndent(h, "", "  "); err == nil {
+					_ = os.WriteFile(filepath.Join(r.opt.Dir, rundir.EpochsFile), b, 0o644)
+				}
+			} else {
+				r.envErrs = append(r.envErrs, "read epoch history: "+err.Error())
+			}
+		}
+		// Resume anything a fault left paused so it can be stopped.
+		for _, n := range r.c.Nodes {
+			if n.Running() {
+				_ = n.Signal(syscall.SIGCONT)
+			}
+		}
+		if err := r.c.Close(); err != nil {
+			r.envErrs = append(r.envErrs, err.Error())
+		}
+		r.c = nil
+	}
+	if r.proxies != nil {
+		r.proxies.Close(ctx)
+		r.proxies = nil
+	}
+	r.closeNetwork(ctx)
+	if r.ledger != nil {
+		r.ledger.Close()
+		r.ledger = nil
+	}
+}
+
+// check runs the checker over the run directory and writes the reports.
+func (r *runner) check() (*result.Result, error) {
+	r.setPhase("check")
+	sc := r.sc
+	slos := checker.SLOs{L: sc.SLOs.Lag, W: sc.SLOs.Window, RecoveryBound: sc.SLOs.Recovery, AllowedZombie: sc.SLOs.Zombie}
+	info := rundir.Info{
+		Run:        checker.RunInfo{Scenario: sc.Name, Seed: r.opt.Plan.Seed, FencingMode: r.fencingMode()},
+		Changefeed: sc.Topology.Changefeed, EnvErrors: r.envErrs, Start: r.start,
+	}
+	r.phaseMu.Lock()
+	for _, p := range r.phases {
+		end := p.end
+		if end.IsZero() {
+			end = time.Now()
+		}
+		info.Phases = append(info.Phases, result.Phase{Name: p.name, StartMs: p.start.Sub(r.start).Milliseconds(), EndMs: end.Sub(r.start).Milliseconds()})
+	}
+	r.phaseMu.Unlock()
+	if sc.Workload.Name == "bank" {
+		info.Bank = &checker.BankConfig{Table: workloads.BankTable, Column: "balance"}
+	}
+	res, err := rundir.CheckRunDir(r.opt.Dir, slos, info)
+	if err != nil {
+		return nil, err
+	}
+	if err := reports.WriteDir(r.opt.Dir, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// fencingMode names the control-plane configuration for the reports.
+func (r *runner) fencingMode() string {
+	m := r.opt.Policy.String()
+	if r.opt.SelfFence {
+		m += "+self-fence"
+	}
+	return m + " (" + r.opt.Backend + ")"
+}
+
+// statusLine prints live progress until the returned func is called.
+func (r *runner) statusLine(ctx context.Context) func() {
+	if r.opt.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var lastRows int64
+		last := time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				_, _, _, _, rows := r.stats.Snapshot()
+				rps := float64(rows-lastRows) / now.Sub(last).Seconds()
+				lastRows, last = rows, now
+				line := r.status(ctx, now, rps)
+				if r.opt.TTY {
+					fmt.Fprintf(r.opt.Progress, "\r\033[K%s", line)
+				} else if now.Second()%5 == 0 {
+					fmt.Fprintf(r.opt.Progress, "%s %s\n", now.Format(time.TimeOnly), line)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		wg.Wait()
+		if r.opt.TTY {
+			fmt.Fprintln(r.opt.Progress)
+		}
+	}
+}
+
+func (r *runner) status(ctx context.Context, now time.Time, rps float64) string {
+	r.phaseMu.Lock()
+	phase := r.phase
+	r.phaseMu.Unlock()
+	owner, epoch := "?", "?"
+	qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if o, err := r.c.Store.Owner(qctx); err == nil {
+		owner = o.Node
+	}
+	if info, _, err := r.c.Store.Changefeed(qctx, r.sc.Topology.Changefeed); err == nil {
+		epoch = strconv.FormatUint(info.Epoch, 10)
+	}
+	lag := "-"
+	if l, ok := r.tailer.State().Lag(now); ok {
+		lag = l.Round(100 * time.Millisecond).String()
+	}
+	return fmt.Sprintf("phase=%s elapsed=%s owner=%s epoch=%s lag=%s rows/s=%.0f faults=%d",
+		phase, now.Sub(r.start).Round(time.Second), owner, epoch, lag, rps, r.faultsOn)
+}
+
+func sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,435 @@
+package scenario
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Scenario is one chaos experiment as data: the cluster to start, the load
+// to drive through it, the faults to inject and the SLOs to judge it by.
+//
+// A zero (or omitted) field means its default (see WithDefaults); Load,
+// Parse, Lookup and Builtins return scenarios with every default filled in.
+type Scenario struct {
+	// Name identifies the scenario (run directories are named after it).
+	Name string `yaml:"name"`
+	// Description is one line for `chaosrun list`.
+	Description string `yaml:"description"`
+	// Seed fixes the random choices of the fault plan (ranges); 0 is a
+	// valid seed.
+	Seed     int64    `yaml:"seed"`
+	Topology Topology `yaml:"topology"`
+	Workload Workload `yaml:"workload"`
+	// Faults are the fault steps, timed from the moment the steady-state
+	// gate passed. Empty means a baseline run without faults.
+	Faults []FaultStep `yaml:"faults"`
+	SLOs   SLOs        `yaml:"slos"`
+	Steady Steady      `yaml:"steady"`
+	// RecoveryWindow is how long the workload keeps running after the last
+	// heal (default 20s).
+	RecoveryWindow time.Duration `yaml:"recovery_window"`
+	// DrainDeadline bounds the drain: the workload has stopped and the
+	// final watermark must pass the last commit (default 30s).
+	DrainDeadline time.Duration `yaml:"drain_deadline"`
+	// Timeout bounds the whole run. The default is the worst case of the
+	// phases it bounds (steady gate, faults, recovery window, drain) plus
+	// ProvisionAllowance.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Topology is the cluster the scenario starts.
+type Topology struct {
+	// Nodes is the number of CDC nodes, 1..9 (default 3), numbered 1..N.
+	Nodes int `yaml:"nodes"`
+	// KafkaBrokers is 1 or 3 (default 1).
+	KafkaBrokers int `yaml:"kafka_brokers"`
+	// Partitions of the changefeed's topic, 1..64 (default 4).
+	Partitions int `yaml:"partitions"`
+	// Tables replicated by the changefeed, 1..64 (default 2).
+	Tables int `yaml:"tables"`
+	// TTL of the nodes' meta-store leases, at least 1s (default 5s).
+	TTL time.Duration `yaml:"ttl"`
+	// Changefeed is the id of the one changefeed (default "cf1"); targets
+	// name it as maintainer-of:<changefeed>.
+	Changefeed string `yaml:"changefeed"`
+}
+
+// Workload is the load driven into the upstream during the run.
+type Workload struct {
+	// Name is append, bank or hotkey (default append).
+	Name string `yaml:"name"`
+	// Rate is transactions per second (default 200).
+	Rate float64 `yaml:"rate"`
+	// Workers is the number of concurrent senders, 1..256 (default 4).
+	Workers int `yaml:"workers"`
+}
+
+// SLOs are the thresholds the run is judged against.
+type SLOs struct {
+	// Lag L: sink lag at or below it is healthy (default 3s).
+	Lag time.Duration `yaml:"lag"`
+	// Window W: lag must stay healthy this long to count as recovered
+	// (default 5s).
+	Window time.Duration `yaml:"window"`
+	// Recovery bounds the lag recovery time after each heal (default 30s).
+	Recovery time.Duration `yaml:"recovery"`
+	// Zombie is how long a superseded generation may keep acting
+	// (default 0: not at all).
+	Zombie time.Duration `yaml:"zombie"`
+}
+
+// Steady is the steady-state gate: faults start only once sink lag stayed
+// at or below Lag for Window, and the run is inconclusive if that does not
+// happen within Timeout.
+type Steady struct {
+	// Lag defaults to SLOs.Lag.
+	Lag time.Duration `yaml:"lag"`
+	// Window defaults to SLOs.Window.
+	Window time.Duration `yaml:"window"`
+	// Timeout defaults to 60s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// FaultStep is one fault as the scenario states it: a role target resolved
+// when the fault fires, times that may be ranges the seed picks from, and
+// an optional repetition.
+type FaultStep struct {
+	// Kind is what the fault does.
+	Kind Kind `yaml:"kind"`
+	// Target is a role: owner, maintainer-of:<cf>, node:<n>, kafka, meta
+	// or upstream. Roles are resolved at fire time, once per occurrence.
+	Target string `yaml:"target"`
+	// Links are the link sets a network fault cuts the target from: a
+	// subset of peers, meta, upstream, kafka. Network kinds only.
+	Links []string `yaml:"links,omitempty,flow"`
+	// At is when the (first occurrence of the) fault fires, from the end of
+	// the steady-state gate.
+	At Range `yaml:"at"`
+	// Duration is how long the fault holds before it heals: the cut, the
+	// pause, or the time between SIGKILL and restart.
+	Duration Range `yaml:"duration"`
+	// Repeat repeats the fault (flapping); zero means once.
+	Repeat Repeat `yaml:"repeat,omitempty"`
+	// Restart is same-id or new-id (default same-id); kill-restart only.
+	Restart string `yaml:"restart,omitempty"`
+	// Backend is netns or toxiproxy; empty means the run's backend. Network
+	// kinds only: process faults work the same on every backend.
+	Backend string `yaml:"backend,omitempty"`
+}
+
+// Repeat makes a fault step fire Count times, Every apart (start to start).
+type Repeat struct {
+	// Count is the number of occurrences, 2..100; 0 means once.
+	Count int `yaml:"count"`
+	// Every is the time from one occurrence's start to the next one's; it
+	// must exceed the step's longest Duration.
+	Every Range `yaml:"every"`
+}
+
+// Kind is what a fault step does.
+type Kind string
+
+// Fault kinds.
+const (
+	// KindIsolate drops all traffic between the target and the link sets,
+	// both ways.
+	KindIsolate Kind = "isolate"
+	// KindOneWayIn drops what the link sets send to the target; the target
+	// can still send. How a one-way cut maps onto TCP connections is the
+	// chaos backend's business.
+	KindOneWayIn Kind = "one-way-in"
+	// KindOneWayOut drops what the target sends to the link sets; the target
+	// can still receive.
+	KindOneWayOut Kind = "one-way-out"
+	// KindPause stops the target's processes (SIGSTOP) and resumes them
+	// (SIGCONT) at heal.
+	KindPause Kind = "pause"
+	// KindKillRestart kills the target's processes (SIGKILL) and restarts
+	// them at heal.
+	KindKillRestart Kind = "kill-restart"
+)
+
+// Kinds lists every fault kind.
+func Kinds() []Kind {
+	return []Kind{KindIsolate, KindOneWayIn, KindOneWayOut, KindPause, KindKillRestart}
+}
+
+// Network reports whether k cuts links (and so takes Links and Backend).
+func (k Kind) Network() bool {
+	return k == KindIsolate || k == KindOneWayIn || k == KindOneWayOut
+}
+
+// Process reports whether k signals the target's processes.
+func (k Kind) Process() bool { return k == KindPause || k == KindKillRestart }
+
+// Target roles. maintainer-of and node take an argument after a colon:
+// "maintainer-of:cf1", "node:2".
+const (
+	TargetOwner        = "owner"
+	TargetMaintainerOf = "maintainer-of"
+	TargetNode         = "node"
+	TargetKafka        = "kafka"
+	TargetMeta         = "meta"
+	TargetUpstream     = "upstream"
+)
+
+// MaintainerOf returns the target of the node running cf's maintainer.
+func MaintainerOf(cf string) string { return TargetMaintainerOf + ":" + cf }
+
+// NodeTarget returns the target of CDC node n (1-based): "node:2".
+func NodeTarget(n int) string { return TargetNode + ":" + strconv.Itoa(n) }
+
+// SplitTarget splits a target into its role and argument:
+// "node:2" → ("node", "2"), "owner" → ("owner", "").
+func SplitTarget(target string) (role, arg string) {
+	role, arg, _ = strings.Cut(target, ":")
+	return role, arg
+}
+
+// Link sets a network fault cuts its target from.
+const (
+	// LinkPeers is every other CDC node.
+	LinkPeers = "peers"
+	// LinkMeta is the meta store (etcd).
+	LinkMeta = "meta"
+	// LinkUpstream is the upstream source.
+	LinkUpstream = "upstream"
+	// LinkKafka is every Kafka broker.
+	LinkKafka = "kafka"
+)
+
+// Links lists every link set.
+func Links() []string { return []string{LinkPeers, LinkMeta, LinkUpstream, LinkKafka} }
+
+// Backends a network fault may name.
+const (
+	BackendNetns     = "netns"
+	BackendToxiproxy = "toxiproxy"
+)
+
+// Restart modes of kill-restart.
+const (
+	// RestartSameID restarts the node under its old id, as a process
+	// restart does.
+	RestartSameID = "same-id"
+	// RestartNewID restarts the node under a new id, as a replaced machine
+	// does. CDC nodes only.
+	RestartNewID = "new-id"
+)
+
+// Workload names.
+const (
+	WorkloadAppend = "append"
+	WorkloadBank   = "bank"
+	WorkloadHotkey = "hotkey"
+)
+
+// Workloads lists the workload names a scenario may use.
+func Workloads() []string { return []string{WorkloadAppend, WorkloadBank, WorkloadHotkey} }
+
+// Defaults that WithDefaults fills in.
+const (
+	DefaultNodes          = 3
+	DefaultKafkaBrokers   = 1
+	DefaultPartitions     = 4
+	DefaultTables         = 2
+	DefaultTTL            = 5 * time.Second
+	DefaultChangefeed     = "cf1"
+	DefaultWorkload       = WorkloadAppend
+	DefaultRate           = 200
+	DefaultWorkers        = 4
+	DefaultLag            = 3 * time.Second
+	DefaultWindow         = 5 * time.Second
+	DefaultRecovery       = 30 * time.Second
+	DefaultSteadyTimeout  = 60 * time.Second
+	DefaultRecoveryWindow = 20 * time.Second
+	DefaultDrainDeadline  = 30 * time.Second
+	// ProvisionAllowance is the time the default Timeout allows for
+	// provisioning, checking and teardown on top of the timed phases.
+	ProvisionAllowance = 60 * time.Second
+)
+
+// WithDefaults returns a deep copy of s with every zero field set to its
+// default. Empty Links and Faults become nil, so equal scenarios compare
+// equal whichever way they were built.
+func (s Scenario) WithDefaults() Scenario {
+	s = s.Clone()
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&s.Topology.Nodes, DefaultNodes)
+	def(&s.Topology.KafkaBrokers, DefaultKafkaBrokers)
+	def(&s.Topology.Partitions, DefaultPartitions)
+	def(&s.Topology.Tables, DefaultTables)
+	defD(&s.Topology.TTL, DefaultTTL)
+	if s.Topology.Changefeed == "" {
+		s.Topology.Changefeed = DefaultChangefeed
+	}
+	if s.Workload.Name == "" {
+		s.Workload.Name = DefaultWorkload
+	}
+	if s.Workload.Rate == 0 {
+		s.Workload.Rate = DefaultRate
+	}
+	def(&s.Workload.Workers, DefaultWorkers)
+	defD(&s.SLOs.Lag, DefaultLag)
+	defD(&s.SLOs.Window, DefaultWindow)
+	defD(&s.SLOs.Recovery, DefaultRecovery)
+	defD(&s.Steady.Lag, s.SLOs.Lag)
+	defD(&s.Steady.Window, s.SLOs.Window)
+	defD(&s.Steady.Timeout, DefaultSteadyTimeout)
+	defD(&s.RecoveryWindow, DefaultRecoveryWindow)
+	defD(&s.DrainDeadline, DefaultDrainDeadline)
+	if len(s.Faults) == 0 {
+		s.Faults = nil
+	}
+	for i := range s.Faults {
+		f := &s.Faults[i]
+		if len(f.Links) == 0 {
+			f.Links = nil
+		}
+		if f.Kind == KindKillRestart && f.Restart == "" {
+			f.Restart = RestartSameID
+		}
+	}
+	defD(&s.Timeout, satAdd(ProvisionAllowance, s.phases()))
+	return s
+}
+
+// Clone returns a deep copy of s.
+func (s Scenario) Clone() Scenario {
+	s.Faults = slices.Clone(s.Faults)
+	for i := range s.Faults {
+		s.Faults[i].Links = slices.Clone(s.Faults[i].Links)
+	}
+	return s
+}
+
+// FaultsEnd is the latest time, from the end of the steady-state gate, at
+// which any fault step of any seed's plan can heal.
+func (s Scenario) FaultsEnd() time.Duration {
+	var end time.Duration
+	for _, f := range s.Faults {
+		_, e := f.window()
+		end = max(end, e)
+	}
+	return end
+}
+
+// phases is the worst-case length of the phases Timeout bounds.
+func (s Scenario) phases() time.Duration {
+	return satAdd(satAdd(s.Steady.Timeout, s.FaultsEnd()), satAdd(s.RecoveryWindow, s.DrainDeadline))
+}
+
+// occurrences is the number of times f fires.
+func (f FaultStep) occurrences() int { return max(f.Repeat.Count, 1) }
+
+// window returns the earliest start and the latest heal of f over every
+// seed: [At.Min, At.Max + (n-1)·Every.Max + Duration.Max).
+func (f FaultStep) window() (start, end time.Duration) {
+	end = f.At.Max
+	for range f.occurrences() - 1 {
+		end = satAdd(end, f.Repeat.Every.Max)
+	}
+	return f.At.Min, satAdd(end, f.Duration.Max)
+}
+
+// satAdd adds without wrapping around.
+func satAdd(a, b time.Duration) time.Duration {
+	s := a + b
+	switch {
+	case a > 0 && b > 0 && s < 0:
+		return time.Duration(1<<63 - 1)
+	case a < 0 && b < 0 && s >= 0:
+		return time.Duration(-1 << 63)
+	}
+	return s
+}
+
+// Range is a duration, or a closed range of durations the plan's seed picks
+// from. Its text form is "10s" or "10s..20s".
+type Range struct {
+	Min, Max time.Duration
+}
+
+// Fixed returns the range holding only d.
+func Fixed(d time.Duration) Range { return Range{Min: d, Max: d} }
+
+// Between returns the range lo..hi.
+func Between(lo, hi time.Duration) Range { return Range{Min: lo, Max: hi} }
+
+// ParseRange parses "10s" or "10s..20s" (Go duration syntax; spaces around
+// ".." allowed).
+func ParseRange(text string) (Range, error) {
+	lo, hi, isRange := strings.Cut(text, "..")
+	parse := func(s string) (time.Duration, error) {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil {
+			return 0, fmt.Errorf("want a duration like 10s or a range like 10s..20s, got %q", text)
+		}
+		return d, nil
+	}
+	first, err := parse(lo)
+	if err != nil {
+		return Range{}, err
+	}
+	if !isRange {
+		return Fixed(first), nil
+	}
+	last, err := parse(hi)
+	if err != nil {
+		return Range{}, err
+	}
+	if first > last {
+		return Range{}, fmt.Errorf("range %q: %v is after %v", text, first, last)
+	}
+	return Between(first, last), nil
+}
+
+// String returns the text form, "10s" or "10s..20s".
+func (r Range) String() string {
+	if r.Min == r.Max {
+		return r.Min.String()
+	}
+	return r.Min.String() + ".." + r.Max.String()
+}
+
+// IsZero reports whether r is 0s (an omitted range).
+func (r Range) IsZero() bool { return r == Range{} }
+
+// IsFixed reports whether r holds a single duration.
+func (r Range) IsFixed() bool { return r.Min == r.Max }
+
+// MarshalText implements encoding.TextMarshaler (YAML and JSON use it).
+func (r Range) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (r *Range) UnmarshalText(text []byte) error {
+	v, err := ParseRange(string(text))
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
+
+// pick draws from r in whole milliseconds above Min. It draws nothing from
+// rng when r is fixed, so fixing one range does not shift later draws.
+func (r Range) pick(rng *rand.Rand) time.Duration {
+	steps := int64((r.Max - r.Min) / time.Millisecond)
+	if steps <= 0 {
+		return r.Min
+	}
+	return r.Min + time.Duration(rng.Int64N(steps+1))*time.Millisecond
+}

@@ -1,0 +1,424 @@
+package scenario
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrInvalid matches (errors.Is) every *ValidationError.
+var ErrInvalid = errors.New("scenario: invalid")
+
+// RootPath is the path of problems with a document as a whole (YAML syntax,
+// an empty file).
+const RootPath = "(document)"
+
+// Problem is one thing wrong with a scenario or a plan.
+type Problem struct {
+	// Path is the field path, as in the YAML or JSON form:
+	// "faults[1].target", "topology.nodes", or RootPath.
+	Path string
+	// Msg says what is wrong and what is wanted.
+	Msg string
+	// Line is the line of the field in the source file, 0 when unknown.
+	Line int
+}
+
+// Error returns "path: msg".
+func (p Problem) Error() string { return p.Path + ": " + p.Msg }
+
+// ValidationError lists every problem found, in field order.
+type ValidationError struct {
+	// Source names the file the problems are in; empty for values built in
+	// Go.
+	Source   string
+	Problems []Problem
+}
+
+// Error returns one line per problem, "source:line: path: msg", leaving out
+// what is unknown.
+func (e *ValidationError) Error() string {
+	var b strings.Builder
+	for i, p := range e.Problems {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		switch {
+		case e.Source != "" && p.Line > 0:
+			fmt.Fprintf(&b, "%s:%d: ", e.Source, p.Line)
+		case e.Source != "":
+			fmt.Fprintf(&b, "%s: ", e.Source)
+		case p.Line > 0:
+			fmt.Fprintf(&b, "line %d: ", p.Line)
+		}
+		b.WriteString(p.Error())
+	}
+	return b.String()
+}
+
+// Unwrap returns the problems, each an error.
+func (e *ValidationError) Unwrap() []error {
+	errs := make([]error, len(e.Problems))
+	for i, p := range e.Problems {
+		errs[i] = p
+	}
+	return errs
+}
+
+// Is makes errors.Is(err, ErrInvalid) true.
+func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
+
+// Limits beyond the ranges documented on the fields. They also keep every
+// sum of durations far from overflowing.
+const (
+	maxDuration    = 24 * time.Hour
+	maxTTL         = 5 * time.Minute
+	maxSteps       = 32
+	maxRepeat      = 100
+	maxRate        = 100_000
+	maxWorkers     = 256
+	maxDescription = 200
+)
+
+const wantTarget = "want owner, maintainer-of:<cf>, node:<n>, kafka, meta, upstream"
+
+var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// problems collects Problems.
+type problems []Problem
+
+func (ps *problems) add(path, format string, args ...any) {
+	*ps = append(*ps, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (ps problems) err() error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: ps}
+}
+
+// fieldPath joins a parent path and a field name.
+func fieldPath(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
+// indexPath returns the path of element i of a list.
+func indexPath(parent string, i int) string { return parent + "[" + strconv.Itoa(i) + "]" }
+
+// Validate returns nil or a *ValidationError listing every problem of s
+// with its defaults filled in. A scenario that validates expands into a
+// valid Plan for every seed.
+func (s Scenario) Validate() error {
+	var ps problems
+	s.WithDefaults().check(&ps, "", true)
+	return ps.err()
+}
+
+// check validates s (defaults filled in), with paths under root; across
+// says whether to check fault steps against each other and the timeout.
+func (s Scenario) check(ps *problems, root string, across bool) {
+	path := func(name string) string { return fieldPath(root, name) }
+	checkName(ps, path("name"), s.Name, true)
+	if d := s.Description; !oneLine(d) {
+		ps.add(path("description"), "want one line of printable text")
+	} else if n := utf8.RuneCountInString(d); n > maxDescription {
+		ps.add(path("description"), "%d characters (max %d)", n, maxDescription)
+	}
+
+	t := s.Topology
+	tp := func(name string) string { return fieldPath(path("topology"), name) }
+	checkInt(ps, tp("nodes"), t.Nodes, 1, 9)
+	if t.KafkaBrokers != 1 && t.KafkaBrokers != 3 {
+		ps.add(tp("kafka_brokers"), "%d: want 1 or 3", t.KafkaBrokers)
+	}
+	checkInt(ps, tp("partitions"), t.Partitions, 1, 64)
+	checkInt(ps, tp("tables"), t.Tables, 1, 64)
+	checkDuration(ps, tp("ttl"), t.TTL, time.Second, maxTTL)
+	checkName(ps, tp("changefeed"), t.Changefeed, false)
+
+	w := s.Workload
+	wp := func(name string) string { return fieldPath(path("workload"), name) }
+	if !slices.Contains(Workloads(), w.Name) {
+		ps.add(wp("name"), "unknown workload %q (want %s)", w.Name, strings.Join(Workloads(), ", "))
+	}
+	if !(w.Rate > 0) || math.IsInf(w.Rate, 0) || w.Rate > maxRate {
+		ps.add(wp("rate"), "%v: want transactions per second, more than 0 and at most %d", w.Rate, maxRate)
+	}
+	checkInt(ps, wp("workers"), w.Workers, 1, maxWorkers)
+
+	sp := func(name string) string { return fieldPath(path("slos"), name) }
+	checkDuration(ps, sp("lag"), s.SLOs.Lag, 1, maxDuration)
+	checkDuration(ps, sp("window"), s.SLOs.Window, 1, maxDuration)
+	checkDuration(ps, sp("recovery"), s.SLOs.Recovery, 1, maxDuration)
+	checkDuration(ps, sp("zombie"), s.SLOs.Zombie, 0, maxDuration)
+
+	gp := func(name string) string { return fieldPath(path("steady"), name) }
+	checkDuration(ps, gp("lag"), s.Steady.Lag, 1, maxDuration)
+	checkDuration(ps, gp("window"), s.Steady.Window, 1, maxDuration)
+	steadyOK := checkDuration(ps, gp("timeout"), s.Steady.Timeout, 1, maxDuration)
+	if steadyOK && s.Steady.Timeout < s.Steady.Window {
+		ps.add(gp("timeout"), "%v is shorter than steady.window %v, so the gate could never pass", s.Steady.Timeout, s.Steady.Window)
+	}
+	recoveryOK := checkDuration(ps, path("recovery_window"), s.RecoveryWindow, 1, maxDuration)
+	drainOK := checkDuration(ps, path("drain_deadline"), s.DrainDeadline, 1, maxDuration)
+	timeoutOK := checkDuration(ps, path("timeout"), s.Timeout, 1, math.MaxInt64)
+
+	s.checkFaults(ps, root, across, across && timeoutOK && steadyOK && recoveryOK && drainOK)
+}
+
+// checkFaults validates the fault steps one by one; with across, their
+// windows against each other; with timed, against the timeout (which must
+// then be valid, as must the other phases it bounds). scenarioRoot is the
+// scenario's path.
+func (s Scenario) checkFaults(ps *problems, scenarioRoot string, across, timed bool) {
+	root := fieldPath(scenarioRoot, "faults")
+	if len(s.Faults) > maxSteps {
+		ps.add(root, "%d steps (max %d)", len(s.Faults), maxSteps)
+		return
+	}
+	valid := make([]bool, len(s.Faults)) // the step's times are valid
+	allValid := true
+	for i, f := range s.Faults {
+		valid[i] = s.checkStep(ps, indexPath(root, i), f)
+		allValid = allValid && valid[i]
+	}
+	if !across {
+		return
+	}
+	for j, fj := range s.Faults {
+		for i, fi := range s.Faults[:j] {
+			if !valid[i] || !valid[j] || fi.Target != fj.Target {
+				continue
+			}
+			si, ei := fi.window()
+			sj, ej := fj.window()
+			if si < ej && sj < ei {
+				ps.add(fieldPath(indexPath(root, j), "at"),
+					"overlaps %s on target %q: in the worst case it holds %v..%v and %s holds %v..%v; a target takes one fault at a time",
+					indexPath(root, i), fj.Target, sj, ej, indexPath(root, i), si, ei)
+			}
+		}
+	}
+	if !timed || !allValid {
+		return
+	}
+	late := false
+	for i, f := range s.Faults {
+		if _, end := f.window(); end > s.Timeout {
+			ps.add(indexPath(root, i), "can heal as late as %v, after the run's timeout %v", end, s.Timeout)
+			late = true
+		}
+	}
+	if need := s.phases(); !late && need > s.Timeout {
+		ps.add(fieldPath(scenarioRoot, "timeout"),
+			"%v is shorter than the worst case of the phases it bounds: steady gate %v + faults %v + recovery window %v + drain %v = %v",
+			s.Timeout, s.Steady.Timeout, s.FaultsEnd(), s.RecoveryWindow, s.DrainDeadline, need)
+	}
+}
+
+// checkStep validates one fault step; it reports whether its times are
+// valid, so that its window can be computed.
+func (s Scenario) checkStep(ps *problems, path string, f FaultStep) (timed bool) {
+	s.checkAction(ps, path, action{f.Kind, f.Target, f.Links, f.Restart, f.Backend})
+	timed = checkRange(ps, fieldPath(path, "at"), f.At, 0)
+	timed = checkRange(ps, fieldPath(path, "duration"), f.Duration, 1) && timed
+	rp := fieldPath(path, "repeat")
+	n, every := f.Repeat.Count, f.Repeat.Every
+	switch {
+	case n < 0 || n > maxRepeat:
+		ps.add(fieldPath(rp, "count"), "%d: want 2..%d occurrences (0 or 1: once)", n, maxRepeat)
+		timed = false
+	case n >= 2 && every.IsZero():
+		ps.add(fieldPath(rp, "every"), "required when repeat.count is %d", n)
+		timed = false
+	case n >= 2:
+		if !checkRange(ps, fieldPath(rp, "every"), every, 1) {
+			timed = false
+		} else if timed && every.Min <= f.Duration.Max {
+			ps.add(fieldPath(rp, "every"), "%v leaves no gap after a duration of up to %v (want every > duration)", every.Min, f.Duration.Max)
+			timed = false
+		}
+	case !every.IsZero():
+		ps.add(fieldPath(rp, "every"), "set, but repeat.count is %d (want 2 or more)", n)
+	}
+	return timed
+}
+
+// action is what a fault step and a plan step have in common: what to do
+// to which target.
+type action struct {
+	Kind    Kind
+	Target  string
+	Links   []string
+	Restart string
+	Backend string
+}
+
+// checkAction validates kind, target, links, restart and backend, and their
+// consistency with each other and with the topology.
+func (s Scenario) checkAction(ps *problems, path string, a action) {
+	kindOK := slices.Contains(Kinds(), a.Kind)
+	switch {
+	case a.Kind == "":
+		ps.add(fieldPath(path, "kind"), "required (want %s)", kindList())
+	case !kindOK:
+		ps.add(fieldPath(path, "kind"), "unknown kind %q (want %s)", a.Kind, kindList())
+	}
+	role := s.checkTarget(ps, fieldPath(path, "target"), a.Target)
+	node := role == TargetOwner || role == TargetMaintainerOf || role == TargetNode
+
+	lp := fieldPath(path, "links")
+	switch {
+	case kindOK && a.Kind.Network() && len(a.Links) == 0:
+		ps.add(lp, "%s needs at least one link set (want a subset of %s)", a.Kind, strings.Join(Links(), ", "))
+	case kindOK && a.Kind.Process() && len(a.Links) > 0:
+		ps.add(lp, "%s takes no links (only isolate, one-way-in and one-way-out cut links)", a.Kind)
+	case !kindOK || a.Kind.Network():
+		for j, l := range a.Links {
+			switch {
+			case !slices.Contains(Links(), l):
+				ps.add(indexPath(lp, j), "unknown link set %q (want %s)", l, strings.Join(Links(), ", "))
+			case slices.Index(a.Links, l) < j:
+				ps.add(indexPath(lp, j), "%q listed twice", l)
+			case l == a.Target:
+				ps.add(indexPath(lp, j), "target %s cannot be cut from itself", l)
+			case l == LinkPeers && node && s.Topology.Nodes == 1:
+				ps.add(indexPath(lp, j), "a node has no peers: topology.nodes is 1")
+			}
+		}
+	}
+
+	rp := fieldPath(path, "restart")
+	switch {
+	case a.Kind == KindKillRestart && a.Restart != RestartSameID && a.Restart != RestartNewID:
+		ps.add(rp, "unknown restart mode %q (want %s or %s)", a.Restart, RestartSameID, RestartNewID)
+	case a.Kind == KindKillRestart && a.Restart == RestartNewID && role != "" && !node:
+		ps.add(rp, "%s only applies to CDC nodes, not to %s", RestartNewID, a.Target)
+	case a.Kind != KindKillRestart && kindOK && a.Restart != "":
+		ps.add(rp, "only kill-restart restarts (kind is %s)", a.Kind)
+	}
+
+	bp := fieldPath(path, "backend")
+	switch {
+	case a.Backend == "":
+	case kindOK && a.Kind.Process():
+		ps.add(bp, "%s is a process fault and works the same on every backend; leave backend empty", a.Kind)
+	case a.Backend != BackendNetns && a.Backend != BackendToxiproxy:
+		ps.add(bp, "unknown backend %q (want %s, %s, or empty for the run's backend)", a.Backend, BackendNetns, BackendToxiproxy)
+	}
+}
+
+// checkTarget validates a role target against the topology and returns its
+// role, or "" when it is invalid.
+func (s Scenario) checkTarget(ps *problems, path, target string) string {
+	role, arg := SplitTarget(target)
+	hasArg := strings.Contains(target, ":")
+	switch role {
+	case "":
+		if target == "" {
+			ps.add(path, "required (%s)", wantTarget)
+		} else {
+			ps.add(path, "unknown role %q (%s)", target, wantTarget)
+		}
+		return ""
+	case TargetOwner, TargetKafka, TargetMeta, TargetUpstream:
+		if hasArg {
+			ps.add(path, "%q: %s takes no argument (%s)", target, role, wantTarget)
+			return ""
+		}
+	case TargetMaintainerOf:
+		switch cf := s.Topology.Changefeed; {
+		case arg == "":
+			ps.add(path, "%q: want maintainer-of:<cf> with cf the changefeed (%s)", target, cf)
+			return ""
+		case arg != cf:
+			ps.add(path, "%q: no changefeed %q (topology.changefeed is %q)", target, arg, cf)
+			return ""
+		}
+	case TargetNode:
+		n, err := strconv.Atoi(arg)
+		switch nodes := s.Topology.Nodes; {
+		case err != nil || n < 1 || strconv.Itoa(n) != arg:
+			ps.add(path, "%q: want node:<n> with n a number from 1 to %d", target, nodes)
+			return ""
+		case n > nodes:
+			ps.add(path, "%q: node %d does not exist (topology.nodes is %d)", target, n, nodes)
+			return ""
+		}
+	default:
+		ps.add(path, "unknown role %q (%s)", target, wantTarget)
+		return ""
+	}
+	return role
+}
+
+// kindList returns the kinds as "isolate, one-way-in, ...".
+func kindList() string {
+	var b strings.Builder
+	for i, k := range Kinds() {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(string(k))
+	}
+	return b.String()
+}
+
+func checkName(ps *problems, path, name string, required bool) {
+	switch {
+	case name == "" && required:
+		ps.add(path, "required")
+	case !namePattern.MatchString(name):
+		ps.add(path, "%q: want 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit", name)
+	}
+}
+
+func checkInt(ps *problems, path string, v, lo, hi int) {
+	if v < lo || v > hi {
+		ps.add(path, "%d out of range %d..%d", v, lo, hi)
+	}
+}
+
+// checkDuration checks lo <= d <= hi; lo is 0 (non-negative), 1 (positive)
+// or a real bound.
+func checkDuration(ps *problems, path string, d, lo, hi time.Duration) bool {
+	switch {
+	case d < lo && lo == 0:
+		ps.add(path, "%v is negative", d)
+	case d < lo && lo == 1:
+		ps.add(path, "%v: must be positive", d)
+	case d < lo:
+		ps.add(path, "%v: want at least %v", d, lo)
+	case d > hi:
+		ps.add(path, "%v: want at most %v", d, hi)
+	default:
+		return true
+	}
+	return false
+}
+
+// checkRange checks lo <= r.Min <= r.Max <= maxDuration.
+func checkRange(ps *problems, path string, r Range, lo time.Duration) bool {
+	if r.Min > r.Max {
+		ps.add(path, "%v is after %v", r.Min, r.Max)
+		return false
+	}
+	return checkDuration(ps, path, r.Min, lo, maxDuration) && checkDuration(ps, path, r.Max, lo, maxDuration)
+}
+
+// oneLine reports whether s is valid UTF-8 of printable characters only
+// (no line breaks, tabs or invisible formatting).
+func oneLine(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
+}

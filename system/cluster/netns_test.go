@@ -1,0 +1,328 @@
+package cluster_test
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/chaos"
+	"github.com/chaosrun/chaosrun/internal/proctest"
+	"github.com/chaosrun/chaosrun/sink/kafka"
+	"github.com/chaosrun/chaosrun/system/cluster"
+	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/workloads"
+)
+
+// chaos implements the placement interfaces structurally (it does not
+// import this package); these keep the two in step.
+var (
+	_ cluster.Placement  = (*chaos.NetnsPlacement)(nil)
+	_ cluster.PortPicker = (*chaos.NetnsPlacement)(nil)
+	_ cluster.Listener   = (*chaos.NetnsPlacement)(nil)
+)
+
+// netnsCluster is a cluster whose every process runs in its own network
+// namespace.
+type netnsCluster struct {
+	*cluster.Cluster
+	run    string
+	ledger *chaos.Ledger
+	pl     *chaos.NetnsPlacement
+}
+
+// startNetnsCluster starts Kafka (one broker), meta, upstream and nodes CDC
+// nodes, each in its own namespace of a fresh run. Cleanup closes the
+// cluster and the network, then asserts that nothing of the run is left:
+// no namespace, link, iptables rule or process.
+func startNetnsCluster(t *testing.T, nodes int) *netnsCluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts Kafka, etcd, upstream and CDC node processes")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: the netns placement needs root (network namespaces, veths, iptables)")
+	}
+	kafkaLibs(t)
+	bin := proctest.Build(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	if d := os.Getenv("CHAOSRUN_TEST_KEEP"); d != "" {
+		dir = filepath.Join(d, t.Name())
+		require.NoError(t, os.RemoveAll(dir))
+	}
+	nc := &netnsCluster{run: chaos.NewRunID()}
+	var err error
+	nc.ledger, err = chaos.OpenLedger(dir, nc.run)
+	require.NoError(t, err)
+	log := netnsLogger(t)
+	nw, err := chaos.NewNetwork(ctx, nc.run, nc.ledger, log)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		// Registered first, so it runs last.
+		require.NoError(t, nw.Close(context.Background()))
+		assertNoRunLeftovers(t, nc.run)
+		require.NoError(t, nc.ledger.Close())
+	})
+	names := []string{cluster.KafkaName, "meta", "upstream"}
+	for i := 1; i <= nodes; i++ {
+		names = append(names, cluster.NodeName(i))
+	}
+	nc.pl, err = chaos.NewNetnsPlacement(ctx, nw, names...)
+	require.NoError(t, err)
+
+	t0 := time.Now()
+	c, err := cluster.Start(ctx, cluster.Spec{Dir: dir, Binary: bin, Nodes: nodes, SessionTTL: 3 * time.Second,
+		Placement: nc.pl, Logger: log})
+	require.NoError(t, err)
+	t.Logf("netns cluster of run %s up in %s (uplink %s)", nc.run, time.Since(t0).Round(time.Millisecond), nc.pl.Uplink())
+	nc.Cluster = c
+	t.Cleanup(func() {
+		assert.NoError(t, c.Close())
+		for _, p := range append(c.Nodes, c.Meta, c.Upstream) {
+			assert.False(t, p.Running(), "%s still running", p.Name)
+		}
+		if l, ok := c.Provider.(*kafka.Local); ok {
+			assert.Empty(t, l.PIDs(), "Kafka brokers still running")
+		}
+	})
+
+	// Every process runs inside its own namespace, at its address.
+	kns, ok := nc.pl.Namespace(cluster.KafkaName)
+	require.True(t, ok)
+	for _, b := range c.Brokers {
+		require.True(t, strings.HasPrefix(b, kns.Addr.String()+":"), "broker %s in the kafka namespace", b)
+	}
+	for _, p := range append([]*cluster.Process{c.Meta, c.Upstream}, c.Nodes...) {
+		ns, ok := nc.pl.Namespace(p.Name)
+		require.True(t, ok)
+		requireInNetns(t, p.Pid(), ns.Name)
+	}
+	if l, ok := c.Provider.(*kafka.Local); ok {
+		for _, pid := range l.PIDs() {
+			requireInNetns(t, pid, kns.Name)
+		}
+	}
+	return nc
+}
+
+// requireInNetns checks that process pid is one of namespace ns's.
+func requireInNetns(t *testing.T, pid int, ns string) {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "pids", ns).Output()
+	require.NoError(t, err)
+	require.Contains(t, strings.Fields(string(out)), strconv.Itoa(pid), "pid %d in %s", pid, ns)
+}
+
+// topology describes the cluster's processes for the chaos backends, with
+// their namespaces, addresses and listeners, and records them in the
+// ledger.
+func (nc *netnsCluster) topology(t *testing.T) *chaos.Topology {
+	t.Helper()
+	top, err := chaos.NewTopology()
+	require.NoError(t, err)
+	add := func(name, placed, role, nodeID string, pid int, eps ...chaos.Endpoint) {
+		ns, ok := nc.pl.Namespace(placed)
+		require.True(t, ok, "namespace of %s", placed)
+		p, err := nc.ledger.AddProcess(chaos.Process{Name: name, Role: role, NodeID: nodeID, Pid: pid,
+			Namespace: ns.Name, Addr: ns.Addr, Endpoints: eps})
+		require.NoError(t, err)
+		require.NoError(t, top.Add(p))
+	}
+	add("meta", "meta", chaos.RoleMeta, "", nc.Meta.Pid(), chaos.Endpoint{Name: "client", Addr: nc.Meta.Ready["addr"]})
+	add("upstream", "upstream", chaos.RoleUpstream, "", nc.Upstream.Pid(), chaos.Endpoint{Name: "grpc", Addr: nc.UpstreamAddr()})
+	for _, p := range nc.Nodes {
+		add(p.Name, p.Name, chaos.RoleNode, p.Name, p.Pid(), chaos.Endpoint{Name: "peer", Addr: nc.PeerAddr(p.Name)})
+	}
+	l, ok := nc.Provider.(*kafka.Local)
+	require.True(t, ok)
+	pids := l.PIDs()
+	for i, b := range nc.Brokers {
+		id := int32(i + 1)
+		add("kafka-"+strconv.Itoa(int(id)), cluster.KafkaName, chaos.RoleKafka, "", pids[id], chaos.Endpoint{Name: "kafka", Addr: b})
+	}
+	return top
+}
+
+// TestNetnsAppendReplicatesEverything runs the append workload through
+// three nodes, each in its own namespace, and checks every committed
+// change reaches Kafka: the harness's clients (workload, meta, Kafka
+// consumer) reach the namespaces over the uplink.
+func TestNetnsAppendReplicatesEverything(t *testing.T) {
+	c := startNetnsCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
+	w, err := workloads.New("append", workloads.Options{Tables: 2})
+	require.NoError(t, err)
+	var stats workloads.Stats
+	require.NoError(t, workloads.Run(ctx, w, cluster.WorkloadStore{Client: c.Up},
+		workloads.Config{Rate: 500, Workers: 4, Stats: &stats, Duration: 10 * time.Second}))
+	_, ok, _, _, _ := stats.Snapshot()
+	require.Positive(t, ok)
+	assertComplete(t, ctx, c.Cluster, "cf1")
+}
+
+// TestNetnsOwnerIsolation cuts the owner from its peers, the meta store and
+// the upstream (Kafka kept) for 15 s with the netns backend: a new owner
+// must be elected, the probes must show the old one cut off, and after the
+// heal the old node must register again.
+func TestNetnsOwnerIsolation(t *testing.T) {
+	const hold = 15 * time.Second
+	c := startNetnsCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
+	w, err := workloads.New("append", workloads.Options{Tables: 2})
+	require.NoError(t, err)
+	wctx, wcancel := context.WithCancel(ctx)
+	werr := make(chan error, 1)
+	go func() {
+		werr <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: c.Up}, workloads.Config{Rate: 500, Workers: 4})
+	}()
+	var stopOnce sync.Once
+	stopLoad := func() {
+		stopOnce.Do(func() {
+			wcancel()
+			require.NoError(t, <-werr)
+		})
+	}
+	defer stopLoad()
+	waitReplicating(t, c.Cluster, "cf1")
+
+	top := c.topology(t)
+	reg := chaos.NewRegistry()
+	require.NoError(t, chaos.Register(reg))
+	log := netnsLogger(t)
+	be, err := reg.New(chaos.BackendNetns, chaos.Env{Run: c.run, Ledger: c.ledger, Topology: top, Network: c.pl.Network(), Logger: log})
+	require.NoError(t, err)
+	ownerOf := func(ctx context.Context, _ string) (string, error) {
+		o, err := c.Store.Owner(ctx)
+		return o.Node, err
+	}
+	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: be, Run: c.run, Ledger: c.ledger, Topology: top, Logger: log,
+		Resolver: &chaos.TopologyResolver{Topology: top, Owner: ownerOf}})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, g.Close(context.Background())) }()
+
+	old, err := ownerOf(ctx, "")
+	require.NoError(t, err)
+	require.NoError(t, g.Prepare(ctx))
+	injectAt := time.Now()
+	require.NoError(t, g.Inject(ctx, chaos.Spec{ID: "f1", Kind: chaos.KindCut, Target: chaos.RoleKindOwner,
+		Links: []string{chaos.LinkPeers, chaos.RoleMeta, chaos.RoleUpstream}}))
+	obs, err := g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+
+	// A new owner is elected once the old one's lease runs out.
+	var newOwner string
+	require.Eventually(t, func() bool {
+		o, err := ownerOf(ctx, "")
+		newOwner = o
+		return err == nil && o != "" && o != old
+	}, hold, 50*time.Millisecond, "no new owner while %s is cut off", old)
+	failover := time.Since(injectAt)
+	// The old one's capture key is gone with its lease.
+	require.Eventually(t, func() bool { return !hasCapture(ctx, c.Cluster, old) }, time.Until(injectAt.Add(hold)), 50*time.Millisecond,
+		"%s still registered while cut off", old)
+
+	// Hold the cut, check it still bites, heal.
+	select {
+	case <-time.After(time.Until(injectAt.Add(hold))):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	obs, err = g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, "still cut at the end of the hold: %s", obs.Note)
+	healAt := time.Now()
+	require.NoError(t, g.Heal(ctx))
+	obs, err = g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+
+	// The old node reconnects: it registers its capture again.
+	require.Eventually(t, func() bool { return hasCapture(ctx, c.Cluster, old) }, 60*time.Second, 50*time.Millisecond,
+		"%s never registered again after the heal", old)
+	reconnect := time.Since(healAt)
+	require.NoError(t, g.Cleanup(ctx))
+
+	recs := g.Records()
+	require.Len(t, recs, 1)
+	r := recs[0]
+	assert.Equal(t, old, r.Target.NodeID)
+	assert.True(t, r.Effective, "the cut took effect")
+	assert.True(t, r.Restored, "the heal restored every link")
+	assert.Zero(t, r.Lapses)
+	var peers []string
+	for _, p := range r.Peers {
+		peers = append(peers, p.Name)
+	}
+	slices.Sort(peers)
+	wantPeers := []string{"meta", "upstream"}
+	for _, p := range c.Nodes {
+		if p.Name != old {
+			wantPeers = append(wantPeers, p.Name)
+		}
+	}
+	slices.Sort(wantPeers)
+	assert.Equal(t, wantPeers, peers, "cut from peers, meta and upstream; Kafka kept")
+	cut := 0
+	for _, p := range r.InjectProof.Probes {
+		if p.Role == chaos.ProbeCut {
+			cut++
+			assert.Equal(t, chaos.Blocked, p.Got, p.Link)
+		}
+	}
+	assert.Equal(t, 2*len(wantPeers), cut, "each peer link probed both ways")
+	var dropped uint64
+	for _, ctr := range r.InjectProof.Counters {
+		dropped += ctr.Packets
+	}
+	assert.Positive(t, dropped)
+	t.Logf("owner %s isolated: inject→effect %s, inject→new owner %s (%s), heal→connectivity %s, heal→%s re-registered %s",
+		old, r.InjectToEffect().Round(time.Millisecond), failover.Round(time.Millisecond), newOwner,
+		r.HealToRestored().Round(time.Millisecond), old, reconnect.Round(time.Millisecond))
+
+	stopLoad()
+	assertComplete(t, ctx, c.Cluster, "cf1")
+}
+
+// hasCapture reports whether node id is registered in the meta store.
+func hasCapture(ctx context.Context, c *cluster.Cluster, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	caps, _, err := c.Store.Captures(ctx)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(caps, func(ci meta.CaptureInfo) bool { return ci.ID == id })
+}
+
+// assertNoRunLeftovers lists namespaces, links and iptables rules and
+// checks none carries the run id.
+func assertNoRunLeftovers(t *testing.T, run string) {
+	t.Helper()
+	for _, args := range [][]string{{"ip", "netns", "list"}, {"ip", "-o", "link", "show"}, {"iptables-save"}} {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		require.NoError(t, err, "%v: %s", args, out)
+		assert.NotContains(t, string(out), run, "%v lists something of run %s", args, run)
+	}
+}
+
+// netnsLogger sends slog output to the test's output.
+func netnsLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}

@@ -1,0 +1,41 @@
+package cluster
+
+import (
+	"context"
+	"net"
+	"os/exec"
+
+	"github.com/chaosrun/chaosrun/sink/kafka"
+)
+
+// KafkaName is the placement name of the local Kafka provider's brokers:
+// all of them run where the placement puts "kafka" (one host, distinct
+// ports).
+const KafkaName = "kafka"
+
+// Listener is implemented by placements whose hosts the harness cannot
+// bind in its own network namespace (netns): Listen opens a TCP listener
+// on addr where process name runs. The local Kafka provider reserves its
+// ports with it.
+type Listener interface {
+	Listen(name, addr string) (net.Listener, error)
+}
+
+// placeKafka points the local Kafka provider at the placement of
+// KafkaName: the host its brokers bind and advertise, the command that
+// starts their JVMs and, for a Listener, where free ports are reserved.
+// Fields the caller set are kept. Under Loopback this is the provider's
+// default behaviour.
+func placeKafka(cfg *kafka.LocalConfig, pl Placement) {
+	if cfg.Host == "" {
+		cfg.Host = pl.Host(KafkaName)
+	}
+	if cfg.Command == nil {
+		cfg.Command = func(ctx context.Context, _ int, name string, args ...string) *exec.Cmd {
+			return pl.Command(ctx, KafkaName, name, args...)
+		}
+	}
+	if l, ok := pl.(Listener); ok && cfg.Listen == nil {
+		cfg.Listen = func(_, addr string) (net.Listener, error) { return l.Listen(KafkaName, addr) }
+	}
+}
