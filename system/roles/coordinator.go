@@ -204,13 +204,18 @@ func (c *Coordinator) adoptReport(node string, st *pb.MaintainerStatus) {
 	if st.GetState() != pb.ComponentState_COMPONENT_STATE_WORKING {
 		return
 	}
-	d := c.decide(id, "CoordinatorBootstrapResponse", fencing.CoordinatorBootstrap(c.policy, cf.info.Epoch, claim(node, st.GetMaintainerEpoch())))
-	if d.Acts() && cf.node == "" && cf.op == nil && cf.pending == nil && cf.phase != cfStopped {
-		// Adopt the reported maintainer and its epoch.
-		cf.info.Epoch = st.GetMaintainerEpoch()
-		cf.node, cf.phase = node, cfReplicating
-		cf.checkpoint = max(cf.checkpoint, st.GetCheckpointTs())
-		return
+	// NB: the fencing question arises only while the changefeed could adopt
+	// a maintainer; a report about an already bound changefeed is not a
+	// candidate, so no decision is logged for it.
+	if cf.node == "" && cf.op == nil && cf.pending == nil && cf.phase != cfStopped {
+		d := c.decide(id, "CoordinatorBootstrapResponse", fencing.CoordinatorBootstrap(c.policy, cf.info.Epoch, claim(node, st.GetMaintainerEpoch())))
+		if d.Acts() {
+			// Adopt the reported maintainer and its epoch.
+			cf.info.Epoch = st.GetMaintainerEpoch()
+			cf.node, cf.phase = node, cfReplicating
+			cf.checkpoint = max(cf.checkpoint, st.GetCheckpointTs())
+			return
+		}
 	}
 	if cf.node == node && cf.info.Epoch == st.GetMaintainerEpoch() {
 		return // the bound maintainer reported again
