@@ -42,6 +42,7 @@ var subcommands = []func() *cobra.Command{
 	newNodeCmd,
 	newUpCmd,
 	newRunCmd,
+	newCompareCmd,
 	newCheckCmd,
 	newReportCmd,
 }

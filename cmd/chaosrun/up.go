@@ -23,10 +23,10 @@ import (
 func newUpCmd() *cobra.Command {
 	var (
 		dir, workload, fencingFlag string
-		nodes, tables, brokers      int
-		rate                        float64
-		ttl                         time.Duration
-		selfFence                   bool
+		nodes, tables, brokers     int
+		rate                       float64
+		ttl                        time.Duration
+		selfFence                  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "up",

@@ -1,0 +1,173 @@
+package scenario
+
+import (
+	"fmt"
+	"html"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/chaosrun/chaosrun/reports/result"
+)
+
+// Arm is one configuration of a comparison and the outcome of its run.
+type Arm struct {
+	Name    string // "epoch", "off", "epoch+self-fence"
+	Dir     string
+	Outcome Outcome
+}
+
+// Discriminated reports whether a comparison told the fixed control plane
+// from the known-bad one: every arm with fencing on passed and the arm with
+// fencing off was flagged (failed).
+func Discriminated(arms []Arm) bool {
+	sawOff := false
+	for _, a := range arms {
+		o := a.Outcome.Verdict.Outcome
+		if strings.HasPrefix(a.Name, "off") {
+			sawOff = true
+			if o != result.Fail {
+				return false
+			}
+		} else if o != result.Pass {
+			return false
+		}
+	}
+	return sawOff
+}
+
+// WriteComparison writes compare.md and compare.html side by side into dir.
+func WriteComparison(dir string, p Plan, arms []Arm) error {
+	var md strings.Builder
+	fmt.Fprintf(&md, "# chaosrun compare: %s (seed %d)\n\n", p.Scenario.Name, p.Seed)
+	fmt.Fprintf(&md, "> %s\n\n", Disclaimer)
+	verdict := "the harness did **not** discriminate: fencing off was not flagged, or fencing on did not pass"
+	if Discriminated(arms) {
+		verdict = "the harness discriminated: fencing off was flagged and fencing on passed"
+	}
+	fmt.Fprintf(&md, "**Verdict:** %s.\n\n", verdict)
+	rows := compareRows(arms)
+	md.WriteString("| Measure |")
+	for _, a := range arms {
+		fmt.Fprintf(&md, " %s |", a.Name)
+	}
+	md.WriteString("\n| --- |" + strings.Repeat(" --- |", len(arms)) + "\n")
+	for _, r := range rows {
+		fmt.Fprintf(&md, "| %s |", r[0])
+		for _, c := range r[1:] {
+			fmt.Fprintf(&md, " %s |", c)
+		}
+		md.WriteString("\n")
+	}
+	md.WriteString("\nEach run's full report is in its directory: ")
+	for i, a := range arms {
+		if i > 0 {
+			md.WriteString(", ")
+		}
+		fmt.Fprintf(&md, "[%s](%s/report.html)", a.Name, a.Name)
+	}
+	md.WriteString(".\n")
+	if err := os.WriteFile(filepath.Join(dir, "compare.md"), []byte(md.String()), 0o644); err != nil {
+		return fmt.Errorf("scenario: write compare.md: %w", err)
+	}
+
+	var h strings.Builder
+	fmt.Fprintf(&h, "<!doctype html><html><head><meta charset=\"utf-8\"><title>chaosrun compare: %s</title>", html.EscapeString(p.Scenario.Name))
+	h.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}h2{margin-top:2em}</style></head><body>")
+	fmt.Fprintf(&h, "<h1>chaosrun compare: %s (seed %d)</h1><p><em>%s</em></p><p><strong>Verdict:</strong> %s.</p>",
+		html.EscapeString(p.Scenario.Name), p.Seed, html.EscapeString(Disclaimer), strings.ReplaceAll(html.EscapeString(verdict), "**", ""))
+	h.WriteString("<table><tr><th>Measure</th>")
+	for _, a := range arms {
+		fmt.Fprintf(&h, "<th>%s</th>", html.EscapeString(a.Name))
+	}
+	h.WriteString("</tr>")
+	for _, r := range rows {
+		h.WriteString("<tr>")
+		for _, c := range r {
+			fmt.Fprintf(&h, "<td>%s</td>", html.EscapeString(c))
+		}
+		h.WriteString("</tr>")
+	}
+	h.WriteString("</table>")
+	for _, a := range arms {
+		fmt.Fprintf(&h, "<h2>%s: sink lag</h2>", html.EscapeString(a.Name))
+		h.WriteString(firstSVG(filepath.Join(a.Dir, "report.html")))
+		fmt.Fprintf(&h, "<p><a href=\"%s/report.html\">full report</a></p>", html.EscapeString(a.Name))
+	}
+	h.WriteString("</body></html>\n")
+	if err := os.WriteFile(filepath.Join(dir, "compare.html"), []byte(h.String()), 0o644); err != nil {
+		return fmt.Errorf("scenario: write compare.html: %w", err)
+	}
+	return nil
+}
+
+var svgRe = regexp.MustCompile(`(?s)<svg.*?</svg>`)
+
+// firstSVG returns the first inline SVG (the lag chart) of a report.
+func firstSVG(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "<p>(no report)</p>"
+	}
+	if m := svgRe.Find(b); m != nil {
+		return string(m)
+	}
+	return "<p>(no chart)</p>"
+}
+
+func compareRows(arms []Arm) [][]string {
+	get := func(f func(r *result.Result) string) []string {
+		var out []string
+		for _, a := range arms {
+			if a.Outcome.Result == nil {
+				out = append(out, "—")
+				continue
+			}
+			out = append(out, f(a.Outcome.Result))
+		}
+		return out
+	}
+	ms := func(v int64) string { return fmt.Sprintf("%.1fs", float64(v)/1000) }
+	recovery := func(anchor string) func(r *result.Result) string {
+		return func(r *result.Result) string {
+			var parts []string
+			for _, rc := range r.Recoveries {
+				if rc.Anchor != anchor {
+					continue
+				}
+				if rc.Recovered {
+					parts = append(parts, ms(rc.DurationMs))
+				} else {
+					parts = append(parts, "not recovered")
+				}
+			}
+			return strings.Join(parts, ", ")
+		}
+	}
+	row := func(name string, f func(r *result.Result) string) []string {
+		return append([]string{name}, get(f)...)
+	}
+	return [][]string{
+		row("Verdict", func(r *result.Result) string {
+			v := string(r.Verdict.Outcome)
+			if len(r.Verdict.Violated) > 0 {
+				v += " (" + strings.Join(r.Verdict.Violated, ", ") + ")"
+			}
+			return v
+		}),
+		row("Recovery after heal", recovery("heal")),
+		row("Recovery after inject", recovery("inject")),
+		row("Zombie window", func(r *result.Result) string {
+			var parts []string
+			for _, se := range r.StaleEpochs {
+				parts = append(parts, fmt.Sprintf("e%d: %s (%d records)", se.Epoch, ms(se.WindowMs), se.Rows+se.Watermarks))
+			}
+			return strings.Join(parts, ", ")
+		}),
+		row("Stale messages accepted", func(r *result.Result) string { return fmt.Sprint(r.Counters.StaleMessagesAccepted) }),
+		row("Lost rows", func(r *result.Result) string { return fmt.Sprint(r.Counters.Missing) }),
+		row("Duplicate rows", func(r *result.Result) string { return fmt.Sprint(r.Counters.Duplicates) }),
+		row("Peak lag", func(r *result.Result) string { return ms(r.Lag.MaxLagMs) }),
+	}
+}
