@@ -78,6 +78,7 @@ type runner struct {
 
 	ledger  *chaos.Ledger
 	proxies *chaos.Proxies
+	netns   *chaos.NetnsPlacement
 	topo    *chaos.Topology
 	reg     *chaos.Registry
 	c       *cluster.Cluster
@@ -218,6 +219,8 @@ func (r *runner) execute(ctx context.Context) error {
 		Kafka: opt.Kafka, SessionTTL: sc.Topology.TTL, Policy: opt.Policy, SelfFence: opt.SelfFence,
 		Placement: placement, Logger: r.log}
 	spec.Kafka.Local.Brokers = sc.Topology.KafkaBrokers
+	spec.Kafka.Testcontainers.Brokers = sc.Topology.KafkaBrokers
+	spec.Kafka.Testcontainers.Dir = opt.Dir
 	pctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	if r.c, err = cluster.Start(pctx, spec); err != nil {

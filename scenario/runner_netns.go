@@ -2,23 +2,56 @@ package scenario
 
 import (
 	"context"
-	"errors"
+	"fmt"
 
 	"github.com/chaosrun/chaosrun/chaos"
 	"github.com/chaosrun/chaosrun/system/cluster"
 )
 
-// newNetnsPlacement builds the run's namespaces. Until the netns placement
-// lands the netns backend is refused.
-func newNetnsPlacement(_ context.Context, _ *runner) (cluster.Placement, error) {
-	return nil, errors.New("the netns placement is not available yet; use --backend toxiproxy")
+// newNetnsPlacement builds the run's namespaces: one per process, on a
+// bridge of the run, with an uplink so the harness reaches them.
+func newNetnsPlacement(ctx context.Context, r *runner) (cluster.Placement, error) {
+	nw, err := chaos.NewNetwork(ctx, r.run, r.ledger, r.log)
+	if err != nil {
+		return nil, fmt.Errorf("netns: create network: %w", err)
+	}
+	names := []string{cluster.KafkaName, "meta", "upstream"}
+	for i := 1; i <= r.sc.Topology.Nodes; i++ {
+		names = append(names, cluster.NodeName(i))
+	}
+	pl, err := chaos.NewNetnsPlacement(ctx, nw, names...)
+	if err != nil {
+		nw.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("netns: place processes: %w", err)
+	}
+	r.netns = pl
+	return pl, nil
 }
 
 // placeProcess adds the fabric's view (namespace, address) to a process.
-func (r *runner) placeProcess(p chaos.Process) chaos.Process { return p }
+func (r *runner) placeProcess(p chaos.Process) chaos.Process {
+	if r.netns == nil {
+		return p
+	}
+	if ns, ok := r.netns.Namespace(p.Name); ok {
+		p.Namespace, p.Addr = ns.Name, ns.Addr
+	}
+	return p
+}
 
 // envNetwork gives the backends the run's namespaces.
-func (r *runner) envNetwork(env *chaos.Env) {}
+func (r *runner) envNetwork(env *chaos.Env) {
+	if r.netns != nil {
+		env.Network = r.netns.Network()
+	}
+}
 
-// closeNetwork removes the run's namespaces.
-func (r *runner) closeNetwork(ctx context.Context) {}
+// closeNetwork removes the run's namespaces, bridge and uplink.
+func (r *runner) closeNetwork(ctx context.Context) {
+	if r.netns != nil {
+		if err := r.netns.Close(ctx); err != nil {
+			r.envErrs = append(r.envErrs, "remove network: "+err.Error())
+		}
+		r.netns = nil
+	}
+}

@@ -180,7 +180,8 @@ type Testcontainers struct {
 	docker     *testcontainers.DockerClient
 	net        *testcontainers.DockerNetwork
 	nodes      []*containerNode
-	volumes    []string // anonymous volumes of the containers, for Resources
+	volumes    []string       // anonymous volumes of the containers, for Resources
+	inflight   sync.WaitGroup // a Start at work; Close waits for it
 	closeOnce  sync.Once
 	closeErr   error
 	startTook  time.Duration
@@ -241,6 +242,7 @@ func (p *Testcontainers) Start(ctx context.Context) ([]string, error) {
 	p.started = true
 	life, cancel := context.WithCancel(ctx)
 	p.cancel = cancel
+	p.inflight.Add(1)
 	p.mu.Unlock()
 	signals.add(p)
 	// The cluster lives as long as ctx: tear it down when ctx ends first.
@@ -253,6 +255,7 @@ func (p *Testcontainers) Start(ctx context.Context) ([]string, error) {
 	sctx, stop := context.WithTimeout(life, p.cfg.StartTimeout)
 	defer stop()
 	addrs, err := p.start(sctx)
+	p.inflight.Done() // before Close, which waits for it
 	if err != nil {
 		if cerr := p.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -274,9 +277,10 @@ func (p *Testcontainers) start(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start Kafka containers: %w: %w", ErrDockerUnavailable, err)
 	}
-	p.mu.Lock()
-	p.docker = docker
-	p.mu.Unlock()
+	if !p.adopt(func() { p.docker = docker }) {
+		_ = docker.Close()
+		return nil, fmt.Errorf("start Kafka containers: %w", ErrClosed)
+	}
 	if _, err := docker.ImageInspect(ctx, p.cfg.Image); err == nil {
 		p.imageLocal = true
 	} else {
@@ -295,9 +299,9 @@ func (p *Testcontainers) start(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("start Kafka containers: network: %w", err)
 		}
-		p.mu.Lock()
-		p.net = nw
-		p.mu.Unlock()
+		if !p.adopt(func() { p.net = nw }) {
+			return nil, errors.Join(fmt.Errorf("start Kafka containers: %w", ErrClosed), nw.Remove(context.WithoutCancel(ctx)))
+		}
 	}
 	// Create the containers concurrently: most of a start is each JVM's.
 	errs := make([]error, len(nodes))
@@ -317,6 +321,20 @@ func (p *Testcontainers) start(ctx context.Context) ([]string, error) {
 		addrs[i] = n.addr
 	}
 	return addrs, nil
+}
+
+// adopt runs record, which makes a new resource known to Close, unless
+// Close has begun; then it reports false and the caller removes the
+// resource itself. Together with Close setting closed first, this leaves
+// no window in which a resource is known to nobody.
+func (p *Testcontainers) adopt(record func()) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	record()
+	return true
 }
 
 // labels returns the labels of the run's resources; node 0 means none.
@@ -340,14 +358,18 @@ func (p *Testcontainers) run(ctx context.Context, n *containerNode, all []*conta
 		n.hostPort, n.addr = ports[0], hostPort("127.0.0.1", ports[0])
 		ctr, err := testcontainers.GenericContainer(ctx, p.request(n, all))
 		if c, ok := ctr.(*testcontainers.DockerContainer); ok && c != nil {
-			p.mu.Lock()
-			n.ctr = c
-			p.mu.Unlock()
+			adopted := p.adopt(func() {
+				n.ctr = c
+				if err == nil {
+					p.nodes = append(p.nodes, n)
+				}
+			})
+			if !adopted { // Close ran meanwhile and cannot know of it
+				rerr := testcontainers.TerminateContainer(c, testcontainers.StopContext(context.WithoutCancel(ctx)))
+				return errors.Join(fmt.Errorf("start broker %d container: %w", n.id, ErrClosed), rerr)
+			}
 		}
 		if err == nil {
-			p.mu.Lock()
-			p.nodes = append(p.nodes, n)
-			p.mu.Unlock()
 			return p.noteVolumes(ctx, n)
 		}
 		last = err
@@ -620,21 +642,26 @@ func (p *Testcontainers) Resources() (containers []string, networks []string, vo
 
 // Close saves each container's output under Dir (when set), then removes the
 // containers with their anonymous volumes and the network, and finally
-// removes whatever else carries the run's label. Idempotent; concurrent
-// callers wait for the first.
+// removes whatever else carries the run's label. A Start still at work is
+// cancelled and waited for first. Idempotent; concurrent callers wait for
+// the first.
 func (p *Testcontainers) Close() error {
 	p.closeOnce.Do(func() {
 		p.mu.Lock()
 		p.closed = true
 		cancel := p.cancel
 		p.mu.Unlock()
-		// NB: the teardown must outlive a cancelled Start context.
-		ctx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer stop()
-		p.closeErr = p.teardown(ctx)
+		// A Start at work stops creating (its context is cancelled), removes
+		// what it could not hand over (adopt) and returns; only then is the
+		// list of what to remove complete.
 		if cancel != nil {
 			cancel()
 		}
+		p.inflight.Wait()
+		// NB: the teardown must outlive the cancelled Start context.
+		ctx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer stop()
+		p.closeErr = p.teardown(ctx)
 		signals.remove(p)
 	})
 	return p.closeErr

@@ -172,6 +172,25 @@ func TestTestcontainersCancelRemoves(t *testing.T) {
 	require.Contains(t, string(log), "Kafka Server started", "the broker's output is kept in the run directory")
 }
 
+// TestTestcontainersCancelDuringStart cancels Start while the containers
+// are being created or the brokers start: Start fails and leaves nothing.
+func TestTestcontainersCancelDuringStart(t *testing.T) {
+	img, cli := needDocker(t)
+	for _, d := range []time.Duration{500 * time.Millisecond, 3 * time.Second} {
+		p, err := kafka.NewTestcontainers(kafka.TestcontainersConfig{Image: img, Brokers: 3,
+			Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		_, err = p.Start(ctx)
+		cancel()
+		require.Error(t, err, "Start cancelled after %v", d)
+		require.NoError(t, p.Close())
+		gotC, gotN := labelled(t, cli, p.RunID())
+		require.Empty(t, gotC, "containers left after a start cancelled at %v", d)
+		require.Empty(t, gotN, "networks left after a start cancelled at %v", d)
+	}
+}
+
 // TestTestcontainersSIGINT starts the provider in a child process (this
 // test binary), interrupts it, and checks that the child removed its
 // container before dying of the signal.

@@ -126,8 +126,9 @@ func requireInNetns(t *testing.T, pid int, ns string) {
 }
 
 // topology describes the cluster's processes for the chaos backends, with
-// their namespaces, addresses and listeners, and records them in the
-// ledger.
+// their namespaces, addresses and listeners (gRPC ones probed with the
+// HTTP/2 preface, so a probe proves data flows both ways), and records
+// them in the ledger.
 func (nc *netnsCluster) topology(t *testing.T) *chaos.Topology {
 	t.Helper()
 	top, err := chaos.NewTopology()
@@ -140,10 +141,10 @@ func (nc *netnsCluster) topology(t *testing.T) *chaos.Topology {
 		require.NoError(t, err)
 		require.NoError(t, top.Add(p))
 	}
-	add("meta", "meta", chaos.RoleMeta, "", nc.Meta.Pid(), chaos.Endpoint{Name: "client", Addr: nc.Meta.Ready["addr"]})
-	add("upstream", "upstream", chaos.RoleUpstream, "", nc.Upstream.Pid(), chaos.Endpoint{Name: "grpc", Addr: nc.UpstreamAddr()})
+	add("meta", "meta", chaos.RoleMeta, "", nc.Meta.Pid(), chaos.Endpoint{Name: "client", Addr: nc.Meta.Ready["addr"], Probe: chaos.ProbeH2})
+	add("upstream", "upstream", chaos.RoleUpstream, "", nc.Upstream.Pid(), chaos.Endpoint{Name: "grpc", Addr: nc.UpstreamAddr(), Probe: chaos.ProbeH2})
 	for _, p := range nc.Nodes {
-		add(p.Name, p.Name, chaos.RoleNode, p.Name, p.Pid(), chaos.Endpoint{Name: "peer", Addr: nc.PeerAddr(p.Name)})
+		add(p.Name, p.Name, chaos.RoleNode, p.Name, p.Pid(), chaos.Endpoint{Name: "peer", Addr: nc.PeerAddr(p.Name), Probe: chaos.ProbeH2})
 	}
 	l, ok := nc.Provider.(*kafka.Local)
 	require.True(t, ok)

@@ -1,0 +1,154 @@
+package scenario_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/chaos"
+	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/internal/proctest"
+	"github.com/chaosrun/chaosrun/reports/result"
+	"github.com/chaosrun/chaosrun/scenario"
+	"github.com/chaosrun/chaosrun/sink/kafka"
+)
+
+func e2e(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end scenario run: starts Kafka, etcd, the upstream and CDC nodes")
+	}
+	if os.Getenv(kafka.EnvLibs) == "" {
+		libs, _ := filepath.Abs(filepath.Join("..", ".cache", "kafka", "libs"))
+		t.Setenv(kafka.EnvLibs, libs)
+	}
+	return proctest.Build(t)
+}
+
+// leftovers lists processes whose command line mentions dir.
+func leftovers(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if cmd := strings.ReplaceAll(string(b), "\x00", " "); strings.Contains(cmd, dir) && !strings.Contains(cmd, "go test") {
+			out = append(out, e.Name()+": "+cmd)
+		}
+	}
+	return out
+}
+
+func runPlan(t *testing.T, bin, backend string, p fencing.Policy) scenario.Outcome {
+	t.Helper()
+	sc, ok := scenario.Lookup("owner-isolation")
+	require.True(t, ok)
+	plan, err := sc.Plan(sc.Seed)
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), p.String())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := scenario.Run(ctx, scenario.RunOptions{Plan: plan, Dir: dir, Backend: backend, Policy: p, Binary: bin})
+	require.NoError(t, err)
+	require.NotNil(t, out.Result)
+	assert.Empty(t, leftovers(t, dir), "processes left behind")
+	for _, f := range []string{"result.json", "report.md", "report.html", "junit.xml", "plan.json", "faults.json"} {
+		assert.FileExists(t, filepath.Join(dir, f))
+	}
+	return out
+}
+
+// TestOwnerIsolationToxiproxy is the CI end-to-end run of the seed
+// scenario through toxiproxy: fencing on must pass its SLOs; fencing off is
+// run on the same plan and its verdict recorded as it is (the test asserts
+// only what the checker must always deliver: an effective fault and a
+// verdict).
+func TestOwnerIsolationToxiproxy(t *testing.T) {
+	ownerIsolation(t, chaos.BackendToxiproxy)
+}
+
+// TestOwnerIsolationNetns is the same through iptables rules in network
+// namespaces (root only).
+func TestOwnerIsolationNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the netns backend needs root")
+	}
+	ownerIsolation(t, chaos.BackendNetns)
+}
+
+func ownerIsolation(t *testing.T, backend string) {
+	bin := e2e(t)
+	on := runPlan(t, bin, backend, fencing.Epoch)
+	require.NotEmpty(t, on.Result.Faults)
+	assert.True(t, on.Result.Faults[0].Effective, "the cut took effect")
+	assert.Equal(t, result.Pass, on.Verdict.Outcome, "fencing on: violated %v, reasons %v", on.Verdict.Violated, on.Verdict.Reasons)
+	assert.Zero(t, on.Result.Counters.Missing)
+
+	off := runPlan(t, bin, backend, fencing.Off)
+	require.NotEmpty(t, off.Result.Faults)
+	assert.True(t, off.Result.Faults[0].Effective, "the cut took effect")
+	assert.NotEqual(t, result.Inconclusive, off.Verdict.Outcome, "reasons %v", off.Verdict.Reasons)
+	t.Logf("fencing off: verdict %s, violated %v, stale accepts %d, stale rows %d",
+		off.Verdict.Outcome, off.Verdict.Violated, off.Result.Counters.StaleMessagesAccepted, off.Result.Counters.StaleRows)
+}
+
+// TestRunSIGINTDuringFault interrupts `chaosrun run` while the cut is in
+// force: it must exit 2 or 3 and leave nothing behind.
+func TestRunSIGINTDuringFault(t *testing.T) {
+	bin := e2e(t)
+	dir := filepath.Join(t.TempDir(), "run")
+	cmd := exec.Command(bin, "run", "owner-isolation", "--backend", "toxiproxy", "--out", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	sc := bufio.NewScanner(stdout)
+	sawFault := false
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "faults=1") {
+			sawFault = true
+			break
+		}
+	}
+	require.True(t, sawFault, "the fault never came into force")
+	require.NoError(t, cmd.Process.Signal(os.Interrupt))
+	go func() {
+		for sc.Scan() {
+		}
+	}()
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "exit status: %v", err)
+	assert.Contains(t, []int{2, 3}, ee.ExitCode())
+	assert.Empty(t, leftovers(t, dir), "processes left behind")
+}
+
+// TestRunBadScenarioFile checks a bad file fails fast with the field path
+// and starts nothing.
+func TestRunBadScenarioFile(t *testing.T) {
+	bin := e2e(t)
+	tmp := t.TempDir()
+	bad := filepath.Join(tmp, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("name: bad\nfaults:\n  - kind: isolate\n    target: ownr\n    links: [peers]\n    at: 1s\n    duration: 5s\n"), 0o644))
+	out := filepath.Join(tmp, "out")
+	cmd := exec.Command(bin, "run", bad, "--backend", "toxiproxy", "--out", out)
+	b, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	require.True(t, errors.As(err, &ee), "exit: %v\n%s", err, b)
+	assert.Equal(t, 2, ee.ExitCode())
+	assert.Contains(t, string(b), "faults[0].target")
+	assert.NoDirExists(t, out, "nothing was started")
+}
