@@ -21,7 +21,7 @@ export CHAOSRUN_KAFKA_IMAGE
 
 PROTOC_GEN_GO_VERSION      = v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION = v1.5.1
-STATICCHECK_VERSION        = 2026.1
+STATICCHECK_VERSION        = v0.8.2
 
 .PHONY: all deps deps-apt deps-go deps-docker kafka-jars kafka-image build run test test-short \
 	test-containers lint proto proto-check clean-cache clean-containers
@@ -40,6 +40,8 @@ deps-go:
 		$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
 	@test -x $(GOBIN)/protoc-gen-go-grpc && $(GOBIN)/protoc-gen-go-grpc --version | grep -q $(PROTOC_GEN_GO_GRPC_VERSION:v%=%) || \
 		$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	@test -x $(GOBIN)/staticcheck && $(GOBIN)/staticcheck -version | grep -q "($(STATICCHECK_VERSION:v%=%))" || \
+		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(GO) mod download
 
 ## kafka-jars: resolve the Apache Kafka broker jars through Maven into $(KAFKA_LIBS)
@@ -77,6 +79,7 @@ test-short:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GOBIN)/staticcheck ./...
 
 ## proto: regenerate heartbeatpb and upstreampb from their .proto files
 proto:

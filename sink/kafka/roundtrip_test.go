@@ -39,11 +39,13 @@ func topicConfig(tb testing.TB, addrs []string, topic, name string) string {
 	admin, err := sarama.NewClusterAdmin(addrs, baseConfig("test-admin"))
 	require.NoError(tb, err)
 	defer func() { _ = admin.Close() }()
-	entries, err := admin.DescribeConfig(sarama.ConfigResource{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{name}})
+	res, err := admin.DescribeConfigs([]*sarama.ConfigResource{{Type: sarama.TopicResource, Name: topic, ConfigNames: []string{name}}}, sarama.DescribeConfigsOptions{})
 	require.NoError(tb, err)
-	for _, e := range entries {
-		if e.Name == name {
-			return e.Value
+	for _, r := range res {
+		for _, e := range r.Configs {
+			if e.Name == name {
+				return e.Value
+			}
 		}
 	}
 	tb.Fatalf("topic %s has no config %s", topic, name)

@@ -6,9 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/roles"
 	"github.com/chaosrun/chaosrun/system/upstream"
-	"github.com/chaosrun/chaosrun/sink/kafka"
 )
 
 // TopicOf is the Kafka topic of a changefeed: its id.
@@ -292,4 +292,3 @@ func columnsText(cols map[string]upstream.Value) map[string]string {
 	}
 	return out
 }
-

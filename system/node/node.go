@@ -17,11 +17,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/meta"
 	"github.com/chaosrun/chaosrun/system/roles"
 	"github.com/chaosrun/chaosrun/system/transport/grpctransport"
 	"github.com/chaosrun/chaosrun/system/upstream"
-	"github.com/chaosrun/chaosrun/sink/kafka"
 )
 
 // Config configures a node.

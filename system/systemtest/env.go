@@ -35,7 +35,6 @@ type node struct {
 	crashed   bool
 	isolated  bool
 	dispatch  map[string]map[string]int64 // changefeed -> dispatcher -> table
-	ownerSeen int64                       // owner revision this node last saw
 }
 
 type meta struct {
