@@ -29,12 +29,12 @@ type Env struct {
 }
 
 type node struct {
-	id        string
-	roles     *roles.Node
-	ep        *inmem.Endpoint
-	crashed   bool
-	isolated  bool
-	dispatch  map[string]map[string]int64 // changefeed -> dispatcher -> table
+	id       string
+	roles    *roles.Node
+	ep       *inmem.Endpoint
+	crashed  bool
+	isolated bool
+	dispatch map[string]map[string]int64 // changefeed -> dispatcher -> table
 }
 
 type meta struct {
