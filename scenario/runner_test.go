@@ -152,3 +152,35 @@ func TestRunBadScenarioFile(t *testing.T) {
 	assert.Contains(t, string(b), "faults[0].target")
 	assert.NoDirExists(t, out, "nothing was started")
 }
+
+// TestOwnerIsolationTestcontainers runs the seed scenario with Kafka in a
+// container (toxiproxy backend): fencing on must pass its SLOs. It needs a
+// Docker engine and the image of CHAOSRUN_KAFKA_IMAGE (`make deps` builds
+// one); without them it skips, unless CHAOSRUN_REQUIRE_DOCKER=1 (.ci/run).
+func TestOwnerIsolationTestcontainers(t *testing.T) {
+	bin := e2e(t)
+	image := os.Getenv("CHAOSRUN_KAFKA_IMAGE")
+	if err := exec.Command("docker", "image", "inspect", image).Run(); image == "" || err != nil {
+		msg := "no Docker engine or no CHAOSRUN_KAFKA_IMAGE image (make deps builds one)"
+		if os.Getenv("CHAOSRUN_REQUIRE_DOCKER") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip("skipping container scenario: " + msg)
+	}
+	sc, ok := scenario.Lookup("owner-isolation")
+	require.True(t, ok)
+	plan, err := sc.Plan(sc.Seed)
+	require.NoError(t, err)
+	dir := filepath.Join(t.TempDir(), "tc")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	opt := scenario.RunOptions{Plan: plan, Dir: dir, Backend: chaos.BackendToxiproxy, Policy: fencing.Epoch, Binary: bin}
+	opt.Kafka.Provider = kafka.ProviderTestcontainers
+	out, err := scenario.Run(ctx, opt)
+	require.NoError(t, err)
+	assert.Equal(t, result.Pass, out.Verdict.Outcome, "violated %v, reasons %v", out.Verdict.Violated, out.Verdict.Reasons)
+	assert.Empty(t, leftovers(t, dir), "processes left behind")
+	ps, err := exec.Command("docker", "ps", "-aq", "--filter", "label=chaosrun.provider=testcontainers").Output()
+	require.NoError(t, err)
+	assert.Empty(t, strings.TrimSpace(string(ps)), "containers left behind")
+}

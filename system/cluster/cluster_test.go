@@ -2,9 +2,12 @@ package cluster_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +15,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaosrun/chaosrun/checker/tail"
 	"github.com/chaosrun/chaosrun/internal/proctest"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/cluster"
@@ -20,7 +24,7 @@ import (
 	"github.com/chaosrun/chaosrun/workloads"
 )
 
-func kafkaLibs(t *testing.T) {
+func kafkaLibs(t testing.TB) {
 	t.Helper()
 	if os.Getenv(kafka.EnvLibs) == "" {
 		libs, _ := filepath.Abs(filepath.Join("..", "..", ".cache", "kafka", "libs"))
@@ -61,15 +65,70 @@ func TestAppendReplicatesEverything(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
+	tl, err := tail.Start(ctx, tail.Config{Brokers: c.Brokers, Topic: "cf1", Dir: t.TempDir()})
+	require.NoError(t, err)
+	defer tl.Close()
+	require.Eventually(t, func() bool { return tl.State().GlobalDefined }, time.Minute, 50*time.Millisecond, "no watermark on every partition")
 
+	// Sample the sink lag (now - global watermark) while the load runs.
+	var maxLag time.Duration
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		tick := time.NewTicker(100 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case now := <-tick.C:
+				if l, ok := tl.State().Lag(now); ok {
+					maxLag = max(maxLag, l)
+				}
+			}
+		}
+	}()
 	w, err := workloads.New("append", workloads.Options{Tables: 2})
 	require.NoError(t, err)
 	var stats workloads.Stats
-	require.NoError(t, workloads.Run(ctx, w, cluster.WorkloadStore{Client: c.Up}, workloads.Config{Rate: 2000, Workers: 8, Stats: &stats, Duration: 15 * time.Second}))
-	_, ok, _, _, _ := stats.Snapshot()
+	require.NoError(t, workloads.Run(ctx, w, cluster.WorkloadStore{Client: c.Up}, workloads.Config{Rate: 2000, Workers: 8, Stats: &stats, Duration: 30 * time.Second}))
+	close(stop)
+	<-sampled
+	_, ok, _, _, rows := stats.Snapshot()
 	require.Positive(t, ok)
+	t.Logf("%d rows committed in 30s; max steady sink lag %s", rows, maxLag)
+	assert.Less(t, maxLag, 2*time.Second, "steady sink lag")
+
+	// Exactly one node acts as coordinator (its role gauge is 1).
+	owners := 0
+	for _, p := range c.Nodes {
+		if roleGauge(t, p.Ready["metrics"], "coordinator") == 1 {
+			owners++
+		}
+	}
+	assert.Equal(t, 1, owners, "nodes acting as owner")
 
 	assertComplete(t, ctx, c, "cf1")
+}
+
+// roleGauge reads chaosrun_role{role=...} from a node's /metrics.
+func roleGauge(t *testing.T, addr, role string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + addr + "/metrics")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "chaosrun_role{") && strings.Contains(line, `role="`+role+`"`) {
+			f := strings.Fields(line)
+			v, err := strconv.ParseFloat(f[len(f)-1], 64)
+			require.NoError(t, err)
+			return v
+		}
+	}
+	return 0
 }
 
 // checkpoint returns the changefeed's persisted checkpoint.

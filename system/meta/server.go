@@ -88,6 +88,10 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	// NB: the gateway dials the configured client address, which is
 	// meaningless with port 0; nothing here speaks HTTP/JSON anyway.
 	ec.EnableGRPCGateway = false
+	// Clients ping every 2s so a partitioned one notices a dead connection
+	// (store.go); etcd's default 5s minimum would answer those pings with
+	// GOAWAY and drop healthy connections.
+	ec.GRPCKeepAliveMinTime = time.Second
 	closing := new(atomic.Bool)
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapToSlog(cfg.Logger, zapcore.WarnLevel, closing))
 

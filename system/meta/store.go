@@ -3,6 +3,8 @@ package meta
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"log/slog"
 	"strings"
 	"time"
@@ -66,6 +68,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		// Keepalives let a partitioned client notice a dead connection.
 		DialKeepAliveTime:    2 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,
+		// Redial quickly once a partition heals instead of backing off for
+		// up to two minutes (gRPC's default).
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+		})},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("meta: connect %v: %w", cfg.Endpoints, err)

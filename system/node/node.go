@@ -15,6 +15,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/sink/kafka"
@@ -142,7 +145,12 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("%w at %v: %w", ErrMetaUnreachable, cfg.MetaEndpoints, err)
 	}
 	defer n.store.Close()
-	if n.up, err = upstream.Dial(sctx, cfg.UpstreamAddr); err != nil {
+	// Keepalives and a short redial back-off let a node whose upstream link
+	// was cut resume its feeds right after the heal.
+	if n.up, err = upstream.Dial(sctx, cfg.UpstreamAddr,
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 2 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}),
+	); err != nil {
 		return fmt.Errorf("%w at %s: %w", ErrUpstreamUnreachable, cfg.UpstreamAddr, err)
 	}
 	defer n.up.Close()

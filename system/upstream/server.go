@@ -10,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/chaosrun/chaosrun/upstreampb"
@@ -138,7 +139,8 @@ func Serve(ctx context.Context, cfg ServeConfig, ready func(addr string)) error 
 		_ = db.Close()
 		return fmt.Errorf("upstream: listen %s: %w", cfg.Listen, err)
 	}
-	gs := grpc.NewServer()
+	// Clients may ping every second to notice a partition (the nodes do).
+	gs := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}))
 	upstreampb.RegisterUpstreamServer(gs, NewService(db))
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()
