@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -176,11 +177,14 @@ func TestOwnerIsolationTestcontainers(t *testing.T) {
 	defer cancel()
 	opt := scenario.RunOptions{Plan: plan, Dir: dir, Backend: chaos.BackendToxiproxy, Policy: fencing.Epoch, Binary: bin}
 	opt.Kafka.Provider = kafka.ProviderTestcontainers
+	// Other packages' container tests may run at the same time: look only
+	// for this run's containers.
+	opt.Kafka.Testcontainers.RunID = "scenario-" + strconv.Itoa(os.Getpid())
 	out, err := scenario.Run(ctx, opt)
 	require.NoError(t, err)
 	assert.Equal(t, result.Pass, out.Verdict.Outcome, "violated %v, reasons %v", out.Verdict.Violated, out.Verdict.Reasons)
 	assert.Empty(t, leftovers(t, dir), "processes left behind")
-	ps, err := exec.Command("docker", "ps", "-aq", "--filter", "label=chaosrun.provider=testcontainers").Output()
+	ps, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+kafka.LabelRunID+"="+opt.Kafka.Testcontainers.RunID).Output()
 	require.NoError(t, err)
 	assert.Empty(t, strings.TrimSpace(string(ps)), "containers left behind")
 }
