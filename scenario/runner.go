@@ -109,7 +109,7 @@ func Run(ctx context.Context, opt RunOptions) (out Outcome, err error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	if err := checkBackend(sc, opt.Plan, opt.Backend); err != nil {
+	if err := checkBackend(opt.Plan, opt.Backend); err != nil {
 		return out, fmt.Errorf("%w: %w", ErrHarness, err)
 	}
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
@@ -164,7 +164,7 @@ func DefaultBackend() string {
 }
 
 // checkBackend refuses plans a backend cannot run.
-func checkBackend(sc Scenario, p Plan, backend string) error {
+func checkBackend(p Plan, backend string) error {
 	switch backend {
 	case chaos.BackendNetns:
 		if os.Geteuid() != 0 {
@@ -181,7 +181,6 @@ func checkBackend(sc Scenario, p Plan, backend string) error {
 	default:
 		return fmt.Errorf("unknown backend %q (want netns or toxiproxy)", backend)
 	}
-	_ = sc
 	return nil
 }
 
