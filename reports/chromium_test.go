@@ -37,7 +37,11 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
 		"--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+t.TempDir(), "--screenshot="+shot, "--window-size=1200,900", "file://"+page)
+		// Finish every compositor stage (and wait out a short virtual time)
+		// before the shot, so a loaded machine cannot capture a half-painted
+		// page; the tall window keeps the chart in view however text wraps.
+		"--run-all-compositor-stages-before-draw", "--virtual-time-budget=3000",
+		"--user-data-dir="+t.TempDir(), "--screenshot="+shot, "--window-size=1200,1600", "file://"+page)
 	cmd.Dir = dir
 	out, err := cmd.CombinedOutput()
 	require.NoError(t, err, "chromium: %s", out)
