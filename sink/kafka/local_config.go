@@ -177,11 +177,6 @@ type nodeSpec struct {
 // combined nodes on host. The quorum is dynamic (KIP-853):
 // controller.quorum.bootstrap.servers here, --initial-controllers at format.
 func renderProps(n nodeSpec, all []nodeSpec, host string, overrides map[string]string) string {
-	rf := min(len(all), 3)
-	minISR := 1
-	if rf >= 3 {
-		minISR = 2
-	}
 	var quorum []string
 	for _, o := range all {
 		quorum = append(quorum, hostPort(host, o.controllerPort))
@@ -196,30 +191,8 @@ func renderProps(n nodeSpec, all []nodeSpec, host string, overrides map[string]s
 		"controller.listener.names":           "CONTROLLER",
 		"listener.security.protocol.map":      "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
 		"log.dirs":                            n.dataDir,
-		"auto.create.topics.enable":           "false",
-		"num.partitions":                      "1",
-		"default.replication.factor":          strconv.Itoa(rf),
-		// Internal topics: replicated like user topics, one partition each,
-		// because the default 50 partitions are slow to create on 2 cores.
-		"offsets.topic.replication.factor":                 strconv.Itoa(rf),
-		"offsets.topic.num.partitions":                     "1",
-		"transaction.state.log.replication.factor":         strconv.Itoa(rf),
-		"transaction.state.log.min.isr":                    strconv.Itoa(minISR),
-		"transaction.state.log.num.partitions":             "1",
-		"share.coordinator.state.topic.replication.factor": strconv.Itoa(rf),
-		"share.coordinator.state.topic.min.isr":            strconv.Itoa(minISR),
-		"share.coordinator.state.topic.num.partitions":     "1",
-		"group.initial.rebalance.delay.ms":                 "0",
-		// A small machine runs several of these.
-		"num.network.threads": "2",
-		"num.io.threads":      "4",
-		"background.threads":  "4",
-		// Notice a dead broker in seconds, not the default 9s, so that
-		// broker-fault scenarios move on quickly (heartbeat < session).
-		"broker.heartbeat.interval.ms": "1000",
-		"broker.session.timeout.ms":    "6000",
-		"replica.lag.time.max.ms":      "10000",
 	}
+	maps.Copy(props, sharedProps(min(len(all), 3)))
 	maps.Copy(props, overrides)
 	var b strings.Builder
 	b.WriteString("# Written by chaosrun (sink/kafka local provider).\n")
@@ -251,4 +224,38 @@ func escapeProp(v string) string {
 	v = strings.ReplaceAll(v, `\`, `\\`)
 	v = strings.ReplaceAll(v, "\n", `\n`)
 	return v
+}
+
+// sharedProps is the broker tuning every provider of this package uses for
+// a cluster whose topics are replicated rf times: no auto-created topics,
+// internal topics replicated like user topics with one partition each
+// (the default 50 partitions are slow to create on 2 cores), no rebalance
+// delay, fewer threads (a small machine runs several brokers), and a dead
+// broker noticed in seconds rather than the default 9s so broker-fault
+// scenarios move on quickly (heartbeat < session).
+func sharedProps(rf int) map[string]string {
+	minISR := 1
+	if rf >= 3 {
+		minISR = 2
+	}
+	return map[string]string{
+		"auto.create.topics.enable":                        "false",
+		"num.partitions":                                   "1",
+		"default.replication.factor":                       strconv.Itoa(rf),
+		"offsets.topic.replication.factor":                 strconv.Itoa(rf),
+		"offsets.topic.num.partitions":                     "1",
+		"transaction.state.log.replication.factor":         strconv.Itoa(rf),
+		"transaction.state.log.min.isr":                    strconv.Itoa(minISR),
+		"transaction.state.log.num.partitions":             "1",
+		"share.coordinator.state.topic.replication.factor": strconv.Itoa(rf),
+		"share.coordinator.state.topic.min.isr":            strconv.Itoa(minISR),
+		"share.coordinator.state.topic.num.partitions":     "1",
+		"group.initial.rebalance.delay.ms":                 "0",
+		"num.network.threads":                              "2",
+		"num.io.threads":                                   "4",
+		"background.threads":                               "4",
+		"broker.heartbeat.interval.ms":                     "1000",
+		"broker.session.timeout.ms":                        "6000",
+		"replica.lag.time.max.ms":                          "10000",
+	}
 }

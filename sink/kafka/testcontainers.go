@@ -443,11 +443,6 @@ func (p *Testcontainers) props(n *containerNode, all []*containerNode) map[strin
 		}
 		voters = strings.Join(vs, ",")
 	}
-	rf := len(all)
-	minISR := 1
-	if rf >= 3 {
-		minISR = 2
-	}
 	props := map[string]string{
 		"node.id":       strconv.Itoa(int(n.id)),
 		"process.roles": "broker,controller",
@@ -458,29 +453,10 @@ func (p *Testcontainers) props(n *containerNode, all []*containerNode) map[strin
 		"inter.broker.listener.name":     "BROKER",
 		"controller.listener.names":      "CONTROLLER",
 		// A static quorum: plain `format` suffices, in either image.
-		"controller.quorum.voters":   voters,
-		"log.dirs":                   "/var/lib/kafka/data",
-		"auto.create.topics.enable":  "false",
-		"num.partitions":             "1",
-		"default.replication.factor": strconv.Itoa(rf),
-		// As the local provider: internal topics with one partition each,
-		// replicated like user topics, no rebalance delay, fewer threads.
-		"offsets.topic.replication.factor":                 strconv.Itoa(rf),
-		"offsets.topic.num.partitions":                     "1",
-		"transaction.state.log.replication.factor":         strconv.Itoa(rf),
-		"transaction.state.log.min.isr":                    strconv.Itoa(minISR),
-		"transaction.state.log.num.partitions":             "1",
-		"share.coordinator.state.topic.replication.factor": strconv.Itoa(rf),
-		"share.coordinator.state.topic.min.isr":            strconv.Itoa(minISR),
-		"share.coordinator.state.topic.num.partitions":     "1",
-		"group.initial.rebalance.delay.ms":                 "0",
-		"num.network.threads":                              "2",
-		"num.io.threads":                                   "4",
-		"background.threads":                               "4",
-		"broker.heartbeat.interval.ms":                     "1000",
-		"broker.session.timeout.ms":                        "6000",
-		"replica.lag.time.max.ms":                          "10000",
+		"controller.quorum.voters": voters,
+		"log.dirs":                 "/var/lib/kafka/data",
 	}
+	maps.Copy(props, sharedProps(len(all)))
 	maps.Copy(props, p.cfg.Overrides)
 	return props
 }

@@ -143,6 +143,26 @@ func checkpoint(t *testing.T, c *cluster.Cluster, cf string) uint64 {
 	return st.CheckpointTs
 }
 
+// startLoad runs the append workload at rate against c until the returned
+// func is called (idempotent; it checks the workload ended cleanly).
+func startLoad(t *testing.T, ctx context.Context, c *cluster.Cluster, rate float64) func() {
+	t.Helper()
+	w, err := workloads.New("append", workloads.Options{Tables: 2})
+	require.NoError(t, err)
+	wctx, wcancel := context.WithCancel(ctx)
+	werr := make(chan error, 1)
+	go func() {
+		werr <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: c.Up}, workloads.Config{Rate: rate, Workers: 4})
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			wcancel()
+			require.NoError(t, <-werr)
+		})
+	}
+}
+
 // waitReplicating waits until a maintainer epoch was granted and the
 // checkpoint moved past the moment of the call.
 func waitReplicating(t *testing.T, c *cluster.Cluster, cf string) {
@@ -164,20 +184,7 @@ func TestOwnerKillFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
-	w, err := workloads.New("append", workloads.Options{Tables: 2})
-	require.NoError(t, err)
-	wctx, wcancel := context.WithCancel(ctx)
-	werr := make(chan error, 1)
-	go func() {
-		werr <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: c.Up}, workloads.Config{Rate: 500, Workers: 4})
-	}()
-	var stopOnce sync.Once
-	stopLoad := func() {
-		stopOnce.Do(func() {
-			wcancel()
-			require.NoError(t, <-werr)
-		})
-	}
+	stopLoad := startLoad(t, ctx, c, 500)
 	defer stopLoad()
 
 	waitReplicating(t, c, "cf1")

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -185,20 +184,7 @@ func TestNetnsOwnerIsolation(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
-	w, err := workloads.New("append", workloads.Options{Tables: 2})
-	require.NoError(t, err)
-	wctx, wcancel := context.WithCancel(ctx)
-	werr := make(chan error, 1)
-	go func() {
-		werr <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: c.Up}, workloads.Config{Rate: 500, Workers: 4})
-	}()
-	var stopOnce sync.Once
-	stopLoad := func() {
-		stopOnce.Do(func() {
-			wcancel()
-			require.NoError(t, <-werr)
-		})
-	}
+	stopLoad := startLoad(t, ctx, c.Cluster, 500)
 	defer stopLoad()
 	waitReplicating(t, c.Cluster, "cf1")
 
