@@ -18,19 +18,22 @@ type Arm struct {
 	Outcome Outcome
 }
 
+// Met reports whether an arm's verdict is the one its scenario declares
+// for it (see Expect.For).
+func Met(e Expect, a Arm) bool {
+	return string(a.Outcome.Verdict.Outcome) == e.For(a.Name)
+}
+
 // Discriminated reports whether a comparison told the fixed control plane
-// from the known-bad one: every arm with fencing on passed and the arm with
-// fencing off was flagged (failed).
-func Discriminated(arms []Arm) bool {
+// from the known-bad one as the scenario declares: every arm got the
+// verdict its scenario expects of it (fencing on pass; fencing off fail,
+// unless the scenario says why the bug cannot show in it), and there was
+// an arm with fencing off.
+func Discriminated(e Expect, arms []Arm) bool {
 	sawOff := false
 	for _, a := range arms {
-		o := a.Outcome.Verdict.Outcome
-		if strings.HasPrefix(a.Name, "off") {
-			sawOff = true
-			if o != result.Fail {
-				return false
-			}
-		} else if o != result.Pass {
+		sawOff = sawOff || strings.HasPrefix(a.Name, "off")
+		if !Met(e, a) {
 			return false
 		}
 	}
@@ -42,9 +45,13 @@ func WriteComparison(dir string, p Plan, arms []Arm) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# chaosrun compare: %s (seed %d)\n\n", p.Scenario.Name, p.Seed)
 	fmt.Fprintf(&md, "> %s\n\n", Disclaimer)
-	verdict := "the harness did **not** discriminate: fencing off was not flagged, or fencing on did not pass"
-	if Discriminated(arms) {
-		verdict = "the harness discriminated: fencing off was flagged and fencing on passed"
+	e := p.Scenario.WithDefaults().Expect
+	verdict := fmt.Sprintf("the harness did **not** meet the scenario's declaration (fencing on: %s, fencing off: %s)", e.On, e.Off)
+	if Discriminated(e, arms) {
+		verdict = fmt.Sprintf("the harness met the scenario's declaration (fencing on: %s, fencing off: %s)", e.On, e.Off)
+	}
+	if e.Reason != "" {
+		verdict += ". Why fencing off is expected to " + e.Off + ": " + e.Reason
 	}
 	fmt.Fprintf(&md, "**Verdict:** %s.\n\n", verdict)
 	rows := compareRows(arms)

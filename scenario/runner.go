@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -89,8 +90,9 @@ type runner struct {
 	phase    string
 	phases   []phaseSpan
 	envErrs  []string
+	faultMu  sync.Mutex // guards records, written by concurrent steps
 	records  []chaos.FaultRecord
-	faultsOn int
+	faultsOn atomic.Int32
 }
 
 // Run runs opt.Plan end to end — provision, steady-state gate, fault plan
@@ -271,14 +273,8 @@ func (r *runner) execute(ctx context.Context) error {
 	}
 
 	r.setPhase("faults")
-	planStart := time.Now()
-	for _, st := range opt.Plan.Steps {
-		if err := sleepUntil(ctx, planStart.Add(st.At)); err != nil {
-			return err
-		}
-		if err := r.fault(ctx, st); err != nil {
-			return err
-		}
+	if err := r.faults(ctx); err != nil {
+		return err
 	}
 
 	r.setPhase("recovery")
@@ -377,10 +373,38 @@ func (r *runner) steady(ctx context.Context) error {
 	return fmt.Errorf("%w: the sink lag never stayed under %s for %s within %s", errInconclusive, st.Lag, st.Window, st.Timeout)
 }
 
+// faults runs the plan's steps, each at its own time, so that steps on
+// different targets or link sets overlap as the plan says. The first error
+// cancels the steps still waiting and is returned once every started step
+// has healed.
+func (r *runner) faults(ctx context.Context) error {
+	planStart := time.Now()
+	fctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	for _, st := range r.opt.Plan.Steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := sleepUntil(fctx, planStart.Add(st.At)); err != nil {
+				return
+			}
+			if err := r.fault(fctx, st); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(fctx); err != nil && ctx.Err() == nil {
+		return err
+	}
+	return ctx.Err()
+}
+
 // fault drives one plan step through a guard: inject at fire time, prove
 // the effect, hold, heal, prove the heal.
 func (r *runner) fault(ctx context.Context, st Step) error {
-	spec, backend, err := r.chaosSpec(st)
+	spec, backend, err := r.chaosSpec(ctx, st)
 	if err != nil {
 		return err
 	}
@@ -397,7 +421,9 @@ func (r *runner) fault(ctx context.Context, st Step) error {
 	}
 	defer func() {
 		g.Close(ctx)
+		r.faultMu.Lock()
 		r.records = append(r.records, g.Records()...)
+		r.faultMu.Unlock()
 		r.writeFaults()
 	}()
 	if err := g.Prepare(ctx); err != nil {
@@ -406,8 +432,8 @@ func (r *runner) fault(ctx context.Context, st Step) error {
 	if err := g.Inject(ctx, spec); err != nil {
 		return fmt.Errorf("inject %s: %w", st.ID, err)
 	}
-	r.faultsOn++
-	defer func() { r.faultsOn-- }()
+	r.faultsOn.Add(1)
+	defer r.faultsOn.Add(-1)
 	if _, err := g.Verify(ctx); err != nil {
 		r.log.Warn("fault did not take effect", "fault", st.ID, "err", err)
 	}
@@ -425,10 +451,17 @@ func (r *runner) fault(ctx context.Context, st Step) error {
 }
 
 // chaosSpec maps a plan step to a chaos spec and the backend that runs it.
-func (r *runner) chaosSpec(st Step) (chaos.Spec, string, error) {
+func (r *runner) chaosSpec(ctx context.Context, st Step) (chaos.Spec, string, error) {
 	target := st.Target
 	if n, ok := strings.CutPrefix(target, "node:"); ok {
 		target = "node:" + cluster.NodeName(atoi(n))
+	}
+	if target == TargetBystander {
+		name, err := r.bystander(ctx)
+		if err != nil {
+			return chaos.Spec{}, "", fmt.Errorf("step %s: %w", st.ID, err)
+		}
+		target = "node:" + name
 	}
 	spec := chaos.Spec{ID: st.ID, Target: chaos.Role(target)}
 	backend := st.Backend
@@ -448,6 +481,25 @@ func (r *runner) chaosSpec(st Step) (chaos.Spec, string, error) {
 		return spec, "", fmt.Errorf("step %s: unknown kind %q", st.ID, st.Kind)
 	}
 	return spec, backend, spec.Validate()
+}
+
+// bystander resolves the bystander role now: the lowest-numbered node that
+// is neither the owner nor the node of the changefeed's maintainer.
+func (r *runner) bystander(ctx context.Context) (string, error) {
+	owner, err := r.owner(ctx, "")
+	if err != nil {
+		return "", err
+	}
+	maint, err := r.maintainerOf(ctx, r.sc.Topology.Changefeed)
+	if err != nil {
+		return "", err
+	}
+	for i := 1; i <= r.sc.Topology.Nodes; i++ {
+		if name := cluster.NodeName(i); name != owner && name != maint {
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("%w: bystander: every node is the owner or the maintainer's", chaos.ErrUnresolved)
 }
 
 func atoi(s string) int {
@@ -555,6 +607,8 @@ func (r *runner) drain(ctx context.Context) error {
 }
 
 func (r *runner) writeFaults() {
+	r.faultMu.Lock()
+	defer r.faultMu.Unlock()
 	evs := make([]checker.FaultEvent, 0, len(r.records))
 	for _, rec := range r.records {
 		evs = append(evs, checker.FaultEvent{ID: rec.ID, Kind: string(rec.Kind), TargetRole: string(rec.Role),

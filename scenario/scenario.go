@@ -28,7 +28,10 @@ type Scenario struct {
 	// gate passed. Empty means a baseline run without faults.
 	Faults []FaultStep `yaml:"faults"`
 	SLOs   SLOs        `yaml:"slos"`
-	Steady Steady      `yaml:"steady"`
+	// Expect declares what the verdict must be with fencing on and with
+	// fencing off; compare and sweep judge the harness against it.
+	Expect Expect `yaml:"expect"`
+	Steady Steady `yaml:"steady"`
 	// RecoveryWindow is how long the workload keeps running after the last
 	// heal (default 20s).
 	RecoveryWindow time.Duration `yaml:"recovery_window"`
@@ -80,6 +83,35 @@ type SLOs struct {
 	// Zombie is how long a superseded generation may keep acting
 	// (default 0: not at all).
 	Zombie time.Duration `yaml:"zombie"`
+}
+
+// Verdicts a scenario may expect of an arm.
+const (
+	ExpectPass = "pass"
+	ExpectFail = "fail"
+)
+
+// Expect is what a scenario declares each fencing arm must show. A
+// negative control is only worth something if it is declared before the
+// run: fencing off must be flagged (fail) unless the scenario says why the
+// bug cannot show in it.
+type Expect struct {
+	// On is the verdict with fencing on, with or without self-fence
+	// (default pass).
+	On string `yaml:"on"`
+	// Off is the verdict with fencing off (default fail).
+	Off string `yaml:"off"`
+	// Reason says why; required when Off is pass.
+	Reason string `yaml:"reason,omitempty"`
+}
+
+// For returns the verdict expected of an arm: Off for an arm whose name
+// starts with "off", On otherwise.
+func (e Expect) For(arm string) string {
+	if strings.HasPrefix(arm, "off") {
+		return e.Off
+	}
+	return e.On
 }
 
 // Steady is the steady-state gate: faults start only once sink lag stayed
@@ -169,7 +201,10 @@ func (k Kind) Process() bool { return k == KindPause || k == KindKillRestart }
 // Target roles. maintainer-of and node take an argument after a colon:
 // "maintainer-of:cf1", "node:2".
 const (
-	TargetOwner        = "owner"
+	TargetOwner = "owner"
+	// TargetBystander is, at fire time, the lowest-numbered CDC node that
+	// is neither the owner nor the node of the changefeed's maintainer.
+	TargetBystander    = "bystander"
 	TargetMaintainerOf = "maintainer-of"
 	TargetNode         = "node"
 	TargetKafka        = "kafka"
@@ -286,6 +321,12 @@ func (s Scenario) WithDefaults() Scenario {
 	defD(&s.SLOs.Lag, DefaultLag)
 	defD(&s.SLOs.Window, DefaultWindow)
 	defD(&s.SLOs.Recovery, DefaultRecovery)
+	if s.Expect.On == "" {
+		s.Expect.On = ExpectPass
+	}
+	if s.Expect.Off == "" {
+		s.Expect.Off = ExpectFail
+	}
 	defD(&s.Steady.Lag, s.SLOs.Lag)
 	defD(&s.Steady.Window, s.SLOs.Window)
 	defD(&s.Steady.Timeout, DefaultSteadyTimeout)

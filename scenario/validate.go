@@ -87,7 +87,7 @@ const (
 	maxDescription = 200
 )
 
-const wantTarget = "want owner, maintainer-of:<cf>, node:<n>, kafka, meta, upstream"
+const wantTarget = "want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream"
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -198,7 +198,7 @@ func (s Scenario) checkFaults(ps *problems, scenarioRoot string, across, timed b
 	}
 	for j, fj := range s.Faults {
 		for i, fi := range s.Faults[:j] {
-			if !valid[i] || !valid[j] || fi.Target != fj.Target {
+			if !valid[i] || !valid[j] || fi.Target != fj.Target || disjointCuts(fi, fj) {
 				continue
 			}
 			si, ei := fi.window()
@@ -225,6 +225,21 @@ func (s Scenario) checkFaults(ps *problems, scenarioRoot string, across, timed b
 			"%v is shorter than the worst case of the phases it bounds: steady gate %v + faults %v + recovery window %v + drain %v = %v",
 			s.Timeout, s.Steady.Timeout, s.FaultsEnd(), s.RecoveryWindow, s.DrainDeadline, need)
 	}
+}
+
+// disjointCuts reports whether two steps are network cuts of disjoint link
+// sets: those may hold on one target at once (a cut from the peers while
+// another from the meta store comes and goes).
+func disjointCuts(a, b FaultStep) bool {
+	if !a.Kind.Network() || !b.Kind.Network() {
+		return false
+	}
+	for _, l := range a.Links {
+		if slices.Contains(b.Links, l) {
+			return false
+		}
+	}
+	return true
 }
 
 // checkStep validates one fault step; it reports whether its times are
@@ -276,7 +291,10 @@ func (s Scenario) checkAction(ps *problems, path string, a action) {
 		ps.add(fieldPath(path, "kind"), "unknown kind %q (want %s)", a.Kind, kindList())
 	}
 	role := s.checkTarget(ps, fieldPath(path, "target"), a.Target)
-	node := role == TargetOwner || role == TargetMaintainerOf || role == TargetNode
+	node := role == TargetOwner || role == TargetMaintainerOf || role == TargetNode || role == TargetBystander
+	if role == TargetBystander && s.Topology.Nodes < 3 {
+		ps.add(fieldPath(path, "target"), "%s needs a node that is neither the owner nor the maintainer's: topology.nodes is %d (want 3 or more)", role, s.Topology.Nodes)
+	}
 
 	lp := fieldPath(path, "links")
 	switch {
@@ -332,7 +350,7 @@ func (s Scenario) checkTarget(ps *problems, path, target string) string {
 			ps.add(path, "unknown role %q (%s)", target, wantTarget)
 		}
 		return ""
-	case TargetOwner, TargetKafka, TargetMeta, TargetUpstream:
+	case TargetOwner, TargetBystander, TargetKafka, TargetMeta, TargetUpstream:
 		if hasArg {
 			ps.add(path, "%q: %s takes no argument (%s)", target, role, wantTarget)
 			return ""

@@ -26,11 +26,13 @@ with fencing on plus self-fence. Each run gets its own directory under the outpu
 directory; compare.md and compare.html put recovery times, zombie windows,
 stale accepts, lost and duplicate rows and the lag charts side by side.
 
-The verdict says whether the harness discriminated: the known-bad control plane
-(fencing off) flagged, the fixed one passing. If fencing off is not flagged, the
-comparison says so; it never forces a failure.
+Every scenario declares what each arm must show (expect: on pass, off fail by
+default; off pass only with a reason). The verdict says whether the runs met that
+declaration: the known-bad control plane (fencing off) flagged, the fixed one
+passing. If fencing off is not flagged, the comparison says so; it never forces
+a failure.
 
-Exit status: 0 discriminated, 1 not discriminated, 3 a run was inconclusive,
+Exit status: 0 declaration met, 1 not met, 3 a run was inconclusive,
 2 harness or input error.`,
 		Example: `  chaosrun compare owner-isolation
   chaosrun compare owner-isolation --matrix --backend toxiproxy`,
@@ -75,11 +77,11 @@ Exit status: 0 discriminated, 1 not discriminated, 3 a run was inconclusive,
 			switch {
 			case inconclusive:
 				return &exitError{code: exitInconclusive, err: errors.New("a run was inconclusive")}
-			case scenario.Discriminated(done):
-				fmt.Fprintln(out, "the harness discriminated: fencing off flagged, fencing on passed")
+			case scenario.Discriminated(p.Scenario.WithDefaults().Expect, done):
+				fmt.Fprintf(out, "the harness met the declaration: fencing on %s, fencing off %s\n", p.Scenario.WithDefaults().Expect.On, p.Scenario.WithDefaults().Expect.Off)
 				return nil
 			default:
-				return &exitError{code: exitFail, err: errors.New("the harness did not discriminate between fencing on and off for this plan")}
+				return &exitError{code: exitFail, err: fmt.Errorf("the verdicts did not match the scenario's declaration (fencing on %s, fencing off %s)", p.Scenario.WithDefaults().Expect.On, p.Scenario.WithDefaults().Expect.Off)}
 			}
 		},
 	}

@@ -208,16 +208,36 @@ func Run(ctx context.Context, cfg Config) error {
 // join opens a session under the current id, registers the capture, starts
 // the transport and the roles, and starts campaigning.
 func (n *node) join(ctx context.Context) error {
+	sess, err := n.register(ctx, n.id)
+	if err != nil {
+		return err
+	}
+	if err := n.start(ctx, sess); err != nil {
+		sess.Close(context.Background())
+		return err
+	}
+	return nil
+}
+
+// register opens a session and registers the capture id under it. It does
+// I/O only and may run off the loop.
+func (n *node) register(ctx context.Context, id string) (*meta.Session, error) {
 	sctx, cancel := context.WithTimeout(ctx, n.cfg.StartTimeout)
 	defer cancel()
 	sess, err := n.store.NewSession(sctx)
 	if err != nil {
-		return fmt.Errorf("node %s: open session: %w", n.id, err)
+		return nil, fmt.Errorf("node %s: open session: %w", id, err)
 	}
-	if err := sess.RegisterCapture(sctx, meta.CaptureInfo{ID: n.id, Addr: n.ln.Addr().String(), StartedAt: time.Now()}); err != nil {
+	if err := sess.RegisterCapture(sctx, meta.CaptureInfo{ID: id, Addr: n.ln.Addr().String(), StartedAt: time.Now()}); err != nil {
 		sess.Close(context.Background())
-		return fmt.Errorf("node %s: register capture: %w", n.id, err)
+		return nil, fmt.Errorf("node %s: register capture: %w", id, err)
 	}
+	return sess, nil
+}
+
+// start installs a registered session on the loop: a transport and roles
+// for a new id, and a campaign.
+func (n *node) start(ctx context.Context, sess *meta.Session) error {
 	n.sess = sess
 	if n.tr == nil || n.tr.ID() != n.id {
 		if n.tr != nil {
@@ -226,12 +246,14 @@ func (n *node) join(ctx context.Context) error {
 			// the same address so peers keep dialing the same place.
 			ln, err := net.Listen("tcp", n.ln.Addr().String())
 			if err != nil {
+				n.sess = nil
 				return fmt.Errorf("node %s: re-listen on %s: %w", n.id, n.ln.Addr(), err)
 			}
 			n.ln = ln
 		}
 		tr, err := grpctransport.New(grpctransport.Config{ID: n.id, Listener: n.ln, Resolve: n.resolve, Logger: n.log})
 		if err != nil {
+			n.sess = nil
 			return fmt.Errorf("node %s: start transport: %w", n.id, err)
 		}
 		n.tr = tr
@@ -398,22 +420,25 @@ func (n *node) loop(ctx context.Context) error {
 		case f := <-n.events:
 			f()
 		case <-sessDone:
-			if err := n.sessionLost(ctx); err != nil {
-				return err
-			}
+			n.sessionLost(ctx)
 		}
 		n.apply(ctx, n.roles.Ready())
 	}
 }
 
-// sessionLost handles the loss of the etcd session.
-func (n *node) sessionLost(ctx context.Context) error {
+// sessionLost handles the noticed loss of the etcd session. Without
+// self-fence the node behaves as a TiCDC node does until its process exits:
+// the coordinator has stepped down (its campaign saw the loss), but the
+// maintainers and dispatcher managers keep running on every link that still
+// works, and the node rejoins in the background under its own id. Only what
+// needs the election waits. With self-fence every local maintainer and
+// writer stops at once and the node rejoins under a new id, as TiCDC's
+// local fence and restart do.
+func (n *node) sessionLost(ctx context.Context) {
 	n.log.Warn("etcd session lost", "self_fence", n.cfg.SelfFence)
 	n.sessCancel()
 	n.sess = nil
 	if n.cfg.SelfFence {
-		// Stop every local maintainer and writer at once, then rejoin as a
-		// new node.
 		if n.ownerRev != 0 {
 			n.roles.StepDown("self-fence")
 			n.ownerRev, n.ownerKey = 0, ""
@@ -422,18 +447,43 @@ func (n *node) sessionLost(ctx context.Context) error {
 		n.closeAllManagers()
 		n.incarnation++
 		n.id = n.cfg.ID + "." + strconv.Itoa(n.incarnation)
+		// Nothing of the old incarnation acts again: fresh roles now, a
+		// transport under the new id once the rejoin registers it.
+		n.roles = roles.NewNode(n.id, n.cfg.Policy, roles.Config{}, n.memberIDs())
 	}
-	for ctx.Err() == nil {
-		err := n.join(ctx)
-		if err == nil {
-			return nil
+	n.rejoin(ctx)
+}
+
+// rejoin opens a new session and registers the capture off the loop,
+// retrying until it succeeds or ctx ends; the loop then installs it. The
+// loop keeps driving the roles meanwhile.
+func (n *node) rejoin(ctx context.Context) {
+	id := n.id
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for ctx.Err() == nil {
+			sess, err := n.register(ctx, id)
+			if err == nil {
+				n.post(ctx, func() {
+					if ctx.Err() != nil || n.id != id {
+						sess.Close(context.Background())
+						return
+					}
+					if err := n.start(ctx, sess); err != nil {
+						n.log.Warn("rejoin failed; retrying", "err", err)
+						sess.Close(context.Background())
+						n.rejoin(ctx)
+					}
+				})
+				return
+			}
+			n.log.Warn("rejoin failed; retrying", "err", err)
+			if !sleep(ctx, 500*time.Millisecond) {
+				return
+			}
 		}
-		n.log.Warn("rejoin failed; retrying", "err", err)
-		if !sleep(ctx, 500*time.Millisecond) {
-			return nil
-		}
-	}
-	return nil
+	}()
 }
 
 // apply carries out a Ready batch in order.
