@@ -77,6 +77,9 @@ type Checker struct {
 
 	gens  map[genKey]*genStats
 	stale map[uint64]*staleAgg
+	// harmSeen has one entry per writer and kind of harm already given an
+	// example.
+	harmSeen map[string]bool
 	lanes map[laneKey]*lane
 	// One-entry caches for the per-record lookups: consecutive records
 	// mostly share their epoch and writer.
@@ -173,6 +176,7 @@ type genStats struct {
 
 type staleAgg struct {
 	rows, wms   int64
+	harmful     int64 // of rows and wms, written by a writer that knew better
 	first, last int64
 	writers     map[uint32]int64
 }
@@ -242,6 +246,7 @@ func New(cfg Config) (*Checker, error) {
 		lastIdx: -1,
 		gens:    make(map[genKey]*genStats),
 		stale:   make(map[uint64]*staleAgg),
+		harmSeen: make(map[string]bool),
 		lanes:   make(map[laneKey]*lane),
 	}
 	for p := range cfg.Partitions {
@@ -325,6 +330,43 @@ func (c *Checker) Add(r Record) {
 	c.activity(node, r.Epoch, at, r.Kind, stale)
 	if stale {
 		c.addStale(r.Epoch, node, at, r.Kind)
+	}
+	if why := HarmfulRecord(&r); why != "" {
+		c.addHarm(&r, why, at)
+	}
+}
+
+// addHarm counts a record its writer wrote for a generation it knew to be
+// superseded (see HarmfulRecord); one example per writer and kind of harm.
+func (c *Checker) addHarm(r *Record, why string, at int64) {
+	switch {
+	case why == "orphan-dispatcher":
+		c.cnt.OrphanRows++
+	case r.Kind == KindRow:
+		c.cnt.HarmfulRows++
+	default:
+		c.cnt.HarmfulWatermarks++
+	}
+	if a := c.stale[r.Epoch]; a != nil {
+		a.harmful++
+	}
+	k := r.Node + "/" + why + "/" + r.Dispatcher
+	if c.harmSeen[k] {
+		c.ex[exStale].n++
+		return
+	}
+	c.harmSeen[k] = true
+	what := fmt.Sprintf("watermark %d", r.WatermarkTs)
+	if r.Kind == KindRow {
+		what = fmt.Sprintf("row %s:%d commit_ts %d", r.Table, r.PK, r.CommitTs)
+	}
+	switch why {
+	case "orphan-dispatcher":
+		c.violate(exStale, why, at, "node %s: orphan dispatcher %s, created by epoch %d after its manager had accepted epoch %d, wrote %s",
+			r.Node, r.Dispatcher, r.DispatcherEpoch, r.DispatcherSeen, what)
+	default:
+		c.violate(exStale, why, at, "node %s wrote %s under epoch %d after it had accepted epoch %d (later ones from this writer counted, not shown)",
+			r.Node, what, r.Epoch, r.Seen)
 	}
 }
 

@@ -78,6 +78,18 @@ func AppendRecordJSON(dst []byte, r *Record) []byte {
 		dst = append(dst, `,"dispatcher":`...)
 		dst = appendString(dst, r.Dispatcher)
 	}
+	if r.Seen != 0 {
+		dst = append(dst, `,"seen":`...)
+		dst = appendUint(dst, r.Seen)
+	}
+	if r.DispatcherEpoch != 0 {
+		dst = append(dst, `,"dispatcher_epoch":`...)
+		dst = appendUint(dst, r.DispatcherEpoch)
+	}
+	if r.DispatcherSeen != 0 {
+		dst = append(dst, `,"dispatcher_seen":`...)
+		dst = appendUint(dst, r.DispatcherSeen)
+	}
 	if r.WatermarkTs != 0 {
 		dst = append(dst, `,"watermark_ts":`...)
 		dst = appendUint(dst, r.WatermarkTs)
@@ -366,6 +378,12 @@ func decodeRecordFast(b []byte, r *Record, in strTable) bool {
 			v.Node, ok = s.name()
 		case "dispatcher":
 			v.Dispatcher, ok = s.name()
+		case "seen":
+			v.Seen, ok = s.uint()
+		case "dispatcher_epoch":
+			v.DispatcherEpoch, ok = s.uint()
+		case "dispatcher_seen":
+			v.DispatcherSeen, ok = s.uint()
 		case "watermark_ts":
 			v.WatermarkTs, ok = s.uint()
 		}

@@ -88,9 +88,12 @@ func (c *Checker) Finish() *result.Result {
 	c.faults(res, samples, start)
 	c.completeness(final, finalOK)
 	c.staleEpochs(res, start)
-	res.StaleMessages = staleMessages(c.cfg.Decisions, c.epochs, c.cfg.Faults, c.cfg.Changefeed, res.SLOs.AllowedZombieMs, start)
+	res.StaleMessages = staleMessages(c.cfg.Decisions, c.epochs, c.cfg.Faults, c.cfg.Changefeed, start)
 	for _, m := range res.StaleMessages {
 		c.cnt.StaleMessagesAccepted++
+		if m.Harmful {
+			c.cnt.HarmfulMessages++
+		}
 		if !m.Tolerated {
 			c.violate(exStale, "accepted-message", m.AtMs+start, "%s on %s accepted %s from %s: %s",
 				m.Role, m.Node, m.MsgType, m.Sender, m.Reason)
@@ -221,17 +224,18 @@ func (c *Checker) staleEpochs(res *result.Result, start int64) {
 		se := result.StaleEpoch{
 			Epoch: e, Owner: c.epochs.owner(e), SupersededBy: by, SupersededMs: supAt - start,
 			Rows: a.rows, Watermarks: a.wms, FirstMs: a.first - start, LastMs: a.last - start,
-			WindowMs: a.last - supAt,
+			WindowMs: a.last - supAt, Harmful: a.harmful,
 		}
 		for _, n := range sortedKeys(a.writers) {
 			se.Writers = append(se.Writers, result.NodeCount{Node: c.nodes.name(n), Records: a.writers[n]})
 		}
 		slices.SortStableFunc(se.Writers, func(x, y result.NodeCount) int { return cmp.Compare(x.Node, y.Node) })
-		// The zombie clock starts when the superseded generation could first
-		// learn of its successor: at the grant, or at the heal of a fault
-		// that had it cut off then. Acts while partitioned are reported (the
-		// window) but only the time past that point is judged.
-		se.Tolerated = a.last-zombieClock(c.cfg.Faults, supAt) <= allowed
+		// Harmful records are judged where they are read (addHarm). The
+		// window of the rest is judged only against an explicit zombie SLO:
+		// its clock starts when the superseded generation could first learn
+		// of its successor, at the grant or at the heal of a fault that had
+		// it cut off then.
+		se.Tolerated = allowed == 0 || a.last-zombieClock(c.cfg.Faults, supAt) <= allowed
 		res.StaleEpochs = append(res.StaleEpochs, se)
 		if se.Tolerated {
 			continue
@@ -349,9 +353,14 @@ func (c *Checker) invariants(res *result.Result, start int64) []result.Invariant
 		recovery = skip(recovery, "no faults were injected")
 	}
 
+	window := "not judged"
+	if res.SLOs.AllowedZombieMs > 0 {
+		window = "≤ " + fmtMs(res.SLOs.AllowedZombieMs)
+	}
 	stale := mk(result.StaleGeneration, result.Safety, exStale,
-		fmt.Sprintf("%d stale rows, %d stale watermarks in %d superseded epochs; %d stale control messages accepted (allowed zombie window %s)",
-			cnt.StaleRows, cnt.StaleWatermarks, len(res.StaleEpochs), cnt.StaleMessagesAccepted, fmtMs(res.SLOs.AllowedZombieMs)))
+		fmt.Sprintf("harmful acts of superseded generations: %d control messages, %d rows, %d watermarks, %d rows of orphan dispatchers (judged, none allowed); uninformed acts: %d stale rows, %d stale watermarks in %d superseded epochs, %d stale control messages acted on (window %s)",
+			cnt.HarmfulMessages, cnt.HarmfulRows, cnt.HarmfulWatermarks, cnt.OrphanRows,
+			cnt.StaleRows, cnt.StaleWatermarks, len(res.StaleEpochs), cnt.StaleMessagesAccepted-cnt.HarmfulMessages, window))
 	if c.epochs.empty() {
 		stale = skip(stale, "no epoch history")
 	}

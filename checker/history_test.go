@@ -111,13 +111,17 @@ func parseHistory(t *testing.T, path string) history {
 			h.changes = append(h.changes, Change{CommitTs: a.ts("ts"), Table: table, PK: pk, Op: a.strOr("op", "put"), Columns: a.columns()})
 		case "row":
 			table, pk := a.key()
+			// seen, de and ds are the writer's generation facts (Record.Seen,
+			// DispatcherEpoch, DispatcherSeen); read before the columns.
+			seen, de, ds := uint64(a.int("seen", 0)), uint64(a.int("de", 0)), uint64(a.int("ds", 0))
 			r := Record{Partition: int32(a.int("p", 0)), AppendTime: a.time("at"), Kind: KindRow, Table: table, PK: pk,
-				Op: a.strOr("op", "put"), CommitTs: a.ts("ts"), Columns: a.columns(), Epoch: uint64(a.int("e", 0)),
-				Node: a.str("n"), Dispatcher: a.strOr("d", "d-"+a.str("n"))}
+				Op: a.strOr("op", "put"), CommitTs: a.ts("ts"), Epoch: uint64(a.int("e", 0)),
+				Node: a.str("n"), Dispatcher: a.strOr("d", "d-"+a.str("n")), Seen: seen, DispatcherEpoch: de, DispatcherSeen: ds}
+			r.Columns = a.columns()
 			h.records = append(h.records, r)
 		case "wm":
 			h.records = append(h.records, Record{Partition: int32(a.int("p", 0)), AppendTime: a.time("at"), Kind: KindWatermark,
-				WatermarkTs: a.ts("ts"), Epoch: uint64(a.int("e", 0)), Node: a.str("n")})
+				WatermarkTs: a.ts("ts"), Epoch: uint64(a.int("e", 0)), Node: a.str("n"), Seen: uint64(a.int("seen", 0))})
 		case "wms":
 			var parts []int32
 			for _, p := range strings.Split(a.str("p"), ",") {

@@ -93,14 +93,14 @@ func (x *epochIndex) owner(e uint64) string {
 }
 
 // StaleMessages finds the control messages of a superseded epoch that a
-// receiver acted on. A decision counts when Acted is set and either the
-// message's epoch is below the receiver's own epoch (a fencing breach,
-// never tolerated) or below the epoch granted at the decision time per the
-// epoch history. The latter is tolerated when it happened within allowed
-// of the supersession: a receiver cannot know of a grant before it hears
-// of it. Times are relative to origin. The result is in decision-time order.
-func StaleMessages(decisions []DecisionEntry, grants []EpochGrant, faults []FaultEvent, changefeed string, allowed time.Duration, origin time.Time) []result.StaleMessage {
-	return staleMessages(decisions, newEpochIndex(grants, changefeed), faults, changefeed, allowed.Milliseconds(), origin.UnixMilli())
+// receiver acted on: the message's epoch is below the receiver's own epoch,
+// or below the epoch granted at the decision time per the epoch history.
+// Each is classified (see Harmful and Effect): a harmful act, by a receiver
+// that had already accepted a newer epoch, is judged with no tolerance; an
+// uninformed one is listed. Times are relative to origin. The result is in
+// decision-time order.
+func StaleMessages(decisions []DecisionEntry, grants []EpochGrant, faults []FaultEvent, changefeed string, origin time.Time) []result.StaleMessage {
+	return staleMessages(decisions, newEpochIndex(grants, changefeed), faults, changefeed, origin.UnixMilli())
 }
 
 // zombieClock is when a generation superseded at supMs (unix ms) could
@@ -121,7 +121,7 @@ func zombieClock(faults []FaultEvent, supMs int64) int64 {
 	return clock
 }
 
-func staleMessages(decisions []DecisionEntry, idx *epochIndex, faults []FaultEvent, changefeed string, allowedMs, originMs int64) []result.StaleMessage {
+func staleMessages(decisions []DecisionEntry, idx *epochIndex, faults []FaultEvent, changefeed string, originMs int64) []result.StaleMessage {
 	var out []result.StaleMessage
 	for _, d := range decisions {
 		if !d.Acted || (changefeed != "" && d.Changefeed != "" && d.Changefeed != changefeed) {
@@ -129,26 +129,25 @@ func staleMessages(decisions []DecisionEntry, idx *epochIndex, faults []FaultEve
 		}
 		t := d.Time.UnixMilli()
 		granted, _ := idx.grantedAt(t)
-		breach := d.MsgEpoch < d.LocalEpoch
+		harmful := Harmful(d)
 		behind := d.MsgEpoch < granted
-		if !breach && !behind {
+		if !harmful && !behind {
 			continue
 		}
 		m := result.StaleMessage{
 			AtMs: t - originMs, Node: d.Node, Role: d.Role, MsgType: d.MsgType,
 			MsgEpoch: d.MsgEpoch, LocalEpoch: d.LocalEpoch, GrantedEpoch: granted,
-			Sender: d.Sender, Verdict: d.Verdict,
+			Sender: d.Sender, Verdict: d.Verdict, Effect: Effect(d.Role, d.MsgType), Harmful: harmful,
 		}
-		late := int64(0)
 		if sup, by, ok := idx.supersededAt(d.MsgEpoch); ok && behind {
 			m.LatenessMs = t - sup
-			late = t - zombieClock(faults, sup)
-			m.Reason = fmt.Sprintf("acted on epoch %d %s after epoch %d was granted (%s after it could have learned)", d.MsgEpoch, fmtMs(m.LatenessMs), by, fmtMs(late))
+			m.Reason = fmt.Sprintf("acted on epoch %d %s after epoch %d was granted (%s after it could have learned); the receiver was still on epoch %d",
+				d.MsgEpoch, fmtMs(m.LatenessMs), by, fmtMs(t-zombieClock(faults, sup)), d.LocalEpoch)
 		}
-		if breach {
-			m.Reason = fmt.Sprintf("acted on epoch %d below its own epoch %d", d.MsgEpoch, d.LocalEpoch)
+		if harmful {
+			m.Reason = fmt.Sprintf("%s on epoch %d after accepting epoch %d", m.Effect, d.MsgEpoch, d.LocalEpoch)
 		}
-		m.Tolerated = !breach && late <= allowedMs
+		m.Tolerated = !harmful
 		out = append(out, m)
 	}
 	slices.SortStableFunc(out, func(a, b result.StaleMessage) int { return cmp.Compare(a.AtMs, b.AtMs) })

@@ -103,6 +103,16 @@ type Record struct {
 	Epoch      uint64 `json:"epoch"`
 	Node       string `json:"node"`
 	Dispatcher string `json:"dispatcher,omitempty"`
+	// Seen is the highest epoch the writer had accepted when it wrote the
+	// record (cdc-seen-epoch); Epoch < Seen means the writer acted for a
+	// generation it already knew to be superseded. 0: not recorded.
+	Seen uint64 `json:"seen,omitempty"`
+	// DispatcherEpoch is the epoch of the maintainer that created the row's
+	// dispatcher and DispatcherSeen the highest epoch its manager had
+	// accepted then; DispatcherEpoch < DispatcherSeen marks an orphan
+	// dispatcher. 0: not recorded.
+	DispatcherEpoch uint64 `json:"dispatcher_epoch,omitempty"`
+	DispatcherSeen  uint64 `json:"dispatcher_seen,omitempty"`
 
 	WatermarkTs uint64 `json:"watermark_ts,omitempty"`
 }
@@ -173,9 +183,9 @@ type SLOs struct {
 	W time.Duration
 	// RecoveryBound bounds the judged recovery time; 0 means unbounded.
 	RecoveryBound time.Duration
-	// AllowedZombie is how long a superseded generation may keep acting
-	// (writing records, having its control messages accepted); 0 means not at
-	// all.
+	// AllowedZombie bounds the window of an uninformed superseded
+	// generation's writes past the moment it could have learned; 0 leaves
+	// it unjudged. Harmful acts are judged regardless.
 	AllowedZombie time.Duration
 }
 

@@ -23,7 +23,7 @@ func TestBuiltinsValidate(t *testing.T) {
 		assert.LessOrEqual(t, len(s.Description), 100, "%s: one short line for chaosrun list", s.Name)
 		assert.Equal(t, s, s.WithDefaults(), "%s: defaults filled in", s.Name)
 	}
-	assert.Equal(t, []string{"owner-isolation", "owner-isolation-flapping", "owner-pause", "owner-kafka-cut",
+	assert.Equal(t, []string{"owner-isolation", "owner-meta-cut", "stale-bootstrap-in-flight", "owner-isolation-flapping", "owner-pause", "owner-kafka-cut",
 		"asymmetric-owner", "maintainer-node-kill"}, Names())
 }
 

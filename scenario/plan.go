@@ -162,8 +162,9 @@ func (p Plan) Validate() error {
 	}
 	for j, b := range p.Steps {
 		for i, a := range p.Steps[:j] {
-			if a.Target == b.Target && a.At < b.Heal() && b.At < a.Heal() {
-				ps.add(fieldPath(indexPath("steps", j), "at"), "overlaps steps[%d] on target %q: %v..%v and %v..%v; a target takes one fault at a time",
+			disjoint := disjointCuts(FaultStep{Kind: a.Kind, Links: a.Links}, FaultStep{Kind: b.Kind, Links: b.Links})
+			if a.Target == b.Target && !disjoint && a.At < b.Heal() && b.At < a.Heal() {
+				ps.add(fieldPath(indexPath("steps", j), "at"), "overlaps steps[%d] on target %q: %v..%v and %v..%v; a target takes one fault at a time, or cuts of disjoint link sets",
 					i, b.Target, b.At, b.Heal(), a.At, a.Heal())
 			}
 		}

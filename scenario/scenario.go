@@ -80,8 +80,12 @@ type SLOs struct {
 	Window time.Duration `yaml:"window"`
 	// Recovery bounds the lag recovery time after each heal (default 30s).
 	Recovery time.Duration `yaml:"recovery"`
-	// Zombie is how long a superseded generation may keep acting
-	// (default 0: not at all).
+	// Zombie bounds how long an uninformed superseded generation (one no
+	// newer generation had reached yet) may keep writing, counted from when
+	// it could first have learned; 0 (the default) leaves that window
+	// reported but not judged. Harmful acts — by a writer or receiver that
+	// had already accepted a newer epoch — are always judged, with no
+	// tolerance.
 	Zombie time.Duration `yaml:"zombie"`
 }
 

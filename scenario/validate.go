@@ -205,7 +205,7 @@ func (s Scenario) checkFaults(ps *problems, scenarioRoot string, across, timed b
 			sj, ej := fj.window()
 			if si < ej && sj < ei {
 				ps.add(fieldPath(indexPath(root, j), "at"),
-					"overlaps %s on target %q: in the worst case it holds %v..%v and %s holds %v..%v; a target takes one fault at a time",
+					"overlaps %s on target %q: in the worst case it holds %v..%v and %s holds %v..%v; a target takes one fault at a time, or cuts of disjoint link sets",
 					indexPath(root, i), fj.Target, sj, ej, indexPath(root, i), si, ei)
 			}
 		}

@@ -77,7 +77,7 @@ func TestValidateEachProblem(t *testing.T) {
 		{"kind missing", step(func(f *FaultStep) { f.Kind = "" }), "faults[0].kind", "required (want isolate, one-way-in, one-way-out, pause, kill-restart)"},
 		{"kind unknown", step(func(f *FaultStep) { f.Kind = "cut" }), "faults[0].kind", `unknown kind "cut"`},
 		{"target missing", step(func(f *FaultStep) { f.Target = "" }), "faults[0].target", "required"},
-		{"target unknown", step(func(f *FaultStep) { f.Target = "ownr" }), "faults[0].target", `unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, kafka, meta, upstream)`},
+		{"target unknown", step(func(f *FaultStep) { f.Target = "ownr" }), "faults[0].target", `unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream)`},
 		{"target with an argument", step(func(f *FaultStep) { f.Target = "owner:1" }), "faults[0].target", "owner takes no argument"},
 		{"node beyond the topology", step(func(f *FaultStep) { f.Target = "node:4" }), "faults[0].target", `"node:4": node 4 does not exist (topology.nodes is 3)`},
 		{"node zero", step(func(f *FaultStep) { f.Target = "node:0" }), "faults[0].target", "want node:<n> with n a number from 1 to 3"},
@@ -146,7 +146,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	assert.Equal(t, `topology.nodes: 12 out of range 1..9
 workload.name: unknown workload "bnk" (want append, bank, hotkey)
 slos.lag: -1s: must be positive
-faults[0].target: unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, kafka, meta, upstream)
+faults[0].target: unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream)
 faults[1].links: pause takes no links (only isolate, one-way-in and one-way-out cut links)`, err.Error())
 
 	// Every problem is an error of its own.

@@ -34,9 +34,12 @@ func Record(r kafka.Record) checker.Record {
 		out.CommitTs = r.Row.CommitTs
 		out.Columns = Columns(r.Row.Columns)
 		out.Dispatcher = r.Row.Dispatcher
+		out.Seen = r.Row.Seen
+		out.DispatcherEpoch, out.DispatcherSeen = r.Row.DispatcherEpoch, r.Row.DispatcherSeen
 	case r.Watermark != nil:
 		out.Kind = checker.KindWatermark
 		out.WatermarkTs = r.Watermark.Ts
+		out.Seen = r.Watermark.Seen
 	}
 	return out
 }

@@ -99,7 +99,7 @@ files cannot be read.`,
 	fl.DurationVar(&slos.L, "slo-lag", defaultSLOLag, "L: sink lag at or below it is healthy")
 	fl.DurationVar(&slos.W, "slo-window", defaultSLOWindow, "W: lag must stay ≤ L this long to count as recovered")
 	fl.DurationVar(&slos.RecoveryBound, "slo-recovery", defaultSLORecovery, "bound on the recovery time after each heal (0: unbounded)")
-	fl.DurationVar(&slos.AllowedZombie, "slo-zombie", 0, "how long a superseded generation may keep acting (0: not at all)")
+	fl.DurationVar(&slos.AllowedZombie, "slo-zombie", 0, "how long an uninformed superseded generation may keep writing past the moment it could have learned (0: not judged; harmful acts are always judged)")
 	fl.StringVar(&changefeed, "changefeed", "", "changefeed to check (default: the only one in epochs.json)")
 	fl.Uint64Var(&startTs, "start-ts", 0, "changefeed start ts: earlier upstream changes are not expected in the topic")
 	fl.StringVar(&bank, "bank", "", "check the bank workload's balance sum on <table>.<column>")

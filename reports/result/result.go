@@ -222,7 +222,10 @@ type StaleEpoch struct {
 	FirstMs      int64  `json:"first_ms"`
 	LastMs       int64  `json:"last_ms"`
 	// WindowMs is LastMs − SupersededMs: how long the zombie kept writing.
-	WindowMs int64       `json:"window_ms"`
+	WindowMs int64 `json:"window_ms"`
+	// Harmful counts the records of Rows and Watermarks whose writer had
+	// already accepted a newer epoch (see Counters.HarmfulRows).
+	Harmful  int64       `json:"harmful"`
 	Writers  []NodeCount `json:"writers"`
 	// Tolerated is true when the window is within the allowed zombie window.
 	Tolerated bool `json:"tolerated"`
@@ -250,8 +253,13 @@ type StaleMessage struct {
 	// acted on.
 	LatenessMs int64  `json:"lateness_ms"`
 	Reason     string `json:"reason"`
-	// Tolerated is true for an in-flight message acted on within the allowed
-	// zombie window by a receiver that had not yet seen the newer epoch.
+	// Effect says what acting on the message changed.
+	Effect string `json:"effect"`
+	// Harmful is true when the receiver had already accepted a newer epoch
+	// (MsgEpoch < LocalEpoch): it changed state a newer generation owned.
+	Harmful bool `json:"harmful"`
+	// Tolerated is true for an act that is not judged: the receiver was
+	// still on the message's epoch and no rule could have refused it.
 	Tolerated bool `json:"tolerated"`
 }
 
@@ -315,6 +323,15 @@ type Counters struct {
 	StaleRows             int64 `json:"stale_rows"`
 	StaleWatermarks       int64 `json:"stale_watermarks"`
 	StaleMessagesAccepted int64 `json:"stale_messages_accepted"`
+	// HarmfulRows and HarmfulWatermarks were written under an epoch below
+	// the highest one their writer had accepted; OrphanRows by a dispatcher
+	// created by an older generation than its manager had accepted;
+	// HarmfulMessages are stale control messages acted on by a receiver that
+	// had accepted a newer epoch. Each is judged with no tolerance.
+	HarmfulRows       int64 `json:"harmful_rows"`
+	HarmfulWatermarks int64 `json:"harmful_watermarks"`
+	OrphanRows        int64 `json:"orphan_rows"`
+	HarmfulMessages   int64 `json:"harmful_messages"`
 	WatermarkRegressions  int64 `json:"watermark_regressions"`
 
 	// InputErrors counts inconsistencies in the recorded input itself

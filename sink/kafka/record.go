@@ -19,6 +19,18 @@ const (
 	HeaderDispatcher = "cdc-dispatcher"
 	HeaderCommitTs   = "cdc-commit-ts"
 	HeaderTs         = "cdc-ts"
+	// HeaderSeen is the highest maintainer epoch the writing dispatcher
+	// manager had accepted when it wrote the record; a record whose
+	// cdc-epoch is below it was written by a generation the writer already
+	// knew to be superseded. Optional (0: not recorded).
+	HeaderSeen = "cdc-seen-epoch"
+	// HeaderDispatcherEpoch is the epoch of the maintainer that created the
+	// row's dispatcher, and HeaderDispatcherSeen the highest epoch its
+	// manager had accepted when it did: a dispatcher created by an older
+	// generation than its manager knew is an orphan. Optional (0: not
+	// recorded).
+	HeaderDispatcherEpoch = "cdc-dispatcher-epoch"
+	HeaderDispatcherSeen  = "cdc-dispatcher-seen"
 )
 
 // Kind is the value of the cdc-kind header.
@@ -54,6 +66,11 @@ type Row struct {
 	Epoch      uint64
 	Node       string
 	Dispatcher string
+	// Seen, DispatcherEpoch and DispatcherSeen are the writer's generation
+	// facts (see HeaderSeen and HeaderDispatcherEpoch); 0 when unknown.
+	Seen            uint64
+	DispatcherEpoch uint64
+	DispatcherSeen  uint64
 
 	// Table, PK, Op, CommitTs and Columns are the change; they travel in the
 	// JSON value. CommitTs is a TSO (physical ms << 18 | logical).
@@ -76,6 +93,8 @@ type Watermark struct {
 	Epoch      uint64
 	Node       string
 	Ts         uint64
+	// Seen is the writer's highest accepted epoch (see HeaderSeen).
+	Seen uint64
 }
 
 // Message is an encoded record ready to produce.
@@ -154,6 +173,9 @@ func EncodeRow(topic string, r Row) (Message, error) {
 			header(HeaderNode, r.Node),
 			header(HeaderDispatcher, r.Dispatcher),
 			header(HeaderCommitTs, strconv.FormatUint(r.CommitTs, 10)),
+			header(HeaderSeen, strconv.FormatUint(r.Seen, 10)),
+			header(HeaderDispatcherEpoch, strconv.FormatUint(r.DispatcherEpoch, 10)),
+			header(HeaderDispatcherSeen, strconv.FormatUint(r.DispatcherSeen, 10)),
 		},
 		Partition: AnyPartition,
 	}, nil
@@ -180,6 +202,7 @@ func EncodeWatermark(topic string, w Watermark, partitions int32) ([]Message, er
 		header(HeaderEpoch, strconv.FormatUint(w.Epoch, 10)),
 		header(HeaderNode, w.Node),
 		header(HeaderTs, strconv.FormatUint(w.Ts, 10)),
+		header(HeaderSeen, strconv.FormatUint(w.Seen, 10)),
 	}
 	out := make([]Message, partitions)
 	for p := range partitions {
@@ -207,6 +230,14 @@ func (h headerView) str(name string) (string, error) {
 		return "", fmt.Errorf("header %s missing", name)
 	}
 	return v, nil
+}
+
+// optUint reads an optional numeric header: 0 when absent.
+func (h headerView) optUint(name string) (uint64, error) {
+	if _, ok := h.get(name); !ok {
+		return 0, nil
+	}
+	return h.uint(name)
 }
 
 func (h headerView) uint(name string) (uint64, error) {
@@ -265,6 +296,12 @@ func decodeRow(rec *Record, h headerView, key, value []byte) error {
 	if err != nil {
 		return err
 	}
+	var gen [3]uint64
+	for i, name := range []string{HeaderSeen, HeaderDispatcherEpoch, HeaderDispatcherSeen} {
+		if gen[i], err = h.optUint(name); err != nil {
+			return err
+		}
+	}
 	var v rowValue
 	// Unknown fields are ignored so that a later writer may add some.
 	if err := json.Unmarshal(value, &v); err != nil {
@@ -272,6 +309,7 @@ func decodeRow(rec *Record, h headerView, key, value []byte) error {
 	}
 	r := Row{
 		Changefeed: rec.Changefeed, Epoch: rec.Epoch, Node: rec.Node, Dispatcher: dispatcher,
+		Seen: gen[0], DispatcherEpoch: gen[1], DispatcherSeen: gen[2],
 		Table: v.Table, PK: v.PK, Op: v.Op, CommitTs: v.CommitTs, Columns: v.Columns,
 	}
 	switch {
@@ -298,6 +336,10 @@ func decodeWatermark(rec *Record, h headerView, value []byte) error {
 	if v.Ts != ts {
 		return fmt.Errorf("value ts %d != header %s %d", v.Ts, HeaderTs, ts)
 	}
-	rec.Watermark = &Watermark{Changefeed: rec.Changefeed, Epoch: rec.Epoch, Node: rec.Node, Ts: ts}
+	seen, err := h.optUint(HeaderSeen)
+	if err != nil {
+		return err
+	}
+	rec.Watermark = &Watermark{Changefeed: rec.Changefeed, Epoch: rec.Epoch, Node: rec.Node, Ts: ts, Seen: seen}
 	return nil
 }

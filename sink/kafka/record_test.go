@@ -25,6 +25,7 @@ func consumed(m Message, partition int32, offset int64) *sarama.ConsumerMessage 
 func sampleRow() Row {
 	return Row{
 		Changefeed: "cf1", Epoch: 7, Node: "n2", Dispatcher: "d-3",
+		Seen: 8, DispatcherEpoch: 6, DispatcherSeen: 6,
 		Table: "orders", PK: -42, Op: OpUpdate, CommitTs: 1<<62 + 5,
 		Columns: map[string]string{"qty": "3", "note": "a:b \"quoted\""},
 	}
@@ -44,6 +45,7 @@ func TestEncodeRowLayout(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		HeaderKind: "row", HeaderChangefeed: "cf1", HeaderEpoch: "7", HeaderNode: "n2",
 		HeaderDispatcher: "d-3", HeaderCommitTs: "4611686018427387909",
+		HeaderSeen: "8", HeaderDispatcherEpoch: "6", HeaderDispatcherSeen: "6",
 	}, got)
 }
 

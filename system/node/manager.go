@@ -22,6 +22,12 @@ type manager struct {
 	topic  string
 	node   string
 	epoch  atomic.Uint64 // the owner's epoch: the generation rows are written under
+	// seen is the highest owner epoch the manager ever accepted. NB: a
+	// takeover stores epoch before seen and writers load seen before epoch,
+	// so a writer never pairs an old epoch with the newer seen of a
+	// legitimate takeover; epoch < seen is only ever an overwrite by an older
+	// generation.
+	seen atomic.Uint64
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -29,7 +35,7 @@ type manager struct {
 	ready chan struct{} // closed once prod is set (or the manager is closed)
 	prod  *kafka.Producer
 
-	wmWant chan roles.WriteWatermark // latest watermark to write (size 1)
+	wmWant chan wmRequest // latest watermark to write (size 1)
 
 	mu          sync.Mutex
 	dispatchers map[string]*dispatcher
@@ -37,7 +43,11 @@ type manager struct {
 }
 
 type dispatcher struct {
-	id         string
+	id string
+	// epoch is the epoch of the maintainer that created the dispatcher and
+	// seen the manager's highest accepted epoch at that moment.
+	epoch, seen uint64
+
 	span       upstream.Span
 	cancel     context.CancelFunc
 	checkpoint uint64 // guarded by manager.mu
@@ -47,15 +57,15 @@ func (n *node) openManager(ctx context.Context, e roles.OpenManager) {
 	if old := n.managers[e.Changefeed]; old != nil {
 		// A takeover keeps the producer and the dispatchers, which act for
 		// the new owner from now on.
-		old.epoch.Store(e.Epoch)
+		old.setEpoch(e.Epoch)
 		n.log.Info("dispatcher manager taken over", "changefeed", e.Changefeed, "owner", e.Owner, "epoch", e.Epoch)
 		return
 	}
 	mctx, cancel := context.WithCancel(ctx)
 	m := &manager{n: n, cf: e.Changefeed, topic: TopicOf(e.Changefeed), node: n.id,
-		ctx: mctx, cancel: cancel, ready: make(chan struct{}), wmWant: make(chan roles.WriteWatermark, 1),
+		ctx: mctx, cancel: cancel, ready: make(chan struct{}), wmWant: make(chan wmRequest, 1),
 		dispatchers: map[string]*dispatcher{}}
-	m.epoch.Store(e.Epoch)
+	m.setEpoch(e.Epoch)
 	n.managers[e.Changefeed] = m
 	m.wg.Add(2)
 	go func() {
@@ -76,6 +86,20 @@ func (n *node) openManager(ctx context.Context, e roles.OpenManager) {
 		m.watermarkWriter()
 	}()
 	n.log.Info("dispatcher manager opened", "changefeed", e.Changefeed, "owner", e.Owner, "epoch", e.Epoch)
+}
+
+// setEpoch records the owner's epoch (see manager.seen for the order).
+func (m *manager) setEpoch(e uint64) {
+	m.epoch.Store(e)
+	if e > m.seen.Load() {
+		m.seen.Store(e)
+	}
+}
+
+// generation returns the highest accepted epoch and the current one.
+func (m *manager) generation() (seen, epoch uint64) {
+	seen = m.seen.Load()
+	return seen, m.epoch.Load()
 }
 
 func (n *node) closeManager(cf string) {
@@ -101,7 +125,7 @@ func (m *manager) createDispatcher(_ context.Context, e roles.CreateDispatcher) 
 		return
 	}
 	dctx, cancel := context.WithCancel(m.ctx)
-	d := &dispatcher{id: e.DispatcherID, cancel: cancel, checkpoint: e.StartTs,
+	d := &dispatcher{id: e.DispatcherID, cancel: cancel, checkpoint: e.StartTs, epoch: e.Epoch, seen: m.seen.Load(),
 		span: upstream.Span{Table: TableName(e.Span.GetTableId()), StartPK: e.Span.GetStartPk(), EndPK: e.Span.GetEndPk()}}
 	m.dispatchers[d.id] = d
 	m.wg.Add(1)
@@ -179,8 +203,10 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 				break
 			}
 			for _, c := range ev.Rows {
+				seen, epoch := m.generation()
 				msg, err := kafka.EncodeRow(m.topic, kafka.Row{
-					Changefeed: m.cf, Epoch: m.epoch.Load(), Node: m.node, Dispatcher: d.id,
+					Changefeed: m.cf, Epoch: epoch, Node: m.node, Dispatcher: d.id,
+					Seen: seen, DispatcherEpoch: d.epoch, DispatcherSeen: d.seen,
 					Table: c.Table, PK: c.PK, Op: kafka.Op(c.Op.String()), CommitTs: c.CommitTs, Columns: columnsText(c.Columns),
 				})
 				if err != nil {
@@ -237,13 +263,20 @@ func (m *manager) progress(d *dispatcher, checkpoint uint64) {
 	})
 }
 
+// wmRequest is a watermark to write and the manager's highest accepted
+// epoch when the roles asked for it (the write itself is asynchronous).
+type wmRequest struct {
+	roles.WriteWatermark
+	seen uint64
+}
+
 func (m *manager) writeWatermark(_ context.Context, e roles.WriteWatermark) {
 	// Keep only the newest request: an older watermark never overtakes.
 	select {
 	case <-m.wmWant:
 	default:
 	}
-	m.wmWant <- e
+	m.wmWant <- wmRequest{WriteWatermark: e, seen: m.seen.Load()}
 }
 
 // watermarkWriter broadcasts requested watermarks to every partition, one at
@@ -254,7 +287,7 @@ func (m *manager) watermarkWriter() {
 		return
 	}
 	for {
-		var e roles.WriteWatermark
+		var e wmRequest
 		select {
 		case e = <-m.wmWant:
 		case <-m.ctx.Done():
@@ -268,7 +301,7 @@ func (m *manager) watermarkWriter() {
 			m.n.log.Debug("watermark: partitions", "err", err)
 			continue
 		}
-		msgs, err := kafka.EncodeWatermark(m.topic, kafka.Watermark{Changefeed: m.cf, Epoch: e.Epoch, Node: m.node, Ts: e.Ts}, parts)
+		msgs, err := kafka.EncodeWatermark(m.topic, kafka.Watermark{Changefeed: m.cf, Epoch: e.Epoch, Node: m.node, Ts: e.Ts, Seen: e.seen}, parts)
 		if err != nil {
 			m.n.log.Error("watermark: encode", "err", err)
 			continue
