@@ -55,12 +55,12 @@ var builtins = []Scenario{
 		}},
 	},
 	{
-		Name: "stale-bootstrap-in-flight",
+		Name:        "stale-bootstrap-in-flight",
 		Description: "Maintainer cut from peers bootstraps a node rejoining under a new id, then loses its lease",
-		Seed:     1,
-		Topology: inFlightTopology,
-		Workload: ciWorkload,
-		SLOs:     ciSLOs,
+		Seed:        1,
+		Topology:    inFlightTopology,
+		Workload:    ciWorkload,
+		SLOs:        ciSLOs,
 		Faults: []FaultStep{
 			{
 				// The maintainer keeps its lease (and so its generation) but

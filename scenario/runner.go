@@ -572,7 +572,9 @@ func (r *runner) restart(st Step) chaos.RestartFunc {
 		}
 		id := ""
 		if st.Restart == "new-id" {
-			id = old.Name + "r" + strconv.Itoa(int(time.Now().Unix()%1000))
+			// A dotted suffix keeps the base id, so the toxiproxy routes and
+			// the role resolution still find the node.
+			id = old.Name + ".r" + strconv.Itoa(int(time.Now().Unix()%1000))
 		}
 		if err := r.c.RestartNode(ctx, old.Name, id); err != nil {
 			return old, err
@@ -764,7 +766,7 @@ func (r *runner) status(ctx context.Context, now time.Time, rps float64) string 
 		lag = l.Round(100 * time.Millisecond).String()
 	}
 	return fmt.Sprintf("phase=%s elapsed=%s owner=%s epoch=%s lag=%s rows/s=%.0f faults=%d",
-		phase, now.Sub(r.start).Round(time.Second), owner, epoch, lag, rps, r.faultsOn)
+		phase, now.Sub(r.start).Round(time.Second), owner, epoch, lag, rps, r.faultsOn.Load())
 }
 
 func sleepUntil(ctx context.Context, t time.Time) error {

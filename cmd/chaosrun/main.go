@@ -43,6 +43,7 @@ var subcommands = []func() *cobra.Command{
 	newUpCmd,
 	newRunCmd,
 	newCompareCmd,
+	newSweepCmd,
 	newCheckCmd,
 	newReportCmd,
 }

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/reports/result"
+	"github.com/chaosrun/chaosrun/scenario"
+)
+
+// fakeRuns replaces scenario.Run for the test: verdict decides each run's
+// outcome from its options (nil: the test fails if anything runs). It
+// returns the options of every run made.
+func fakeRuns(t *testing.T, verdict func(ctx context.Context, opt scenario.RunOptions) (result.Verdict, error)) *[]scenario.RunOptions {
+	t.Helper()
+	var calls []scenario.RunOptions
+	prev := runScenario
+	t.Cleanup(func() { runScenario = prev })
+	runScenario = func(ctx context.Context, opt scenario.RunOptions) (scenario.Outcome, error) {
+		calls = append(calls, opt)
+		if verdict == nil {
+			t.Errorf("sweep ran %s although its input was bad", opt.Dir)
+			return scenario.Outcome{}, errors.New("must not run")
+		}
+		v, err := verdict(ctx, opt)
+		if err != nil {
+			return scenario.Outcome{}, err
+		}
+		return scenario.Outcome{Dir: opt.Dir, Verdict: v, Result: &result.Result{Verdict: v}}, nil
+	}
+	return &calls
+}
+
+// byArm is the verdict of a well-behaved harness: fencing on passes,
+// fencing off is caught by completeness.
+func byArm(_ context.Context, opt scenario.RunOptions) (result.Verdict, error) {
+	if opt.Policy == fencing.Off {
+		return result.Verdict{Outcome: result.Fail, Violated: []string{"completeness"}}, nil
+	}
+	return result.Verdict{Outcome: result.Pass}, nil
+}
+
+// runSweep runs `chaosrun sweep args...` in process under ctx.
+func runSweep(t *testing.T, ctx context.Context, args ...string) (stdout string, code int, err error) {
+	t.Helper()
+	root := newRootCmd()
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"sweep"}, args...))
+	err = root.ExecuteContext(ctx)
+	if err != nil {
+		code = exitHarnessError
+		var ee *exitError
+		if errors.As(err, &ee) {
+			code = ee.code
+		}
+	}
+	t.Logf("chaosrun sweep %s: exit %d, err %v\n%s%s", strings.Join(args, " "), code, err, out.String(), errOut.String())
+	return out.String(), code, err
+}
+
+func readSweepFile(t *testing.T, dir string) sweepFile {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, sweepJSON))
+	require.NoError(t, err)
+	var sf sweepFile
+	require.NoError(t, json.Unmarshal(data, &sf))
+	return sf
+}
+
+func TestSweepBadInput(t *testing.T) {
+	fakeRuns(t, nil)
+	for _, tc := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"no scenario", nil, []string{"name at least one scenario", "owner-isolation"}},
+		{"unknown scenario", []string{"owner-isolatoin"}, []string{`"owner-isolatoin" is neither a built-in scenario`, "owner-meta-cut"}},
+		{"seeds below one", []string{"owner-isolation", "--seeds", "0"}, []string{"--seeds must be at least 1, got 0"}},
+		{"unknown arm", []string{"owner-isolation", "--arms", "epoch,of"}, []string{`unknown arm "of"`, "epoch, off, epoch+self-fence"}},
+		{"unknown backend", []string{"owner-isolation", "--backend", "netns,toxyproxy"}, []string{`unknown backend "toxyproxy"`, "netns, toxiproxy"}},
+		{"same scenario twice", []string{"owner-isolation", "owner-isolation"}, []string{"both scenario owner-isolation"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "sweep")
+			_, code, err := runSweep(t, context.Background(), append(tc.args, "--out", out)...)
+			require.Error(t, err)
+			assert.Equal(t, exitHarnessError, code)
+			for _, w := range tc.want {
+				assert.ErrorContains(t, err, w)
+			}
+			assert.NoDirExists(t, out, "bad input must be refused before the sweep directory is made")
+		})
+	}
+}
+
+// TestSweepRecordsAndResumes: every run gets its own directory and record;
+// a second sweep over the same directory skips what is recorded and runs
+// again what ended in a harness error.
+func TestSweepRecordsAndResumes(t *testing.T) {
+	out := t.TempDir()
+	failOnce := true
+	calls := fakeRuns(t, func(ctx context.Context, opt scenario.RunOptions) (result.Verdict, error) {
+		if opt.SelfFence && opt.Plan.Seed == 2 && failOnce {
+			failOnce = false
+			return result.Verdict{}, errors.New("scenario: harness error: port in use")
+		}
+		return byArm(ctx, opt)
+	})
+	args := []string{"owner-isolation", "--seeds", "2", "--seed-start", "1", "--backend", "toxiproxy",
+		"--arms", "epoch,off,epoch+self-fence", "--out", out}
+
+	stdout, code, _ := runSweep(t, context.Background(), args...)
+	assert.Equal(t, exitFail, code, "a harness error misses the bar")
+	require.Len(t, *calls, 6)
+	assert.Equal(t, filepath.Join(out, "owner-isolation", "toxiproxy", "seed-1", "epoch+self-fence"), (*calls)[2].Dir)
+	assert.Equal(t, "toxiproxy", (*calls)[2].Backend)
+	assert.True(t, (*calls)[2].SelfFence)
+	assert.Equal(t, fencing.Off, (*calls)[1].Policy)
+	assert.Contains(t, stdout, "[2/6] owner-isolation toxiproxy seed 1 off: fail [completeness] (")
+	assert.Contains(t, stdout, "[6/6] owner-isolation toxiproxy seed 2 epoch+self-fence: error (")
+	assert.Contains(t, stdout, "ETA 00:00:00)")
+	assert.Contains(t, stdout, "port in use")
+	assert.Contains(t, stdout, "misses its bar: epoch+self-fence: 1 of 2 runs ended in a harness error")
+
+	sf := readSweepFile(t, out)
+	require.Len(t, sf.Runs, 6)
+	r := sf.Runs[1]
+	assert.Equal(t, scenario.SweepRun{Scenario: "owner-isolation", Backend: "toxiproxy", Seed: 1, Arm: "off",
+		Dir: "owner-isolation/toxiproxy/seed-1/off", Outcome: result.Fail, Violated: []string{"completeness"},
+		Expect: scenario.Expect{On: "pass", Off: "fail"}, Expected: "fail", Met: true, DurationMs: r.DurationMs}, r)
+	assert.Equal(t, scenario.OutcomeError, sf.Runs[5].Outcome)
+	require.Len(t, sf.Matrix, 1)
+	assert.False(t, sf.Matrix[0].MeetsBar)
+
+	html, err := os.ReadFile(filepath.Join(out, sweepHTML))
+	require.NoError(t, err)
+	assert.Contains(t, string(html), `<a href="owner-isolation/toxiproxy/seed-1/off/report.html">report</a>`)
+	assert.Contains(t, string(html), "caught by <code>completeness</code>")
+	assert.Contains(t, string(html), `<a href="owner-isolation/toxiproxy/seed-2/epoch&#43;self-fence/">run directory</a>`)
+
+	*calls = nil
+	stdout, code, _ = runSweep(t, context.Background(), args...)
+	assert.Equal(t, exitPass, code)
+	require.Len(t, *calls, 1, "only the run that ended in a harness error runs again")
+	assert.True(t, (*calls)[0].SelfFence)
+	assert.Contains(t, stdout, "5 of 6 runs already recorded, skipped; 1 to run (1 again")
+	assert.Contains(t, stdout, "[1/6] owner-isolation toxiproxy seed 1 epoch: pass (recorded earlier, skipped)")
+	assert.Contains(t, stdout, "owner-isolation on toxiproxy meets its bar")
+	assert.Contains(t, stdout, "fencing off caught by: completeness ×2")
+	assert.Len(t, readSweepFile(t, out).Runs, 6)
+}
+
+// TestSweepInterrupted: Ctrl-C during a run records nothing for it, keeps
+// what finished, exits 3, and the next sweep picks up from there.
+func TestSweepInterrupted(t *testing.T) {
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	calls := fakeRuns(t, func(ctx context.Context, opt scenario.RunOptions) (result.Verdict, error) {
+		if opt.Plan.Seed == 2 && opt.Policy == fencing.Epoch {
+			cancel() // as Ctrl-C would, mid-run: scenario.Run then ends inconclusive
+			return result.Verdict{Outcome: result.Inconclusive, Reasons: []string{"run interrupted"}}, nil
+		}
+		return byArm(ctx, opt)
+	})
+	args := []string{"owner-meta-cut", "--seeds", "3", "--backend", "netns", "--out", out}
+
+	stdout, code, err := runSweep(t, ctx, args...)
+	assert.Equal(t, exitInconclusive, code)
+	assert.ErrorContains(t, err, "run it again with --out "+out+" to resume")
+	assert.Len(t, *calls, 3, "nothing runs after the interrupt")
+	assert.Contains(t, stdout, "[3/6] owner-meta-cut netns seed 2 epoch: interrupted after")
+	sf := readSweepFile(t, out)
+	require.Len(t, sf.Runs, 2)
+	assert.FileExists(t, filepath.Join(out, sweepHTML))
+
+	*calls = nil
+	calls = fakeRuns(t, byArm)
+	_, code, _ = runSweep(t, context.Background(), args...)
+	assert.Equal(t, exitPass, code)
+	require.Len(t, *calls, 4)
+	assert.Equal(t, filepath.Join(out, "owner-meta-cut", "netns", "seed-2", "epoch"), (*calls)[0].Dir)
+	assert.Len(t, readSweepFile(t, out).Runs, 6)
+}
