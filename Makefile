@@ -60,9 +60,10 @@ kafka-image: kafka-jars
 build:
 	$(GO) build -o $(BIN) ./cmd/chaosrun
 
-## run: the main job
+## run: the main job, the negative control: one plan with fencing on (must pass) and off (must be
+## flagged); fails unless both verdicts are the ones the scenario declares
 run: build
-	$(BIN) run owner-isolation
+	$(BIN) compare stale-bootstrap-in-flight
 
 ## test: every test (needs `make deps` first)
 test: proto-check lint

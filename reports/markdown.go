@@ -92,24 +92,24 @@ func Markdown(w io.Writer, r *result.Result) error {
 		p("\n## Stale generations\n\n")
 	}
 	if len(r.StaleEpochs) > 0 {
-		row("Epoch", "Owner", "Superseded", "By", "Rows", "Watermarks", "Last act", "Zombie window", "Writers", "Tolerated")
-		row("---", "---", "---", "---", "---:", "---:", "---", "---", "---", "---")
+		row("Epoch", "Owner", "Superseded", "By", "Rows", "Watermarks", "Harmful", "Last act", "Zombie window", "Writers", "Tolerated")
+		row("---", "---", "---", "---", "---:", "---:", "---:", "---", "---", "---", "---")
 		for _, se := range r.StaleEpochs {
 			var ws []string
 			for _, w := range se.Writers {
 				ws = append(ws, fmt.Sprintf("%s=%s", w.Node, num(w.Records)))
 			}
 			row(fmt.Sprint(se.Epoch), orDash(se.Owner), rel(se.SupersededMs), fmt.Sprint(se.SupersededBy), num(se.Rows), num(se.Watermarks),
-				rel(se.LastMs), dur(se.WindowMs), strings.Join(ws, ", "), mark(se.Tolerated))
+				num(se.Harmful), rel(se.LastMs), dur(se.WindowMs), strings.Join(ws, ", "), mark(se.Tolerated))
 		}
 		p("\n")
 	}
 	if len(r.StaleMessages) > 0 {
-		row("At", "Receiver", "Message", "From", "Epoch (msg / local / granted)", "Verdict", "Reason", "Tolerated")
-		row("---", "---", "---", "---", "---", "---", "---", "---")
+		row("At", "Receiver", "Message", "From", "Epoch (msg / local / granted)", "Verdict", "Effect", "Harmful", "Reason", "Tolerated")
+		row("---", "---", "---", "---", "---", "---", "---", "---", "---", "---")
 		for _, m := range r.StaleMessages {
 			row(rel(m.AtMs), m.Role+" on "+m.Node, m.MsgType, m.Sender, fmt.Sprintf("%d / %d / %d", m.MsgEpoch, m.LocalEpoch, m.GrantedEpoch),
-				m.Verdict, m.Reason, mark(m.Tolerated))
+				m.Verdict, m.Effect, mark(m.Harmful), m.Reason, mark(m.Tolerated))
 		}
 	}
 
@@ -139,6 +139,8 @@ func Markdown(w io.Writer, r *result.Result) error {
 		{"beyond the final watermark", c.BeyondFinalWatermark}, {"late rows", c.LateRows}, {"value mismatches", c.ValueMismatches},
 		{"balance-sum violations", c.BalanceViolations}, {"order violations", c.OrderViolations}, {"stale rows", c.StaleRows},
 		{"stale watermarks", c.StaleWatermarks}, {"stale messages acted on", c.StaleMessagesAccepted},
+		{"harmful messages", c.HarmfulMessages}, {"harmful rows", c.HarmfulRows}, {"harmful watermarks", c.HarmfulWatermarks},
+		{"orphan-dispatcher rows", c.OrphanRows},
 		{"watermark regressions", c.WatermarkRegressions}, {"input errors", c.InputErrors}, {"foreign records", c.Foreign},
 	} {
 		row(kv.k, num(kv.v))

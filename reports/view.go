@@ -62,12 +62,16 @@ func sloRows(r *result.Result) []sloRow {
 	}
 	for _, se := range r.StaleEpochs {
 		ok := se.Tolerated
-		rows = append(rows, sloRow{
+		row := sloRow{
 			Name:     fmt.Sprintf("Zombie window of epoch %d", se.Epoch),
-			Target:   "≤ " + dur(r.SLOs.AllowedZombieMs) + " past the heal (acts while cut off are shown, not judged)",
-			Measured: fmt.Sprintf("%s (%s rows, %s watermarks)", dur(se.WindowMs), num(se.Rows), num(se.Watermarks)),
+			Target:   "≤ " + dur(r.SLOs.AllowedZombieMs) + " past the moment it could have learned (harmful acts are judged separately)",
+			Measured: fmt.Sprintf("%s (%s rows, %s watermarks, %s harmful)", dur(se.WindowMs), num(se.Rows), num(se.Watermarks), num(se.Harmful)),
 			OK:       &ok,
-		})
+		}
+		if r.SLOs.AllowedZombieMs == 0 {
+			row.Target, row.OK = "reported, not judged (no zombie SLO); harmful acts are judged separately", nil
+		}
+		rows = append(rows, row)
 	}
 	final := "undefined"
 	if r.Lag.FinalDefined {

@@ -16,6 +16,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaosrun/chaosrun/chaos"
+	"github.com/chaosrun/chaosrun/checker"
+	"github.com/chaosrun/chaosrun/checker/rundir"
 	"github.com/chaosrun/chaosrun/internal/proctest"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/cluster"
@@ -38,6 +40,7 @@ type netnsCluster struct {
 	run    string
 	ledger *chaos.Ledger
 	pl     *chaos.NetnsPlacement
+	dir    string // the cluster's directory: logs and decision logs
 }
 
 // startNetnsCluster starts Kafka (one broker), meta, upstream and nodes CDC
@@ -61,7 +64,7 @@ func startNetnsCluster(t *testing.T, nodes int) *netnsCluster {
 		dir = filepath.Join(d, t.Name())
 		require.NoError(t, os.RemoveAll(dir))
 	}
-	nc := &netnsCluster{run: chaos.NewRunID()}
+	nc := &netnsCluster{run: chaos.NewRunID(), dir: dir}
 	var err error
 	nc.ledger, err = chaos.OpenLedger(dir, nc.run)
 	require.NoError(t, err)
@@ -283,6 +286,91 @@ func TestNetnsOwnerIsolation(t *testing.T) {
 		old, r.InjectToEffect().Round(time.Millisecond), failover.Round(time.Millisecond), newOwner,
 		r.HealToRestored().Round(time.Millisecond), old, reconnect.Round(time.Millisecond))
 
+	stopLoad()
+	assertComplete(t, ctx, c.Cluster, "cf1")
+}
+
+// TestNetnsMetaCutZombieKeepsActing cuts the maintainer's node from the meta
+// store only. Its lease expires and its session is lost, but — as a TiCDC
+// node's maintainers do until its process exits — its roles keep running on
+// the links that still work: its decision log grows after it noticed the
+// loss and before the heal. A node whose loop froze on session loss (an
+// implicit self-fence) would log nothing then.
+func TestNetnsMetaCutZombieKeepsActing(t *testing.T) {
+	const hold = 12 * time.Second
+	c := startNetnsCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
+	stopLoad := startLoad(t, ctx, c.Cluster, 200)
+	defer stopLoad()
+	waitReplicating(t, c.Cluster, "cf1")
+
+	// The maintainer's node is the one counting heartbeats.
+	var maint string
+	require.Eventually(t, func() bool {
+		ds, err := rundir.LoadDecisions(c.dir)
+		if err != nil {
+			return false
+		}
+		for _, d := range ds {
+			if d.Role == "maintainer" && d.MsgType == "HeartBeatRequest" {
+				maint = d.Node
+			}
+		}
+		return maint != ""
+	}, 30*time.Second, 100*time.Millisecond, "no maintainer counts heartbeats")
+
+	top := c.topology(t)
+	reg := chaos.NewRegistry()
+	require.NoError(t, chaos.Register(reg))
+	log := netnsLogger(t)
+	be, err := reg.New(chaos.BackendNetns, chaos.Env{Run: c.run, Ledger: c.ledger, Topology: top, Network: c.pl.Network(), Logger: log})
+	require.NoError(t, err)
+	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: be, Run: c.run, Ledger: c.ledger, Topology: top, Logger: log,
+		Resolver: &chaos.TopologyResolver{Topology: top}})
+	require.NoError(t, err)
+	defer func() { require.NoError(t, g.Close(context.Background())) }()
+	require.NoError(t, g.Prepare(ctx))
+	injectAt := time.Now()
+	require.NoError(t, g.Inject(ctx, chaos.Spec{ID: "f1", Kind: chaos.KindCut, Target: chaos.Role(chaos.RoleKindNode + ":" + maint),
+		Links: []string{chaos.RoleMeta}}))
+	obs, err := g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+
+	require.Eventually(t, func() bool { return !hasCapture(ctx, c.Cluster, maint) }, hold, 50*time.Millisecond,
+		"%s still registered while cut from the meta store", maint)
+	expired := time.Now()
+	select {
+	case <-time.After(time.Until(injectAt.Add(hold))):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	healAt := time.Now()
+	require.NoError(t, g.Heal(ctx))
+	require.NoError(t, g.Cleanup(ctx))
+
+	// The node notices the loss within about a second of the expiry (the
+	// etcd client checks its lease deadline every second); allow two.
+	noticed := expired.Add(2 * time.Second)
+	require.Less(t, noticed, healAt, "the hold must outlast the notice")
+	ds, err := rundir.LoadDecisions(c.dir)
+	require.NoError(t, err)
+	var during []checker.DecisionEntry
+	for _, d := range ds {
+		if d.Node == maint && d.Time.After(noticed) && d.Time.Before(healAt) {
+			during = append(during, d)
+		}
+	}
+	assert.NotEmpty(t, during, "%s decided nothing between noticing its session loss (%s) and the heal (%s)",
+		maint, noticed.Format(time.TimeOnly), healAt.Format(time.TimeOnly))
+	t.Logf("%s cut from meta: lease gone after %s; %d decisions between notice and heal",
+		maint, expired.Sub(injectAt).Round(time.Millisecond), len(during))
+
+	// The node rejoins after the heal, and nothing was lost.
+	require.Eventually(t, func() bool { return hasCapture(ctx, c.Cluster, maint) }, 60*time.Second, 50*time.Millisecond,
+		"%s never registered again after the heal", maint)
 	stopLoad()
 	assertComplete(t, ctx, c.Cluster, "cf1")
 }
