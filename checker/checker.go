@@ -80,7 +80,7 @@ type Checker struct {
 	// harmSeen has one entry per writer and kind of harm already given an
 	// example.
 	harmSeen map[string]bool
-	lanes map[laneKey]*lane
+	lanes    map[laneKey]*lane
 	// One-entry caches for the per-record lookups: consecutive records
 	// mostly share their epoch and writer.
 	lastSupEpoch uint64
@@ -239,15 +239,15 @@ func New(cfg Config) (*Checker, error) {
 		cfg.MaxExamples = 10
 	}
 	c := &Checker{
-		cfg:     cfg,
-		stepMs:  cfg.Step.Milliseconds(),
-		epochs:  newEpochIndex(cfg.Grants, cfg.Changefeed),
-		sup:     make(map[uint64]supInfo),
-		lastIdx: -1,
-		gens:    make(map[genKey]*genStats),
-		stale:   make(map[uint64]*staleAgg),
+		cfg:      cfg,
+		stepMs:   cfg.Step.Milliseconds(),
+		epochs:   newEpochIndex(cfg.Grants, cfg.Changefeed),
+		sup:      make(map[uint64]supInfo),
+		lastIdx:  -1,
+		gens:     make(map[genKey]*genStats),
+		stale:    make(map[uint64]*staleAgg),
 		harmSeen: make(map[string]bool),
-		lanes:   make(map[laneKey]*lane),
+		lanes:    make(map[laneKey]*lane),
 	}
 	for p := range cfg.Partitions {
 		c.part(int32(p))

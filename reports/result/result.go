@@ -225,8 +225,8 @@ type StaleEpoch struct {
 	WindowMs int64 `json:"window_ms"`
 	// Harmful counts the records of Rows and Watermarks whose writer had
 	// already accepted a newer epoch (see Counters.HarmfulRows).
-	Harmful  int64       `json:"harmful"`
-	Writers  []NodeCount `json:"writers"`
+	Harmful int64       `json:"harmful"`
+	Writers []NodeCount `json:"writers"`
 	// Tolerated is true when the window is within the allowed zombie window.
 	Tolerated bool `json:"tolerated"`
 }
@@ -328,11 +328,11 @@ type Counters struct {
 	// created by an older generation than its manager had accepted;
 	// HarmfulMessages are stale control messages acted on by a receiver that
 	// had accepted a newer epoch. Each is judged with no tolerance.
-	HarmfulRows       int64 `json:"harmful_rows"`
-	HarmfulWatermarks int64 `json:"harmful_watermarks"`
-	OrphanRows        int64 `json:"orphan_rows"`
-	HarmfulMessages   int64 `json:"harmful_messages"`
-	WatermarkRegressions  int64 `json:"watermark_regressions"`
+	HarmfulRows          int64 `json:"harmful_rows"`
+	HarmfulWatermarks    int64 `json:"harmful_watermarks"`
+	OrphanRows           int64 `json:"orphan_rows"`
+	HarmfulMessages      int64 `json:"harmful_messages"`
+	WatermarkRegressions int64 `json:"watermark_regressions"`
 
 	// InputErrors counts inconsistencies in the recorded input itself
 	// (offsets going back in a partition, an out-of-order change log, a key

@@ -17,17 +17,17 @@ func TopicOf(changefeed string) string { return changefeed }
 // manager is the I/O side of one dispatcher manager: its sink producer, its
 // span dispatchers and the watermark writer.
 type manager struct {
-	n      *node
-	cf     string
-	topic  string
-	node   string
-	epoch  atomic.Uint64 // the owner's epoch: the generation rows are written under
+	n     *node
+	cf    string
+	topic string
+	node  string
+	epoch atomic.Uint64 // the owner's epoch: the generation rows are written under
 	// seen is the highest owner epoch the manager ever accepted. NB: a
 	// takeover stores epoch before seen and writers load seen before epoch,
 	// so a writer never pairs an old epoch with the newer seen of a
 	// legitimate takeover; epoch < seen is only ever an overwrite by an older
 	// generation.
-	seen atomic.Uint64
+	seen   atomic.Uint64
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
