@@ -163,6 +163,16 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 	checkDuration(ps, sp("recovery"), s.SLOs.Recovery, 1, maxDuration)
 	checkDuration(ps, sp("zombie"), s.SLOs.Zombie, 0, maxDuration)
 
+	ep := func(name string) string { return fieldPath(path("expect"), name) }
+	for _, f := range []struct{ name, v string }{{"on", s.Expect.On}, {"off", s.Expect.Off}} {
+		if f.v != ExpectPass && f.v != ExpectFail {
+			ps.add(ep(f.name), "%q: want %s or %s", f.v, ExpectPass, ExpectFail)
+		}
+	}
+	if s.Expect.Off == ExpectPass && strings.TrimSpace(s.Expect.Reason) == "" {
+		ps.add(ep("reason"), "required when fencing off is expected to pass: say why the bug cannot show in this scenario")
+	}
+
 	gp := func(name string) string { return fieldPath(path("steady"), name) }
 	checkDuration(ps, gp("lag"), s.Steady.Lag, 1, maxDuration)
 	checkDuration(ps, gp("window"), s.Steady.Window, 1, maxDuration)
