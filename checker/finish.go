@@ -170,10 +170,14 @@ func (c *Checker) faults(res *result.Result, samples []result.LagSample, start i
 		if rf.Healed {
 			anchors = append(anchors, anchor{"heal", rf.HealMs})
 		}
+		// A heal while another fault still holds is not a recovery point:
+		// the lag then measures the other fault. Overlapping faults are
+		// judged at the last heal of the overlap.
+		overlapped := rf.Healed && heldAt(fs, f, f.Heal)
 		for i, a := range anchors {
 			r := Recover(samples, a.at, l, w)
 			r.FaultID, r.Anchor = f.ID, a.name
-			r.Judged = i == len(anchors)-1
+			r.Judged = i == len(anchors)-1 && !overlapped
 			r.WithinBound = r.Recovered && (bound == 0 || r.DurationMs <= bound)
 			res.Recoveries = append(res.Recoveries, r)
 			if !r.Judged || r.WithinBound {
@@ -188,6 +192,18 @@ func (c *Checker) faults(res *result.Result, samples []result.LagSample, start i
 			}
 		}
 	}
+}
+
+// heldAt reports whether a fault other than f was in force at t: injected
+// at or before it and healed after it. A fault with no heal (a kill left
+// dead) is a permanent change, not one that ends: it does not hold.
+func heldAt(fs []FaultEvent, f FaultEvent, t time.Time) bool {
+	for _, g := range fs {
+		if g.ID != f.ID && !g.Inject.After(t) && g.Heal.After(t) {
+			return true
+		}
+	}
+	return false
 }
 
 // completeness lists the upstream changes the final watermark covers that

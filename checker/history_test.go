@@ -397,6 +397,8 @@ func checkExpect(t *testing.T, res *result.Result, e string) {
 				assert.Equal(t, v, strconv.FormatInt(r.PeakLagMs, 10), e)
 			case "within":
 				assert.Equal(t, v, strconv.FormatBool(r.WithinBound), e)
+			case "judged":
+				assert.Equal(t, v, strconv.FormatBool(r.Judged), e)
 			default:
 				t.Fatalf("unknown recovery field %s", k)
 			}
