@@ -58,6 +58,9 @@ const (
 	// Unclear means the probe could not run or ended in an unexpected way
 	// (e.g. connection reset), which proves neither.
 	Unclear Reach = "unclear"
+	// Any, as a probe's Want, means the probe only drives traffic (for a
+	// loss, whose proof is the drop counters) and any outcome will do.
+	Any Reach = "any"
 )
 
 // Probe roles within an observation.
@@ -83,7 +86,8 @@ type ProbeResult struct {
 	Took     time.Duration `json:"took_ns"`
 }
 
-// Counter is one drop counter: an iptables rule's packet and byte counts,
+// Counter is one counter of a fault's effect: an iptables rule's packet
+// and byte counts, the packets a queue handler held, delayed or released,
 // or the bytes a toxiproxy hold toxic kept back.
 type Counter struct {
 	Where   string `json:"where"` // netns or proxy name
@@ -96,7 +100,8 @@ type Counter struct {
 type Observation struct {
 	Phase Phase `json:"phase"`
 	// OK says the phase's expectation held: every probe got its Want and,
-	// after inject, the counters show drops (where the backend has them).
+	// after inject, the counters show the fault acting (where the backend
+	// has them).
 	OK bool `json:"ok"`
 	// Start and End bound the round.
 	Start    time.Time     `json:"start"`

@@ -20,10 +20,10 @@ import (
 // of the test binary. It builds a netns network of three namespaces with an
 // echo server in each, a paused `sleep` inside one namespace and another
 // on the host (both recorded in the ledger), two toxiproxy proxies, and
-// holds a netns cut and a toxiproxy cut. It prints "ACTIVE ..." and waits
-// for SIGINT; then it recovers the way the runner will (Guard.Close under a
-// context that survives cancellation, then the fabric) and prints
-// "CLEAN-EXIT".
+// holds a netns cut, hold (with its queue handler) and loss, and a
+// toxiproxy cut. It prints "ACTIVE ..." and waits for SIGINT; then it
+// recovers the way the runner will (Guard.Close under a context that
+// survives cancellation, then the fabric) and prints "CLEAN-EXIT".
 func harnessMain(runDir, run string) int {
 	code := harnessBody(runDir, run)
 	if code == 0 {
@@ -123,6 +123,12 @@ func harnessBody(runDir, run string) int {
 	faults := []fault{
 		{BackendPause, top, Spec{ID: "p1", Kind: KindPause, Target: "process:sleep-0"}},
 		{BackendNetns, top, Spec{ID: "f1", Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}}},
+		// NB: the loss and the hold share the only link a's cut leaves, b-c.
+		// The guards close in reverse, so the hold heals first and proves it
+		// through the loss: keep the loss light, or that takes the whole
+		// verify timeout.
+		{BackendNetns, top, Spec{ID: "l1", Kind: KindLoss, Target: "node:3", Links: []string{"node:2"}, Loss: 0.1}},
+		{BackendNetns, top, Spec{ID: "h1", Kind: KindHold, Target: "node:2", Links: []string{"node:3"}}},
 		{BackendToxiproxy, ptop, Spec{ID: "t1", Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}}},
 	}
 	for _, f := range faults {
@@ -150,7 +156,8 @@ func harnessBody(runDir, run string) int {
 		}
 	}
 	proxyAddr, _ := px.Addr("y", "x", "echo")
-	fmt.Printf("ACTIVE sleepns=%d sleeproot=%d proxy=%s\n", sleeps[0].Pid, sleeps[1].Pid, proxyAddr)
+	b, _ := top.Process("b")
+	fmt.Printf("ACTIVE sleepns=%d sleeproot=%d proxy=%s echob=%s\n", sleeps[0].Pid, sleeps[1].Pid, proxyAddr, b.Endpoints[0].Addr)
 	<-ctx.Done()
 	return 0
 }
@@ -222,6 +229,12 @@ func TestCrashSIGKILL(t *testing.T) {
 	out, err := iptablesSave(context.Background(), nsName(run, "a"))
 	require.NoError(t, err)
 	require.Contains(t, out, Tag(run, "f1"))
+	// The hold's handler died with the harness and its rules stay: packets
+	// are dropped, not let through (no --queue-bypass).
+	out, err = iptablesSave(context.Background(), nsName(run, "b"))
+	require.NoError(t, err)
+	require.Contains(t, out, Tag(run, "h1"))
+	require.Error(t, echoOnce(nsName(run, "c"), fields["echob"], 300*time.Millisecond), "a dead hold must fail closed")
 
 	// --all dry run sees the run and changes nothing.
 	dry, err := Clean(context.Background(), CleanOptions{All: true, DryRun: true, Logger: testLogger(t)})
@@ -239,7 +252,12 @@ func TestCrashSIGKILL(t *testing.T) {
 		bridgeName(run), chainName(run)} {
 		require.Contains(t, got, want)
 	}
-	require.Contains(t, strings.Join(got, "\n"), Tag(run, "f1"))
+	all := strings.Join(got, "\n")
+	require.Contains(t, all, Tag(run, "f1"))
+	require.Contains(t, all, Tag(run, "h1"))
+	require.Contains(t, all, "-j NFQUEUE", "the hold's rules outlive the harness: clean removes them")
+	require.Contains(t, all, Tag(run, "l1"))
+	require.Contains(t, all, "-m statistic")
 	assertNoLeftovers(t, run)
 	assertProcessGone(t, sleepNs)
 	assertProcessGone(t, sleepRoot)

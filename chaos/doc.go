@@ -1,6 +1,9 @@
 // Package chaos injects faults into a running chaosrun cluster and proves
-// that they took effect: network cuts (netns + iptables, or toxiproxy),
-// process kills with restart, and SIGSTOP pauses.
+// that they took effect: network faults between a target and its peers —
+// cuts, holds (traffic kept and delivered in order at heal), delays and
+// random loss — with netns (iptables DROP, NFQUEUE and statistic rules) or
+// toxiproxy (hold and latency toxics; no loss), process kills with
+// restart, and SIGSTOP pauses.
 //
 // # Pieces
 //
@@ -13,10 +16,13 @@
 //   - Spec → Fault: what the scenario asks for, and its resolution.
 //   - Backend: one kind of fault mechanism, one file each (netns_iptables.go,
 //     toxiproxy.go, process_kill.go, process_pause.go, noop.go), added to a
-//     Registry by Register.
+//     Registry by Register; a behaviour a backend adds gets its own file
+//     (netns_queue.go and nfqueue_*.go for holds and delays on netns,
+//     netns_loss.go, toxiproxy_hold.go, toxiproxy_latency.go).
 //   - Guard: the lifecycle every fault goes through (prepare, inject,
 //     verify, heal, verify, cleanup); it refuses calls out of order and
-//     keeps a FaultRecord with the proof (probes, drop counters, times).
+//     keeps a FaultRecord with the proof (probes, rule and queue counters,
+//     held bytes, times).
 //   - Network (netns) and Proxies (toxiproxy): the run's fabric, which the
 //     runner creates before starting processes and closes at teardown.
 //   - Ledger and Clean: every intent is appended to
@@ -47,8 +53,11 @@
 //
 // A crashed harness leaves the ledger behind; `chaosrun clean <run-dir>`
 // (Clean) then resumes paused processes, kills the run's processes by pid
-// and start time, removes rules, chains, namespaces, veths (the uplink's
-// too) and the bridge, and reports the in-process proxies as gone.
+// and start time, removes rules (DROP, NFQUEUE and statistic alike: by
+// their tag), chains, namespaces, veths (the uplink's too) and the bridge,
+// and reports the in-process proxies as gone. A hold's queue handler lives
+// in the harness: if the harness dies, its queue is unbound and the kernel
+// drops what reaches the rules until clean removes them (fail closed).
 // `chaosrun clean --all` finds namespaces and links by name when no ledger
 // is left.
 //

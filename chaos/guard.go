@@ -138,7 +138,8 @@ type GuardConfig struct {
 //	  |                                      | error in Inject or Heal, or in
 //	  |                                      | Cleanup from Broken (a fault
 //	  |                                      | may be in effect)
-//	  +------- Cleanup ------ Failed <------ error in Prepare or Cleanup
+//	  +------- Cleanup ------ Failed <------ error in Prepare or Cleanup, or
+//	                                         an Inject the backend refused
 //	                                         (no fault in effect)
 //
 // Heal and Cleanup run under context.WithoutCancel(ctx) plus
@@ -250,8 +251,9 @@ func (g *Guard) Prepare(ctx context.Context) error {
 
 // Inject resolves spec's roles now, records the intent in the ledger and
 // injects. Legal in Ready. If the target does not resolve, nothing is
-// injected and the state stays Ready; any backend error leaves the guard
-// Broken (the fault may be partly applied: Heal or Close).
+// injected and the state stays Ready; a kind the backend refuses
+// (ErrUnsupported) leaves the guard Failed; any other backend error leaves
+// it Broken (the fault may be partly applied: Heal or Close).
 func (g *Guard) Inject(ctx context.Context, spec Spec) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -268,10 +270,7 @@ func (g *Guard) Inject(ctx context.Context, spec Spec) error {
 	if err != nil {
 		return err
 	}
-	detail := string(f.Kind)
-	if f.Kind == KindCut {
-		detail += " " + string(f.direction())
-	}
+	detail := f.describe()
 	e := Entry{
 		Op: LedgerIntent, Kind: EntryFault, Backend: g.cfg.Backend.Name(), Fault: f.ID,
 		Target: string(spec.Target), Name: f.Target.Name, Pid: f.Target.Pid, Start: f.Target.StartTime,
@@ -292,6 +291,9 @@ func (g *Guard) Inject(ctx context.Context, spec Spec) error {
 		"pid", f.Target.Pid, "peers", e.Peers)
 	g.inEffect = true
 	err = g.cfg.Backend.Inject(ctx, f)
+	if errors.Is(err, ErrUnsupported) {
+		g.inEffect = false // refused without acting (see Backend.Inject)
+	}
 	g.step(OpInject, err)
 	if err != nil {
 		return fmt.Errorf("chaos: %s: inject %s: %w", g.cfg.Backend.Name(), f.ID, err)

@@ -83,6 +83,7 @@ type Network struct {
 	closed  bool
 	uplink  netip.Addr // valid once the uplink is up
 	upTried bool       // Uplink started creating it: Close must look
+	queues  map[string]uint16
 }
 
 // Namespace is one process's network namespace in a Network.
@@ -282,6 +283,29 @@ func (n *Network) removeUplink(ctx context.Context) error {
 		}
 	}
 	return n.ledger.Append(Entry{Op: LedgerUndone, Kind: EntryVeth, Backend: BackendNetns, Name: name})
+}
+
+// queueBase is the first NFQUEUE number a run hands out.
+const queueBase = 100
+
+// queueNum returns the NFQUEUE number of fault id: the same for the same
+// id, and unique within the run (hold and delay faults bind one queue
+// each, in their target's namespace).
+func (n *Network) queueNum(fault string) (uint16, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if q, ok := n.queues[fault]; ok {
+		return q, nil
+	}
+	if n.queues == nil {
+		n.queues = map[string]uint16{}
+	}
+	q := queueBase + len(n.queues)
+	if q > 0xffff {
+		return 0, fmt.Errorf("chaos: netns: run %s has no NFQUEUE number left", n.run)
+	}
+	n.queues[fault] = uint16(q)
+	return uint16(q), nil
 }
 
 // Namespace returns the namespace made for process proc.

@@ -18,6 +18,9 @@ type FaultRecord struct {
 	Peers     []ProcessRef `json:"peers,omitempty"`
 	Links     []string     `json:"links,omitempty"`
 	Direction Direction    `json:"direction,omitempty"`
+	// Delay and Loss are a delay's and a loss's parameters.
+	Delay time.Duration `json:"delay_ns,omitempty"`
+	Loss  float64       `json:"loss,omitempty"`
 	// Restarted is the process that replaced Target after a kill heal.
 	Restarted *ProcessRef `json:"restarted,omitempty"`
 
@@ -67,9 +70,9 @@ func (r *FaultRecord) HealToRestored() time.Duration {
 func newRecord(backend string, f *Fault, now time.Time) *FaultRecord {
 	r := &FaultRecord{
 		Run: f.Run, Backend: backend, ID: f.ID, Kind: f.Kind, Role: f.Spec.Target,
-		Target: f.Target.Ref(), Links: f.Links, InjectAt: now,
+		Target: f.Target.Ref(), Links: f.Links, Delay: f.Delay, Loss: f.Loss, InjectAt: now,
 	}
-	if f.Kind == KindCut {
+	if f.Kind.Network() {
 		r.Direction = f.direction()
 	}
 	for _, p := range f.Peers {

@@ -74,7 +74,7 @@ func (r *TopologyResolver) Resolve(ctx context.Context, role Role) ([]Process, e
 }
 
 // resolveFault resolves a spec into a Fault: exactly one target process and,
-// for cuts, the deduplicated peers of every link set, minus the target.
+// for network kinds, the deduplicated peers of every link set, minus the target.
 func resolveFault(ctx context.Context, res Resolver, run string, s Spec) (*Fault, error) {
 	targets, err := res.Resolve(ctx, s.Target)
 	if err != nil {
@@ -84,7 +84,7 @@ func resolveFault(ctx context.Context, res Resolver, run string, s Spec) (*Fault
 		return nil, fmt.Errorf("%w: fault %s: target %s resolves to %d processes, want 1", ErrUnresolved, s.ID, s.Target, len(targets))
 	}
 	f := &Fault{Spec: s, Run: run, Target: targets[0]}
-	if s.Kind != KindCut {
+	if !s.Kind.Network() {
 		return f, nil
 	}
 	seen := map[string]bool{f.Target.Name: true}
@@ -108,7 +108,7 @@ func resolveFault(ctx context.Context, res Resolver, run string, s Spec) (*Fault
 		}
 	}
 	if len(f.Peers) == 0 {
-		return nil, fmt.Errorf("%w: fault %s: link sets %v leave no peer to cut", ErrUnresolved, s.ID, s.Links)
+		return nil, fmt.Errorf("%w: fault %s: link sets %v leave no peer", ErrUnresolved, s.ID, s.Links)
 	}
 	return f, nil
 }

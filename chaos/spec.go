@@ -3,7 +3,10 @@ package chaos
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // Kind is what a fault does.
@@ -12,12 +15,39 @@ type Kind string
 const (
 	// KindCut partitions the target from its peers (netns, toxiproxy).
 	KindCut Kind = "cut"
+	// KindHold holds the traffic between the target and its peers, both
+	// ways, without dropping it: nothing arrives while it is in force, and
+	// at heal what was held is delivered, in order. netns: NFQUEUE rules
+	// and a handler that withholds the verdicts (see nfQueue); toxiproxy:
+	// the hold toxic, which is what a cut is there.
+	KindHold Kind = "hold"
+	// KindDelay delays every packet (netns) or chunk (toxiproxy) between
+	// the target and its peers, both ways, by Spec.Delay. netns: the
+	// NFQUEUE handler releases each packet after the delay; toxiproxy: the
+	// latency toxic.
+	KindDelay Kind = "delay"
+	// KindLoss drops each packet between the target and its peers, both
+	// ways, with probability Spec.Loss (netns only: the iptables statistic
+	// match; toxiproxy proxies TCP streams and cannot lose packets).
+	KindLoss Kind = "loss"
 	// KindKill sends SIGKILL to the target's process group; heal restarts it
 	// through the runner's RestartFunc.
 	KindKill Kind = "kill"
 	// KindPause sends SIGSTOP to the target's process group; heal sends
 	// SIGCONT.
 	KindPause Kind = "pause"
+)
+
+// Network reports whether k acts on the links between the target and its
+// peers (and so takes link sets and resolves peers).
+func (k Kind) Network() bool {
+	return k == KindCut || k == KindHold || k == KindDelay || k == KindLoss
+}
+
+// Bounds of Spec.Delay.
+const (
+	MinDelay = time.Millisecond
+	MaxDelay = 60 * time.Second
 )
 
 // Direction selects which links between the target and its peers a cut
@@ -111,10 +141,18 @@ type Spec struct {
 	Kind Kind `json:"kind"`
 	// Target is resolved when the fault fires.
 	Target Role `json:"target"`
-	// Links lists the link sets a cut drops: LinkPeers or roles. Cuts only.
+	// Links lists the link sets a network fault acts on: LinkPeers or
+	// roles. Network kinds only.
 	Links []string `json:"links,omitempty"`
-	// Direction of a cut; "" means Both.
+	// Direction of a cut; "" means Both, the only direction of the other
+	// network kinds.
 	Direction Direction `json:"direction,omitempty"`
+	// Delay is what KindDelay adds to every packet or chunk, MinDelay to
+	// MaxDelay. Delay faults only.
+	Delay time.Duration `json:"delay,omitempty"`
+	// Loss is the probability, strictly between 0 and 1, that KindLoss
+	// drops a packet. Loss faults only.
+	Loss float64 `json:"loss,omitempty"`
 }
 
 // validFaultID reports whether s is 1-16 of [a-z0-9-]: fault ids end up in
@@ -143,9 +181,9 @@ func (s Spec) Validate() error {
 		return fmt.Errorf("%w: fault %s: %w", ErrBadSpec, s.ID, err)
 	}
 	switch s.Kind {
-	case KindCut:
+	case KindCut, KindHold, KindDelay, KindLoss:
 		if len(s.Links) == 0 {
-			return fmt.Errorf("%w: fault %s: a cut needs link sets", ErrBadSpec, s.ID)
+			return fmt.Errorf("%w: fault %s: a %s needs link sets", ErrBadSpec, s.ID, s.Kind)
 		}
 		for _, l := range s.Links {
 			if l == LinkPeers {
@@ -158,12 +196,25 @@ func (s Spec) Validate() error {
 		if s.Direction != "" && !s.Direction.valid() {
 			return fmt.Errorf("%w: fault %s: direction %q", ErrBadSpec, s.ID, s.Direction)
 		}
+		if s.Kind != KindCut && s.Direction != "" && s.Direction != Both {
+			return fmt.Errorf("%w: fault %s: a %s acts both ways (direction %q)", ErrBadSpec, s.ID, s.Kind, s.Direction)
+		}
 	case KindKill, KindPause:
 		if len(s.Links) != 0 || s.Direction != "" {
 			return fmt.Errorf("%w: fault %s: %s takes no links or direction", ErrBadSpec, s.ID, s.Kind)
 		}
 	default:
 		return fmt.Errorf("%w: fault %s: kind %q", ErrBadSpec, s.ID, s.Kind)
+	}
+	switch {
+	case s.Kind == KindDelay && (s.Delay < MinDelay || s.Delay > MaxDelay):
+		return fmt.Errorf("%w: fault %s: delay %v (want %v..%v)", ErrBadSpec, s.ID, s.Delay, MinDelay, MaxDelay)
+	case s.Kind != KindDelay && s.Delay != 0:
+		return fmt.Errorf("%w: fault %s: a %s takes no delay", ErrBadSpec, s.ID, s.Kind)
+	case s.Kind == KindLoss && !(s.Loss > 0 && s.Loss < 1):
+		return fmt.Errorf("%w: fault %s: loss %v (want a probability strictly between 0 and 1)", ErrBadSpec, s.ID, s.Loss)
+	case s.Kind != KindLoss && (s.Loss != 0 || math.IsNaN(s.Loss)):
+		return fmt.Errorf("%w: fault %s: a %s takes no loss", ErrBadSpec, s.ID, s.Kind)
 	}
 	return nil
 }
@@ -175,8 +226,23 @@ type Fault struct {
 	Run string
 	// Target is the concrete process the role resolved to.
 	Target Process
-	// Peers are the concrete processes a cut separates Target from.
+	// Peers are the concrete processes at the other end of a network
+	// fault's links.
 	Peers []Process
+}
+
+// describe returns the fault in a few words for logs and the ledger:
+// "cut both", "hold", "delay 2s", "loss 0.3".
+func (f *Fault) describe() string {
+	switch f.Kind {
+	case KindCut:
+		return string(f.Kind) + " " + string(f.direction())
+	case KindDelay:
+		return string(f.Kind) + " " + f.Delay.String()
+	case KindLoss:
+		return string(f.Kind) + " " + strconv.FormatFloat(f.Loss, 'g', -1, 64)
+	}
+	return string(f.Kind)
 }
 
 // direction returns the effective direction (Both when unset).
@@ -187,8 +253,8 @@ func (f *Fault) direction() Direction {
 	return f.Direction
 }
 
-// Link is one directed client→server link of a cut: From connects to To's
-// endpoint.
+// Link is one directed client→server link of a network fault: From
+// connects to To's endpoint.
 type Link struct {
 	From     Process
 	To       Process
@@ -198,8 +264,9 @@ type Link struct {
 // String returns "from->to/endpoint".
 func (l Link) String() string { return l.From.Name + "->" + l.To.Name + "/" + l.Endpoint.Name }
 
-// links returns the links a cut drops (cut) and, for one-way cuts, the
-// opposite links that must keep working (control).
+// links returns the links a network fault acts on (cut) and, for one-way
+// cuts, the opposite links that must keep working (control). Every kind
+// but a one-way cut acts on every link both ways.
 func (f *Fault) links() (cut, control []Link) {
 	d := f.direction()
 	for _, p := range f.Peers {

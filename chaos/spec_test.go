@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"errors"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -26,6 +27,11 @@ func TestSpecValidate(t *testing.T) {
 		{ID: "f-2", Kind: KindCut, Target: "node:1", Links: []string{"kafka"}, Direction: Inbound},
 		{ID: "k1", Kind: KindKill, Target: "owner"},
 		{ID: "p1", Kind: KindPause, Target: "maintainer-of:cf"},
+		{ID: "h1", Kind: KindHold, Target: "owner", Links: []string{LinkPeers}},
+		{ID: "h2", Kind: KindHold, Target: "owner", Links: []string{LinkPeers}, Direction: Both},
+		{ID: "d1", Kind: KindDelay, Target: "owner", Links: []string{"meta"}, Delay: MinDelay},
+		{ID: "d2", Kind: KindDelay, Target: "owner", Links: []string{"meta"}, Delay: MaxDelay},
+		{ID: "l1", Kind: KindLoss, Target: "node:2", Links: []string{"kafka"}, Loss: 0.3},
 	}
 	for _, s := range good {
 		require.NoError(t, s.Validate(), s)
@@ -39,6 +45,18 @@ func TestSpecValidate(t *testing.T) {
 		{ID: "f1", Kind: KindKill, Target: "owner", Links: []string{LinkPeers}},
 		{ID: "f1", Kind: "flood", Target: "owner"},
 		{ID: "f1", Kind: KindPause, Target: "boss"},
+		{ID: "h1", Kind: KindHold, Target: "owner"},
+		{ID: "h1", Kind: KindHold, Target: "owner", Links: []string{LinkPeers}, Direction: Inbound},
+		{ID: "d1", Kind: KindDelay, Target: "owner", Links: []string{LinkPeers}},
+		{ID: "d1", Kind: KindDelay, Target: "owner", Links: []string{LinkPeers}, Delay: MinDelay - 1},
+		{ID: "d1", Kind: KindDelay, Target: "owner", Links: []string{LinkPeers}, Delay: MaxDelay + 1},
+		{ID: "d1", Kind: KindDelay, Target: "owner", Links: []string{LinkPeers}, Delay: MinDelay, Loss: 0.5},
+		{ID: "l1", Kind: KindLoss, Target: "owner", Links: []string{LinkPeers}},
+		{ID: "l1", Kind: KindLoss, Target: "owner", Links: []string{LinkPeers}, Loss: 1},
+		{ID: "l1", Kind: KindLoss, Target: "owner", Links: []string{LinkPeers}, Loss: math.NaN()},
+		{ID: "f1", Kind: KindCut, Target: "owner", Links: []string{LinkPeers}, Delay: MinDelay},
+		{ID: "f1", Kind: KindCut, Target: "owner", Links: []string{LinkPeers}, Loss: math.NaN()},
+		{ID: "k1", Kind: KindKill, Target: "owner", Loss: 0.1},
 	}
 	for _, s := range bad {
 		require.ErrorIs(t, s.Validate(), ErrBadSpec, s)

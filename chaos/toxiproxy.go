@@ -18,8 +18,12 @@ import (
 // on both streams, upstream and downstream, of the proxy of every directed
 // link the cut drops. Inbound/Outbound select the links by who dials whom,
 // exactly as the netns backend does, so a one-way cut means the same in
-// both backends. Needs no privileges. Proof of effect: echo probes through
-// the proxies and the bytes each toxic held.
+// both backends. A hold is a cut both ways (the hold toxic already
+// delivers what it held, in order, at heal); a delay is the latency toxic
+// on the same streams (toxiproxy_latency.go). A loss is refused: a proxy
+// relays TCP streams and has no packets to lose. Needs no privileges.
+// Proof of effect: echo probes through the proxies and the bytes each hold
+// toxic held.
 type toxiproxyBackend struct {
 	env      Env
 	px       *Proxies
@@ -63,8 +67,13 @@ func toxicName(fault, suffix string) string { return "cr-" + fault + "-" + suffi
 // proxy it fails (that traffic would bypass the cut) unless lenient, when
 // it returns the links that have one (heal must undo whatever exists).
 func (b *toxiproxyBackend) cutProxies(f *Fault, lenient bool) ([]Link, []*toxiproxy.Proxy, error) {
-	if f.Kind != KindCut {
-		return nil, nil, fmt.Errorf("%w: %s cannot %s", ErrUnsupported, BackendToxiproxy, f.Kind)
+	switch f.Kind {
+	case KindCut, KindHold, KindDelay:
+	case KindLoss:
+		return nil, nil, fmt.Errorf("%w: %s cannot inject %s faults: it relays TCP streams, which have no packets to lose; use %s",
+			ErrUnsupported, BackendToxiproxy, f.Kind, BackendNetns)
+	default:
+		return nil, nil, fmt.Errorf("%w: %s cannot inject %s faults", ErrUnsupported, BackendToxiproxy, f.Kind)
 	}
 	cut, _ := f.links()
 	var pxs []*toxiproxy.Proxy
@@ -103,7 +112,11 @@ func (b *toxiproxyBackend) Inject(ctx context.Context, f *Fault) error {
 	b.injected = append(b.injected, f)
 	for _, px := range pxs {
 		for _, s := range streams {
-			body, _ := json.Marshal(map[string]any{"name": toxicName(f.ID, s.suffix), "type": holdToxicType, "stream": s.stream, "toxicity": 1.0})
+			toxic := map[string]any{"name": toxicName(f.ID, s.suffix), "type": holdToxicType, "stream": s.stream, "toxicity": 1.0}
+			if f.Kind == KindDelay {
+				toxic = latencyToxic(toxicName(f.ID, s.suffix), s.stream, f.Delay)
+			}
+			body, _ := json.Marshal(toxic)
 			if _, err := px.Toxics.AddToxicJson(strings.NewReader(string(body))); err != nil {
 				return fmt.Errorf("chaos: toxiproxy: %s: add %s: %w", px.Name, toxicName(f.ID, s.suffix), err)
 			}
@@ -112,9 +125,13 @@ func (b *toxiproxyBackend) Inject(ctx context.Context, f *Fault) error {
 	return nil
 }
 
-// Heal removes the fault's toxics, releasing what they held. Idempotent.
+// Heal removes the fault's toxics, releasing what they held. Idempotent;
+// nothing to do for a kind Inject refused.
 func (b *toxiproxyBackend) Heal(ctx context.Context, f *Fault) (*Process, error) {
 	_, pxs, err := b.cutProxies(f, true)
+	if errors.Is(err, ErrUnsupported) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +155,10 @@ func (b *toxiproxyBackend) Heal(ctx context.Context, f *Fault) (*Process, error)
 // echo probes blocked, controls open, and every cut link proved, either by
 // its echo probe or, for connect-only endpoints (a connect to a proxy
 // always succeeds, so it proves nothing), by held bytes of real traffic.
-// After heal it wants every link open and no toxic of the fault left.
+// A delay wants every link's echo probe open but no faster than the delay
+// (a connect-only link cannot be proved). After heal it wants every link
+// open (for a delay, faster than the delay) and no toxic of the fault
+// left.
 func (b *toxiproxyBackend) Observe(ctx context.Context, f *Fault, phase Phase) (Observation, error) {
 	cut, pxs, err := b.cutProxies(f, phase == PhaseHealed)
 	if err != nil {
@@ -147,6 +167,10 @@ func (b *toxiproxyBackend) Observe(ctx context.Context, f *Fault, phase Phase) (
 	_, control := f.links()
 	obs := Observation{Phase: phase, Start: time.Now()}
 	wantCut, wantControl := wants(phase)
+	timeout := b.env.probeTimeout()
+	if f.Kind == KindDelay && phase == PhaseInjected {
+		wantCut, timeout = Open, delayProbeTimeout(f.Delay, timeout)
+	}
 	var tasks []probeTask
 	add := func(l Link, role string, want Reach) {
 		addr, ok := b.px.Addr(l.From.Name, l.To.Name, l.Endpoint.Name)
@@ -167,7 +191,7 @@ func (b *toxiproxyBackend) Observe(ctx context.Context, f *Fault, phase Phase) (
 	for _, l := range control {
 		add(l, ProbeControl, wantControl)
 	}
-	obs.Probes = runProbes(ctx, tasks, b.env.probeTimeout())
+	obs.Probes = runProbes(ctx, tasks, timeout)
 	probed := map[string]bool{}
 	for _, r := range obs.Probes {
 		if r.Role == ProbeCut && r.Got == wantCut {
@@ -201,9 +225,12 @@ func (b *toxiproxyBackend) Observe(ctx context.Context, f *Fault, phase Phase) (
 	case phase == PhaseInjected && present != len(pxs)*len(streams):
 		obs.OK, obs.Note = false, fmt.Sprintf("%d of %d toxics present", present, len(pxs)*len(streams))
 	case phase == PhaseInjected && unproved > 0:
-		obs.OK, obs.Note = false, fmt.Sprintf("%d cut links neither probed blocked nor holding traffic", unproved)
+		obs.OK, obs.Note = false, fmt.Sprintf("%d links neither probed %s nor holding traffic", unproved, wantCut)
 	case phase == PhaseHealed && present != 0:
 		obs.OK, obs.Note = false, fmt.Sprintf("%d toxics of %s left", present, f.ID)
+	case f.Kind == KindDelay:
+		obs.Note = delayNote(obs.Probes, f.Delay, phase)
+		obs.OK = obs.Note == ""
 	}
 	return obs, nil
 }

@@ -42,7 +42,10 @@
 //     the same node at fire time; the runner must cope or refuse.
 //   - Step.At is measured from the end of the steady-state gate; the
 //     recovery window starts at the last heal (Plan.End).
-//   - An empty Step.Backend means the run's backend.
+//   - An empty Step.Backend means the run's backend. A loss runs only on
+//     netns (Validate refuses one that names toxiproxy; the runner refuses
+//     one left to a toxiproxy run), and so do steps that act on Kafka
+//     links.
 //   - Scenario.Timeout bounds the whole run; its default is the worst case
 //     of the timed phases plus ProvisionAllowance.
 package scenario

@@ -91,6 +91,13 @@ func corpusSeeds(t *testing.T) map[string]string {
 		"huge-numbers":     "name: h\nseed: 9223372036854775807\nworkload: {rate: 1e308, workers: 99999999999999999999}\n",
 		"repeat-flapping":  "name: f\nfaults:\n  - {kind: one-way-out, target: upstream, links: [peers, kafka], at: 0s..1s, duration: 100ms..900ms, repeat: {count: 100, every: 1s..2s}}\n",
 		"kill-restart-new": "name: k\nfaults:\n  - {kind: kill-restart, target: node:1, duration: 1s, restart: new-id}\n",
+		"network-kinds": "name: n\nfaults:\n  - {kind: hold, target: owner, links: [peers], at: 1s, duration: 2s}\n" +
+			"  - {kind: delay, target: owner, links: [meta, upstream], delay: 250ms, at: 2s, duration: 500ms..1s}\n" +
+			"  - {kind: loss, target: meta, links: [peers], loss: 0.25, backend: netns, at: 5s, duration: 1s, repeat: {count: 2, every: 2s}}\n",
+		"network-kinds-broken": "name: b\nfaults:\n  - {kind: delay, target: owner, links: [peers], delay: 2m, duration: 1s}\n" +
+			"  - {kind: loss, target: node:1, links: [peers], loss: 1.5, backend: toxiproxy, at: 3s, duration: 1s}\n" +
+			"  - {kind: isolate, target: node:2, links: [peers], delay: 1s, loss: 0.1, duration: 1s}\n" +
+			"  - {kind: delay, target: node:3, links: [peers], duration: 1s}\n  - {kind: loss, target: meta, links: [peers], loss: .nan, duration: 1s}\n",
 	} {
 		seeds["hand-"+name] = y
 	}

@@ -55,12 +55,15 @@ type Step struct {
 	At time.Duration `yaml:"at"`
 	// Duration is how long the fault holds before it heals.
 	Duration time.Duration `yaml:"duration"`
-	// Kind, Target, Links, Restart and Backend are the fault step's.
-	Kind    Kind     `yaml:"kind"`
-	Target  string   `yaml:"target"`
-	Links   []string `yaml:"links,omitempty,flow"`
-	Restart string   `yaml:"restart,omitempty"`
-	Backend string   `yaml:"backend,omitempty"`
+	// Kind, Target, Links, Delay, Loss, Restart and Backend are the fault
+	// step's.
+	Kind    Kind          `yaml:"kind"`
+	Target  string        `yaml:"target"`
+	Links   []string      `yaml:"links,omitempty,flow"`
+	Delay   time.Duration `yaml:"delay,omitempty"`
+	Loss    float64       `yaml:"loss,omitempty"`
+	Restart string        `yaml:"restart,omitempty"`
+	Backend string        `yaml:"backend,omitempty"`
 }
 
 // Heal returns the heal time, from the end of the steady-state gate.
@@ -98,7 +101,7 @@ func (s Scenario) Plan(seed int64) (Plan, error) {
 			steps = append(steps, Step{
 				Fault: i, Occurrence: k,
 				At: at, Duration: f.Duration.pick(rng),
-				Kind: f.Kind, Target: f.Target, Links: slices.Clone(f.Links),
+				Kind: f.Kind, Target: f.Target, Links: slices.Clone(f.Links), Delay: f.Delay, Loss: f.Loss,
 				Restart: f.Restart, Backend: f.Backend,
 			})
 		}
@@ -150,7 +153,7 @@ func (p Plan) Validate() error {
 		if st.Occurrence < 0 {
 			ps.add(fieldPath(path, "occurrence"), "%d is negative", st.Occurrence)
 		}
-		s.checkAction(&ps, path, action{st.Kind, st.Target, st.Links, st.Restart, st.Backend})
+		s.checkAction(&ps, path, action{st.Kind, st.Target, st.Links, st.Delay, st.Loss, st.Restart, st.Backend})
 		atOK := checkDuration(&ps, fieldPath(path, "at"), st.At, 0, s.Timeout)
 		durOK := checkDuration(&ps, fieldPath(path, "duration"), st.Duration, 1, maxDuration)
 		if atOK && i > 0 && st.At < p.Steps[i-1].At {
@@ -164,7 +167,7 @@ func (p Plan) Validate() error {
 		for i, a := range p.Steps[:j] {
 			disjoint := disjointCuts(FaultStep{Kind: a.Kind, Links: a.Links}, FaultStep{Kind: b.Kind, Links: b.Links})
 			if a.Target == b.Target && !disjoint && a.At < b.Heal() && b.At < a.Heal() {
-				ps.add(fieldPath(indexPath("steps", j), "at"), "overlaps steps[%d] on target %q: %v..%v and %v..%v; a target takes one fault at a time, or cuts of disjoint link sets",
+				ps.add(fieldPath(indexPath("steps", j), "at"), "overlaps steps[%d] on target %q: %v..%v and %v..%v; a target takes one fault at a time, or network faults of disjoint link sets",
 					i, b.Target, b.At, b.Heal(), a.At, a.Heal())
 			}
 		}

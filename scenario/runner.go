@@ -174,8 +174,12 @@ func checkBackend(p Plan, backend string) error {
 		}
 	case chaos.BackendToxiproxy:
 		for _, st := range p.Steps {
+			onToxiproxy := st.Backend == "" || st.Backend == chaos.BackendToxiproxy
+			if st.Kind == KindLoss && onToxiproxy {
+				return fmt.Errorf("step %s is a loss, which the toxiproxy backend cannot inject (it relays TCP streams and has no packets to lose); use --backend netns", st.ID)
+			}
 			for _, l := range st.Links {
-				if l == LinkKafka && (st.Backend == "" || st.Backend == chaos.BackendToxiproxy) {
+				if l == LinkKafka && onToxiproxy {
 					return fmt.Errorf("step %s cuts Kafka links, which the toxiproxy backend does not proxy; use --backend netns", st.ID)
 				}
 			}
@@ -473,6 +477,9 @@ func (r *runner) chaosSpec(ctx context.Context, st Step) (chaos.Spec, string, er
 		spec.Kind = chaos.KindCut
 		spec.Links = st.Links
 		spec.Direction = map[Kind]chaos.Direction{KindIsolate: chaos.Both, KindOneWayIn: chaos.Inbound, KindOneWayOut: chaos.Outbound}[st.Kind]
+	case KindHold, KindDelay, KindLoss:
+		spec.Kind = map[Kind]chaos.Kind{KindHold: chaos.KindHold, KindDelay: chaos.KindDelay, KindLoss: chaos.KindLoss}[st.Kind]
+		spec.Links, spec.Delay, spec.Loss = st.Links, st.Delay, st.Loss
 	case KindPause:
 		spec.Kind, backend = chaos.KindPause, chaos.BackendPause
 	case KindKillRestart:

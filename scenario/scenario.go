@@ -139,21 +139,30 @@ type FaultStep struct {
 	// Target is a role: owner, maintainer-of:<cf>, node:<n>, kafka, meta
 	// or upstream. Roles are resolved at fire time, once per occurrence.
 	Target string `yaml:"target"`
-	// Links are the link sets a network fault cuts the target from: a
-	// subset of peers, meta, upstream, kafka. Network kinds only.
+	// Links are the link sets a network fault acts on between them and the
+	// target: a subset of peers, meta, upstream, kafka. Network kinds only.
 	Links []string `yaml:"links,omitempty,flow"`
+	// Delay is what a delay adds to every packet (netns) or chunk
+	// (toxiproxy), 1ms..60s. Required for delay, refused for other kinds.
+	// Proving a delay takes probes of about two delays each, which the
+	// fault holds on top of Duration: keep it well below Duration.
+	Delay time.Duration `yaml:"delay,omitempty"`
+	// Loss is the probability, strictly between 0 and 1, that a loss drops
+	// each packet. Required for loss, refused for other kinds.
+	Loss float64 `yaml:"loss,omitempty"`
 	// At is when the (first occurrence of the) fault fires, from the end of
 	// the steady-state gate.
 	At Range `yaml:"at"`
-	// Duration is how long the fault holds before it heals: the cut, the
-	// pause, or the time between SIGKILL and restart.
+	// Duration is how long the fault holds before it heals: the cut (hold,
+	// delay, loss), the pause, or the time between SIGKILL and restart.
 	Duration Range `yaml:"duration"`
 	// Repeat repeats the fault (flapping); zero means once.
 	Repeat Repeat `yaml:"repeat,omitempty"`
 	// Restart is same-id or new-id (default same-id); kill-restart only.
 	Restart string `yaml:"restart,omitempty"`
 	// Backend is netns or toxiproxy; empty means the run's backend. Network
-	// kinds only: process faults work the same on every backend.
+	// kinds only: process faults work the same on every backend. A loss
+	// needs netns.
 	Backend string `yaml:"backend,omitempty"`
 }
 
@@ -169,7 +178,10 @@ type Repeat struct {
 // Kind is what a fault step does.
 type Kind string
 
-// Fault kinds.
+// Fault kinds. The network kinds (isolate, one-way-in, one-way-out, hold,
+// delay, loss) act on the links between the target and the link sets and
+// run on the step's or the run's backend; the process kinds (pause,
+// kill-restart) signal the target's processes.
 const (
 	// KindIsolate drops all traffic between the target and the link sets,
 	// both ways.
@@ -181,6 +193,22 @@ const (
 	// KindOneWayOut drops what the target sends to the link sets; the target
 	// can still receive.
 	KindOneWayOut Kind = "one-way-out"
+	// KindHold holds all traffic between the target and the link sets,
+	// both ways, without dropping it: nothing arrives while it holds, and
+	// at heal what was held is delivered, in order, as after a partition
+	// in which no retransmission gave up. netns: NFQUEUE rules and a
+	// handler in the harness that withholds the verdicts; toxiproxy: the
+	// hold toxic, exactly what isolate is there.
+	KindHold Kind = "hold"
+	// KindDelay delays every packet (netns: NFQUEUE) or every chunk
+	// (toxiproxy: the latency toxic) between the target and the link sets,
+	// both ways, by the step's Delay.
+	KindDelay Kind = "delay"
+	// KindLoss drops each packet between the target and the link sets,
+	// both ways, with the step's Loss probability (iptables statistic
+	// match). netns only: toxiproxy relays TCP streams and has no packets
+	// to lose.
+	KindLoss Kind = "loss"
 	// KindPause stops the target's processes (SIGSTOP) and resumes them
 	// (SIGCONT) at heal.
 	KindPause Kind = "pause"
@@ -191,12 +219,17 @@ const (
 
 // Kinds lists every fault kind.
 func Kinds() []Kind {
-	return []Kind{KindIsolate, KindOneWayIn, KindOneWayOut, KindPause, KindKillRestart}
+	return []Kind{KindIsolate, KindOneWayIn, KindOneWayOut, KindHold, KindDelay, KindLoss, KindPause, KindKillRestart}
 }
 
-// Network reports whether k cuts links (and so takes Links and Backend).
+// Network reports whether k acts on links (and so takes Links and
+// Backend).
 func (k Kind) Network() bool {
-	return k == KindIsolate || k == KindOneWayIn || k == KindOneWayOut
+	switch k {
+	case KindIsolate, KindOneWayIn, KindOneWayOut, KindHold, KindDelay, KindLoss:
+		return true
+	}
+	return false
 }
 
 // Process reports whether k signals the target's processes.
@@ -229,7 +262,7 @@ func SplitTarget(target string) (role, arg string) {
 	return role, arg
 }
 
-// Link sets a network fault cuts its target from.
+// Link sets a network fault acts on between them and its target.
 const (
 	// LinkPeers is every other CDC node.
 	LinkPeers = "peers"

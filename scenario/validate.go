@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/chaosrun/chaosrun/chaos"
 )
 
 // ErrInvalid matches (errors.Is) every *ValidationError.
@@ -215,7 +217,7 @@ func (s Scenario) checkFaults(ps *problems, scenarioRoot string, across, timed b
 			sj, ej := fj.window()
 			if si < ej && sj < ei {
 				ps.add(fieldPath(indexPath(root, j), "at"),
-					"overlaps %s on target %q: in the worst case it holds %v..%v and %s holds %v..%v; a target takes one fault at a time, or cuts of disjoint link sets",
+					"overlaps %s on target %q: in the worst case it holds %v..%v and %s holds %v..%v; a target takes one fault at a time, or network faults of disjoint link sets",
 					indexPath(root, i), fj.Target, sj, ej, indexPath(root, i), si, ei)
 			}
 		}
@@ -237,9 +239,10 @@ func (s Scenario) checkFaults(ps *problems, scenarioRoot string, across, timed b
 	}
 }
 
-// disjointCuts reports whether two steps are network cuts of disjoint link
-// sets: those may hold on one target at once (a cut from the peers while
-// another from the meta store comes and goes).
+// disjointCuts reports whether two steps are network faults of disjoint
+// link sets: those may hold on one target at once (a cut from the peers
+// while another from the meta store comes and goes, or a delay to the meta
+// store during a hold of the peers).
 func disjointCuts(a, b FaultStep) bool {
 	if !a.Kind.Network() || !b.Kind.Network() {
 		return false
@@ -255,7 +258,7 @@ func disjointCuts(a, b FaultStep) bool {
 // checkStep validates one fault step; it reports whether its times are
 // valid, so that its window can be computed.
 func (s Scenario) checkStep(ps *problems, path string, f FaultStep) (timed bool) {
-	s.checkAction(ps, path, action{f.Kind, f.Target, f.Links, f.Restart, f.Backend})
+	s.checkAction(ps, path, action{f.Kind, f.Target, f.Links, f.Delay, f.Loss, f.Restart, f.Backend})
 	timed = checkRange(ps, fieldPath(path, "at"), f.At, 0)
 	timed = checkRange(ps, fieldPath(path, "duration"), f.Duration, 1) && timed
 	rp := fieldPath(path, "repeat")
@@ -286,12 +289,14 @@ type action struct {
 	Kind    Kind
 	Target  string
 	Links   []string
+	Delay   time.Duration
+	Loss    float64
 	Restart string
 	Backend string
 }
 
-// checkAction validates kind, target, links, restart and backend, and their
-// consistency with each other and with the topology.
+// checkAction validates kind, target, links, delay, loss, restart and
+// backend, and their consistency with each other and with the topology.
 func (s Scenario) checkAction(ps *problems, path string, a action) {
 	kindOK := slices.Contains(Kinds(), a.Kind)
 	switch {
@@ -311,7 +316,7 @@ func (s Scenario) checkAction(ps *problems, path string, a action) {
 	case kindOK && a.Kind.Network() && len(a.Links) == 0:
 		ps.add(lp, "%s needs at least one link set (want a subset of %s)", a.Kind, strings.Join(Links(), ", "))
 	case kindOK && a.Kind.Process() && len(a.Links) > 0:
-		ps.add(lp, "%s takes no links (only isolate, one-way-in and one-way-out cut links)", a.Kind)
+		ps.add(lp, "%s takes no links (only the network kinds do: %s)", a.Kind, kindList(Kind.Network))
 	case !kindOK || a.Kind.Network():
 		for j, l := range a.Links {
 			switch {
@@ -325,6 +330,25 @@ func (s Scenario) checkAction(ps *problems, path string, a action) {
 				ps.add(indexPath(lp, j), "a node has no peers: topology.nodes is 1")
 			}
 		}
+	}
+
+	dp := fieldPath(path, "delay")
+	switch {
+	case a.Kind == KindDelay && a.Delay == 0:
+		ps.add(dp, "required for delay (want %v..%v)", chaos.MinDelay, chaos.MaxDelay)
+	case a.Kind == KindDelay && (a.Delay < chaos.MinDelay || a.Delay > chaos.MaxDelay):
+		ps.add(dp, "%v: want %v..%v", a.Delay, chaos.MinDelay, chaos.MaxDelay)
+	case kindOK && a.Kind != KindDelay && a.Delay != 0:
+		ps.add(dp, "only delay takes a delay (kind is %s)", a.Kind)
+	}
+	sp := fieldPath(path, "loss")
+	switch {
+	case a.Kind == KindLoss && a.Loss == 0:
+		ps.add(sp, "required for loss (want a probability strictly between 0 and 1, like 0.3)")
+	case a.Kind == KindLoss && !(a.Loss > 0 && a.Loss < 1):
+		ps.add(sp, "%v: want a probability strictly between 0 and 1", a.Loss)
+	case kindOK && a.Kind != KindLoss && a.Loss != 0: // NB: NaN too
+		ps.add(sp, "only loss takes a loss (kind is %s)", a.Kind)
 	}
 
 	rp := fieldPath(path, "restart")
@@ -344,6 +368,8 @@ func (s Scenario) checkAction(ps *problems, path string, a action) {
 		ps.add(bp, "%s is a process fault and works the same on every backend; leave backend empty", a.Kind)
 	case a.Backend != BackendNetns && a.Backend != BackendToxiproxy:
 		ps.add(bp, "unknown backend %q (want %s, %s, or empty for the run's backend)", a.Backend, BackendNetns, BackendToxiproxy)
+	case a.Kind == KindLoss && a.Backend == BackendToxiproxy:
+		ps.add(bp, "loss needs backend %s: %s relays TCP streams and has no packets to lose", BackendNetns, BackendToxiproxy)
 	}
 }
 
@@ -391,16 +417,16 @@ func (s Scenario) checkTarget(ps *problems, path, target string) string {
 	return role
 }
 
-// kindList returns the kinds as "isolate, one-way-in, ...".
-func kindList() string {
-	var b strings.Builder
-	for i, k := range Kinds() {
-		if i > 0 {
-			b.WriteString(", ")
+// kindList returns the kinds that pass every filter as "isolate,
+// one-way-in, ...".
+func kindList(filters ...func(Kind) bool) string {
+	var names []string
+	for _, k := range Kinds() {
+		if !slices.ContainsFunc(filters, func(f func(Kind) bool) bool { return !f(k) }) {
+			names = append(names, string(k))
 		}
-		b.WriteString(string(k))
 	}
-	return b.String()
+	return strings.Join(names, ", ")
 }
 
 func checkName(ps *problems, path, name string, required bool) {

@@ -74,7 +74,7 @@ func TestValidateEachProblem(t *testing.T) {
 		{"timeout shorter than the phases", func(s *Scenario) { s.Timeout = 30 * time.Second }, "timeout",
 			"30s is shorter than the worst case of the phases it bounds: steady gate 1m0s + faults 16s + recovery window 20s + drain 30s = 2m6s"},
 		{"fault after the timeout", func(s *Scenario) { s.Timeout = 10 * time.Second }, "faults[0]", "can heal as late as 16s, after the run's timeout 10s"},
-		{"kind missing", step(func(f *FaultStep) { f.Kind = "" }), "faults[0].kind", "required (want isolate, one-way-in, one-way-out, pause, kill-restart)"},
+		{"kind missing", step(func(f *FaultStep) { f.Kind = "" }), "faults[0].kind", "required (want isolate, one-way-in, one-way-out, hold, delay, loss, pause, kill-restart)"},
 		{"kind unknown", step(func(f *FaultStep) { f.Kind = "cut" }), "faults[0].kind", `unknown kind "cut"`},
 		{"target missing", step(func(f *FaultStep) { f.Target = "" }), "faults[0].target", "required"},
 		{"target unknown", step(func(f *FaultStep) { f.Target = "ownr" }), "faults[0].target", `unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream)`},
@@ -102,6 +102,23 @@ func TestValidateEachProblem(t *testing.T) {
 		{"new id for kafka", step(func(f *FaultStep) { f.Kind, f.Links, f.Target, f.Restart = KindKillRestart, nil, "kafka", RestartNewID }),
 			"faults[0].restart", "new-id only applies to CDC nodes, not to kafka"},
 		{"restart of a cut", step(func(f *FaultStep) { f.Restart = RestartSameID }), "faults[0].restart", "only kill-restart restarts (kind is isolate)"},
+		{"delay missing", step(func(f *FaultStep) { f.Kind = KindDelay }), "faults[0].delay", "required for delay (want 1ms..1m0s)"},
+		{"delay too short", step(func(f *FaultStep) { f.Kind, f.Delay = KindDelay, 500*time.Microsecond }), "faults[0].delay", "500µs: want 1ms..1m0s"},
+		{"delay too long", step(func(f *FaultStep) { f.Kind, f.Delay = KindDelay, 2*time.Minute }), "faults[0].delay", "2m0s: want 1ms..1m0s"},
+		{"delay negative", step(func(f *FaultStep) { f.Kind, f.Delay = KindDelay, -time.Second }), "faults[0].delay", "-1s: want 1ms..1m0s"},
+		{"delay on a cut", step(func(f *FaultStep) { f.Delay = time.Second }), "faults[0].delay", "only delay takes a delay (kind is isolate)"},
+		{"delay on a hold", step(func(f *FaultStep) { f.Kind, f.Delay = KindHold, time.Second }), "faults[0].delay", "only delay takes a delay (kind is hold)"},
+		{"delay on a pause", step(func(f *FaultStep) { f.Kind, f.Links, f.Delay = KindPause, nil, time.Second }), "faults[0].delay",
+			"only delay takes a delay (kind is pause)"},
+		{"loss missing", step(func(f *FaultStep) { f.Kind = KindLoss }), "faults[0].loss", "required for loss"},
+		{"loss certain", step(func(f *FaultStep) { f.Kind, f.Loss = KindLoss, 1 }), "faults[0].loss", "1: want a probability strictly between 0 and 1"},
+		{"loss negative", step(func(f *FaultStep) { f.Kind, f.Loss = KindLoss, -0.1 }), "faults[0].loss", "-0.1: want a probability"},
+		{"loss NaN", step(func(f *FaultStep) { f.Kind, f.Loss = KindLoss, math.NaN() }), "faults[0].loss", "NaN: want a probability"},
+		{"loss on a delay", step(func(f *FaultStep) { f.Kind, f.Delay, f.Loss = KindDelay, time.Second, 0.5 }), "faults[0].loss",
+			"only loss takes a loss (kind is delay)"},
+		{"loss on toxiproxy", step(func(f *FaultStep) { f.Kind, f.Loss, f.Backend = KindLoss, 0.3, BackendToxiproxy }), "faults[0].backend",
+			"loss needs backend netns: toxiproxy relays TCP streams and has no packets to lose"},
+		{"hold without links", step(func(f *FaultStep) { f.Kind, f.Links = KindHold, nil }), "faults[0].links", "hold needs at least one link set"},
 		{"at negative", step(func(f *FaultStep) { f.At = Fixed(-time.Second) }), "faults[0].at", "-1s is negative"},
 		{"at backwards", step(func(f *FaultStep) { f.At = Between(6*time.Second, 3*time.Second) }), "faults[0].at", "6s is after 3s"},
 		{"at too late", step(func(f *FaultStep) { f.At = Fixed(25 * time.Hour) }), "faults[0].at", "want at most 24h0m0s"},
@@ -129,6 +146,55 @@ func TestValidateEachProblem(t *testing.T) {
 	}
 }
 
+// TestValidateNetworkKinds: hold, delay and loss are network kinds: they
+// take links and a backend (loss only netns), and their parameters at the
+// bounds are valid.
+func TestValidateNetworkKinds(t *testing.T) {
+	for _, k := range Kinds() {
+		assert.Equal(t, k != KindPause && k != KindKillRestart, k.Network(), k)
+	}
+	for _, f := range []FaultStep{
+		{Kind: KindHold, Target: TargetOwner, Links: []string{LinkPeers, LinkMeta}, Backend: BackendToxiproxy},
+		{Kind: KindDelay, Target: "node:2", Links: []string{LinkUpstream}, Delay: time.Millisecond},
+		{Kind: KindDelay, Target: "node:2", Links: []string{LinkUpstream}, Delay: time.Minute, Backend: BackendToxiproxy},
+		{Kind: KindLoss, Target: TargetMeta, Links: []string{LinkPeers}, Loss: 0.001, Backend: BackendNetns},
+		{Kind: KindLoss, Target: TargetKafka, Links: []string{LinkPeers}, Loss: 0.999},
+	} {
+		f.At, f.Duration = Fixed(time.Second), Fixed(2*time.Second)
+		s := Scenario{Name: "net", Faults: []FaultStep{f}}
+		require.NoError(t, s.Validate(), "%+v", f)
+		p, err := s.Plan(1)
+		require.NoError(t, err)
+		assert.Equal(t, f.Delay, p.Steps[0].Delay)
+		assert.Equal(t, f.Loss, p.Steps[0].Loss)
+	}
+	// A hold of the peers and a delay to the meta store may overlap.
+	s := Scenario{Name: "overlap", Faults: []FaultStep{
+		{Kind: KindHold, Target: TargetOwner, Links: []string{LinkPeers}, At: Fixed(time.Second), Duration: Fixed(5 * time.Second)},
+		{Kind: KindDelay, Target: TargetOwner, Links: []string{LinkMeta}, Delay: 100 * time.Millisecond, At: Fixed(2 * time.Second), Duration: Fixed(time.Second)},
+	}}
+	require.NoError(t, s.Validate())
+}
+
+// TestParseNetworkKinds reads delay and loss from YAML and writes them
+// back.
+func TestParseNetworkKinds(t *testing.T) {
+	s, err := Parse([]byte("name: n\nfaults:\n  - {kind: delay, target: owner, links: [peers], delay: 250ms, duration: 2s}\n" +
+		"  - {kind: loss, target: meta, links: [peers], loss: 0.25, backend: netns, at: 5s, duration: 1s}\n"))
+	require.NoError(t, err)
+	assert.Equal(t, 250*time.Millisecond, s.Faults[0].Delay)
+	assert.Equal(t, 0.25, s.Faults[1].Loss)
+	text, err := s.YAML()
+	require.NoError(t, err)
+	assert.Contains(t, string(text), "delay: 250ms")
+	assert.Contains(t, string(text), "loss: 0.25")
+
+	_, err = Parse([]byte("name: n\nfaults:\n  - {kind: loss, target: owner, links: [peers], loss: 0.3, backend: toxiproxy, duration: 2s}\n"))
+	assert.ErrorContains(t, err, "line 3: faults[0].backend: loss needs backend netns")
+	_, err = Parse([]byte("name: n\nfaults:\n  - {kind: delay, target: owner, links: [peers], delay: lots, duration: 2s}\n"))
+	assert.ErrorContains(t, err, "faults[0].delay: want a duration like 5s")
+}
+
 func TestValidateReportsEveryProblem(t *testing.T) {
 	s := validScenario(t)
 	s.Topology.Nodes = 12
@@ -147,7 +213,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 workload.name: unknown workload "bnk" (want append, bank, hotkey)
 slos.lag: -1s: must be positive
 faults[0].target: unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream)
-faults[1].links: pause takes no links (only isolate, one-way-in and one-way-out cut links)`, err.Error())
+faults[1].links: pause takes no links (only the network kinds do: isolate, one-way-in, one-way-out, hold, delay, loss)`, err.Error())
 
 	// Every problem is an error of its own.
 	var p Problem

@@ -1,0 +1,117 @@
+package chaos
+
+import (
+	"context"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestToxiproxyHold: a hold through proxies is the hold toxic on every
+// stream of a's links: links blocked, bytes counted, and data written on an
+// established connection during the hold arrives in order after heal.
+func TestToxiproxyHold(t *testing.T) {
+	fx := newToxiFixture(t)
+	ctx := context.Background()
+	addr, _ := fx.px.Addr("b", "a", "echo")
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	read := func(n int, d time.Duration) (string, error) {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+		buf := make([]byte, n)
+		_, err := io.ReadFull(c, buf)
+		return string(buf), err
+	}
+
+	g := fx.guard(t)
+	require.NoError(t, g.Prepare(ctx))
+	require.NoError(t, g.Inject(ctx, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{LinkPeers}}))
+	msg := "held-1|held-2"
+	_, err = c.Write([]byte(msg))
+	require.NoError(t, err)
+	_, err = read(len(msg), 300*time.Millisecond)
+	require.True(t, isTimeout(err), "nothing may arrive during the hold, got %v", err)
+	obs, err := g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+	require.Equal(t, map[string]bool{"a->b": false, "a->c": false, "b->a": false, "c->a": false, "b->c": true, "c->b": true}, fx.matrix())
+	var held uint64
+	for _, ct := range obs.Counters {
+		held += ct.Bytes
+	}
+	require.Positive(t, held)
+	require.Len(t, obs.Counters, 8)
+
+	require.NoError(t, g.Heal(ctx))
+	got, err := read(len(msg), 2*time.Second)
+	require.NoError(t, err)
+	require.Equal(t, msg, got)
+	obs, err = g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+	require.Equal(t, allOpen(), fx.matrix())
+	r := g.Records()[0]
+	require.True(t, r.Effective)
+	require.True(t, r.Restored)
+	t.Logf("toxiproxy hold: %d bytes held; inject→effect %v, heal→connectivity %v", held, r.InjectToEffect(), r.HealToRestored())
+	require.NoError(t, g.Cleanup(ctx))
+}
+
+// TestToxiproxyDelay: a delay is the latency toxic on both streams: echo
+// probes through a's links get through but no faster than the delay, an
+// independent echo round trip takes at least two delays (one per stream),
+// and after heal probes are faster than the delay.
+func TestToxiproxyDelay(t *testing.T) {
+	fx := newToxiFixture(t)
+	ctx := context.Background()
+	const d = 200 * time.Millisecond
+	g := fx.guard(t)
+	require.NoError(t, g.Prepare(ctx))
+	require.NoError(t, g.Inject(ctx, Spec{ID: "d1", Kind: KindDelay, Target: "node:1", Links: []string{"node:2"}, Delay: d}))
+	obs, err := g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+	require.Len(t, obs.Probes, 2)
+	for _, p := range obs.Probes {
+		require.Equal(t, Open, p.Got, p.Link)
+		require.GreaterOrEqual(t, p.Took, d, p.Link)
+	}
+	for _, link := range [][2]string{{"b", "a"}, {"a", "b"}} {
+		addr, _ := fx.px.Addr(link[0], link[1], "echo")
+		took, err := echoTook("", addr, 10*d)
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, took, 2*d, "%s->%s", link[0], link[1])
+		t.Logf("toxiproxy delay %v: echo %s->%s took %v", d, link[0], link[1], took)
+	}
+
+	require.NoError(t, g.Heal(ctx))
+	obs, err = g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+	for _, p := range obs.Probes {
+		require.Less(t, p.Took, d, "healed %s", p.Link)
+	}
+	r := g.Records()[0]
+	require.True(t, r.Effective)
+	require.True(t, r.Restored)
+	t.Logf("toxiproxy delay: inject→effect %v, heal→restored %v", r.InjectToEffect(), r.HealToRestored())
+	require.NoError(t, g.Cleanup(ctx))
+}
+
+// TestToxiproxyRefusesLoss: a proxy relays streams, so a loss is refused
+// before anything is injected, naming the backend that can do it.
+func TestToxiproxyRefusesLoss(t *testing.T) {
+	fx := newToxiFixture(t)
+	ctx := context.Background()
+	g := fx.guard(t)
+	require.NoError(t, g.Prepare(ctx))
+	err := g.Inject(ctx, Spec{ID: "l1", Kind: KindLoss, Target: "node:1", Links: []string{LinkPeers}, Loss: 0.3})
+	require.ErrorIs(t, err, ErrUnsupported)
+	require.ErrorContains(t, err, "use netns")
+	require.Equal(t, Failed, g.State(), "refused without acting: nothing to heal")
+	require.Equal(t, allOpen(), fx.matrix())
+}
