@@ -40,12 +40,12 @@ func Discriminated(e Expect, arms []Arm) bool {
 	return sawOff
 }
 
-// WriteComparison writes compare.md and compare.html side by side into dir.
-func WriteComparison(dir string, p Plan, arms []Arm) error {
+// WriteComparison writes compare.md and compare.html side by side into dir;
+// e is the scenario's declaration on the comparison's backend.
+func WriteComparison(dir string, p Plan, e Expect, arms []Arm) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "# chaosrun compare: %s (seed %d)\n\n", p.Scenario.Name, p.Seed)
 	fmt.Fprintf(&md, "> %s\n\n", Disclaimer)
-	e := p.Scenario.WithDefaults().Expect
 	verdict := fmt.Sprintf("the harness did **not** meet the scenario's declaration (fencing on: %s, fencing off: %s)", e.On, e.Off)
 	if Discriminated(e, arms) {
 		verdict = fmt.Sprintf("the harness met the scenario's declaration (fencing on: %s, fencing off: %s)", e.On, e.Off)

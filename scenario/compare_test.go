@@ -50,3 +50,43 @@ func TestExpectValidation(t *testing.T) {
 	sc.Expect.Reason = "nothing is in flight when the generation is superseded"
 	assert.NoError(t, sc.Validate())
 }
+
+// TestExpectPerBackend applies a backend's own declaration and validates it.
+func TestExpectPerBackend(t *testing.T) {
+	e := Expect{On: "pass", Off: "pass", Reason: "nothing in flight",
+		Backends: []BackendExpect{{Backend: "toxiproxy", Off: "fail", Reason: "a hold delivers the new generation's bootstrap first"}}}
+	assert.Equal(t, Expect{On: "pass", Off: "pass", Reason: "nothing in flight"}, e.ForBackend("netns"))
+	assert.Equal(t, Expect{On: "pass", Off: "fail", Reason: "a hold delivers the new generation's bootstrap first"}, e.ForBackend("toxiproxy"))
+	assert.True(t, e.Same(e))
+	assert.False(t, e.Same(e.ForBackend("netns")))
+
+	sc, ok := Lookup("stale-bootstrap-in-flight")
+	assert.True(t, ok)
+	sc.Expect.Backends = []BackendExpect{{Backend: "tc", Off: "maybe"}, {Backend: "tc", Off: "pass", Reason: "x"}}
+	err := sc.Validate()
+	assert.ErrorContains(t, err, `expect.backends[0].backend: "tc": want netns or toxiproxy`)
+	assert.ErrorContains(t, err, `expect.backends[0].off: "maybe": want pass or fail`)
+	assert.ErrorContains(t, err, "expect.backends[0].reason: required")
+}
+
+// TestExpectYAML reads per-backend declarations from a scenario file.
+func TestExpectYAML(t *testing.T) {
+	sc, err := Parse([]byte(`name: x
+faults:
+  - kind: isolate
+    target: owner
+    links: [peers]
+    at: 3s
+    duration: 5s
+expect:
+  off: pass
+  reason: nothing in flight
+  backends:
+    - backend: toxiproxy
+      off: fail
+      reason: a hold delivers the new generation's message first
+`))
+	assert.NoError(t, err)
+	assert.Equal(t, "fail", sc.Expect.ForBackend("toxiproxy").Off)
+	assert.Equal(t, "pass", sc.Expect.ForBackend("netns").Off)
+}

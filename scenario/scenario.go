@@ -107,6 +107,37 @@ type Expect struct {
 	Off string `yaml:"off"`
 	// Reason says why; required when Off is pass.
 	Reason string `yaml:"reason,omitempty"`
+	// Backends overrides Off for one network backend, where the same plan
+	// acts differently: a netns cut drops packets (connections time out and
+	// what was queued is lost), a toxiproxy cut holds bytes and delivers
+	// them at heal, so a newer generation's message can reach a cut-off
+	// receiver before the stale one does.
+	Backends []BackendExpect `yaml:"backends,omitempty"`
+}
+
+// BackendExpect is a backend's own declaration for fencing off.
+type BackendExpect struct {
+	Backend string `yaml:"backend"`
+	Off     string `yaml:"off"`
+	// Reason is required: why this backend differs.
+	Reason string `yaml:"reason"`
+}
+
+// ForBackend returns the declaration that applies on backend, without
+// overrides.
+func (e Expect) ForBackend(backend string) Expect {
+	out := Expect{On: e.On, Off: e.Off, Reason: e.Reason}
+	for _, b := range e.Backends {
+		if b.Backend == backend {
+			out.Off, out.Reason = b.Off, b.Reason
+		}
+	}
+	return out
+}
+
+// Same reports whether e and o declare the same verdicts and reasons.
+func (e Expect) Same(o Expect) bool {
+	return e.On == o.On && e.Off == o.Off && e.Reason == o.Reason && slices.Equal(e.Backends, o.Backends)
 }
 
 // For returns the verdict expected of an arm: Off for an arm whose name
@@ -387,6 +418,7 @@ func (s Scenario) WithDefaults() Scenario {
 
 // Clone returns a deep copy of s.
 func (s Scenario) Clone() Scenario {
+	s.Expect.Backends = slices.Clone(s.Expect.Backends)
 	s.Faults = slices.Clone(s.Faults)
 	for i := range s.Faults {
 		s.Faults[i].Links = slices.Clone(s.Faults[i].Links)

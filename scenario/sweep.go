@@ -210,14 +210,17 @@ func isOffArm(arm string) bool { return strings.HasPrefix(arm, "off") }
 
 // expectJSON is Expect with the YAML field names as JSON keys.
 type expectJSON struct {
-	On     string `json:"on"`
-	Off    string `json:"off"`
-	Reason string `json:"reason,omitempty"`
+	On       string          `json:"on"`
+	Off      string          `json:"off"`
+	Reason   string          `json:"reason,omitempty"`
+	Backends []BackendExpect `json:"backends,omitempty"`
 }
 
-// MarshalJSON encodes e with its YAML field names (on, off, reason), as
-// sweep.json records it.
-func (e Expect) MarshalJSON() ([]byte, error) { return json.Marshal(expectJSON(e)) }
+// MarshalJSON encodes e with its YAML field names (on, off, reason,
+// backends), as sweep.json records it.
+func (e Expect) MarshalJSON() ([]byte, error) {
+	return json.Marshal(expectJSON{On: e.On, Off: e.Off, Reason: e.Reason, Backends: e.Backends})
+}
 
 // UnmarshalJSON decodes what MarshalJSON encodes.
 func (e *Expect) UnmarshalJSON(data []byte) error {
@@ -225,6 +228,6 @@ func (e *Expect) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &v); err != nil {
 		return fmt.Errorf("scenario: expect: %w", err)
 	}
-	*e = Expect(v)
+	*e = Expect{On: v.On, Off: v.Off, Reason: v.Reason, Backends: v.Backends}
 	return nil
 }

@@ -174,6 +174,21 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 	if s.Expect.Off == ExpectPass && strings.TrimSpace(s.Expect.Reason) == "" {
 		ps.add(ep("reason"), "required when fencing off is expected to pass: say why the bug cannot show in this scenario")
 	}
+	for i, b := range s.Expect.Backends {
+		bp := func(name string) string { return fieldPath(indexPath(ep("backends"), i), name) }
+		switch {
+		case b.Backend != BackendNetns && b.Backend != BackendToxiproxy:
+			ps.add(bp("backend"), "%q: want %s or %s", b.Backend, BackendNetns, BackendToxiproxy)
+		case slices.IndexFunc(s.Expect.Backends, func(o BackendExpect) bool { return o.Backend == b.Backend }) < i:
+			ps.add(bp("backend"), "%q declared twice", b.Backend)
+		}
+		if b.Off != ExpectPass && b.Off != ExpectFail {
+			ps.add(bp("off"), "%q: want %s or %s", b.Off, ExpectPass, ExpectFail)
+		}
+		if strings.TrimSpace(b.Reason) == "" {
+			ps.add(bp("reason"), "required: say why this backend differs")
+		}
+	}
 
 	gp := func(name string) string { return fieldPath(path("steady"), name) }
 	checkDuration(ps, gp("lag"), s.Steady.Lag, 1, maxDuration)

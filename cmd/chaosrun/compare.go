@@ -70,18 +70,23 @@ Exit status: 0 declaration met, 1 not met, 3 a run was inconclusive,
 				inconclusive = inconclusive || res.Verdict.Outcome == result.Inconclusive
 				done = append(done, scenario.Arm{Name: a.name, Dir: opt.Dir, Outcome: res})
 			}
-			if err := scenario.WriteComparison(dir, p, done); err != nil {
+			backend := f.backend
+			if backend == "" {
+				backend = scenario.DefaultBackend()
+			}
+			expect := p.Scenario.WithDefaults().Expect.ForBackend(backend)
+			if err := scenario.WriteComparison(dir, p, expect, done); err != nil {
 				return &exitError{code: exitHarnessError, err: err}
 			}
 			fmt.Fprintf(out, "comparison: %s\n", filepath.Join(dir, "compare.html"))
 			switch {
 			case inconclusive:
 				return &exitError{code: exitInconclusive, err: errors.New("a run was inconclusive")}
-			case scenario.Discriminated(p.Scenario.WithDefaults().Expect, done):
-				fmt.Fprintf(out, "the harness met the declaration: fencing on %s, fencing off %s\n", p.Scenario.WithDefaults().Expect.On, p.Scenario.WithDefaults().Expect.Off)
+			case scenario.Discriminated(expect, done):
+				fmt.Fprintf(out, "the harness met the declaration on %s: fencing on %s, fencing off %s\n", backend, expect.On, expect.Off)
 				return nil
 			default:
-				return &exitError{code: exitFail, err: fmt.Errorf("the verdicts did not match the scenario's declaration (fencing on %s, fencing off %s)", p.Scenario.WithDefaults().Expect.On, p.Scenario.WithDefaults().Expect.Off)}
+				return &exitError{code: exitFail, err: fmt.Errorf("the verdicts did not match the scenario's declaration on %s (fencing on %s, fencing off %s)", backend, expect.On, expect.Off)}
 			}
 		},
 	}

@@ -52,6 +52,9 @@ type sweepJob struct {
 	dir     string // relative to the sweep directory, slash separated
 }
 
+// expect is the scenario's declaration on the job's backend.
+func (j sweepJob) expect() scenario.Expect { return j.sc.Expect.ForBackend(j.backend) }
+
 func (j sweepJob) key() sweepKey { return sweepKey{j.sc.Name, j.backend, j.seed, j.arm.name} }
 
 // sweepKey identifies a run of a sweep, and its record in sweep.json.
@@ -268,7 +271,7 @@ func sweep(cmd *cobra.Command, f *runFlags, out string, jobs []sweepJob, shape s
 	skip := make([]bool, len(jobs))
 	todo, retry := 0, 0
 	for i, j := range jobs {
-		if k, ok := recorded[j.key()]; ok && runs[k].Outcome != scenario.OutcomeError && runs[k].Expect == j.sc.Expect {
+		if k, ok := recorded[j.key()]; ok && runs[k].Outcome != scenario.OutcomeError && runs[k].Expect.Same(j.expect()) {
 			skip[i] = true
 			continue
 		}
@@ -327,13 +330,13 @@ func sweep(cmd *cobra.Command, f *runFlags, out string, jobs []sweepJob, shape s
 			break
 		}
 		rec := scenario.SweepRun{Scenario: j.sc.Name, Backend: j.backend, Seed: j.seed, Arm: j.arm.name, Dir: j.dir,
-			Expect: j.sc.Expect, Expected: j.sc.Expect.For(j.arm.name), DurationMs: took.Milliseconds()}
+			Expect: j.expect(), Expected: j.expect().For(j.arm.name), DurationMs: took.Milliseconds()}
 		if err != nil {
 			rec.Outcome, rec.Error = scenario.OutcomeError, err.Error()
 			log.Warn("sweep run ended in a harness error", "scenario", j.sc.Name, "backend", j.backend, "seed", j.seed, "arm", j.arm.name, "err", err)
 		} else {
 			rec.Outcome, rec.Violated = o.Verdict.Outcome, o.Verdict.Violated
-			rec.Met = scenario.Met(j.sc.Expect, scenario.Arm{Name: j.arm.name, Dir: j.dir, Outcome: o})
+			rec.Met = scenario.Met(j.expect(), scenario.Arm{Name: j.arm.name, Dir: j.dir, Outcome: o})
 		}
 		if k, ok := recorded[j.key()]; ok {
 			runs[k] = rec

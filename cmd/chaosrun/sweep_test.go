@@ -119,18 +119,18 @@ func TestSweepRecordsAndResumes(t *testing.T) {
 		}
 		return byArm(ctx, opt)
 	})
-	args := []string{"owner-isolation", "--seeds", "2", "--seed-start", "1", "--backend", "toxiproxy",
+	args := []string{"stale-bootstrap-in-flight", "--seeds", "2", "--seed-start", "1", "--backend", "toxiproxy",
 		"--arms", "epoch,off,epoch+self-fence", "--out", out}
 
 	stdout, code, _ := runSweep(t, context.Background(), args...)
 	assert.Equal(t, exitFail, code, "a harness error misses the bar")
 	require.Len(t, *calls, 6)
-	assert.Equal(t, filepath.Join(out, "owner-isolation", "toxiproxy", "seed-1", "epoch+self-fence"), (*calls)[2].Dir)
+	assert.Equal(t, filepath.Join(out, "stale-bootstrap-in-flight", "toxiproxy", "seed-1", "epoch+self-fence"), (*calls)[2].Dir)
 	assert.Equal(t, "toxiproxy", (*calls)[2].Backend)
 	assert.True(t, (*calls)[2].SelfFence)
 	assert.Equal(t, fencing.Off, (*calls)[1].Policy)
-	assert.Contains(t, stdout, "[2/6] owner-isolation toxiproxy seed 1 off: fail [completeness] (")
-	assert.Contains(t, stdout, "[6/6] owner-isolation toxiproxy seed 2 epoch+self-fence: error (")
+	assert.Contains(t, stdout, "[2/6] stale-bootstrap-in-flight toxiproxy seed 1 off: fail [completeness] (")
+	assert.Contains(t, stdout, "[6/6] stale-bootstrap-in-flight toxiproxy seed 2 epoch+self-fence: error (")
 	assert.Contains(t, stdout, "ETA 00:00:00)")
 	assert.Contains(t, stdout, "port in use")
 	assert.Contains(t, stdout, "misses its bar: epoch+self-fence: 1 of 2 runs ended in a harness error")
@@ -138,8 +138,8 @@ func TestSweepRecordsAndResumes(t *testing.T) {
 	sf := readSweepFile(t, out)
 	require.Len(t, sf.Runs, 6)
 	r := sf.Runs[1]
-	assert.Equal(t, scenario.SweepRun{Scenario: "owner-isolation", Backend: "toxiproxy", Seed: 1, Arm: "off",
-		Dir: "owner-isolation/toxiproxy/seed-1/off", Outcome: result.Fail, Violated: []string{"completeness"},
+	assert.Equal(t, scenario.SweepRun{Scenario: "stale-bootstrap-in-flight", Backend: "toxiproxy", Seed: 1, Arm: "off",
+		Dir: "stale-bootstrap-in-flight/toxiproxy/seed-1/off", Outcome: result.Fail, Violated: []string{"completeness"},
 		Expect: scenario.Expect{On: "pass", Off: "fail"}, Expected: "fail", Met: true, DurationMs: r.DurationMs}, r)
 	assert.Equal(t, scenario.OutcomeError, sf.Runs[5].Outcome)
 	require.Len(t, sf.Matrix, 1)
@@ -147,9 +147,9 @@ func TestSweepRecordsAndResumes(t *testing.T) {
 
 	html, err := os.ReadFile(filepath.Join(out, sweepHTML))
 	require.NoError(t, err)
-	assert.Contains(t, string(html), `<a href="owner-isolation/toxiproxy/seed-1/off/report.html">report</a>`)
+	assert.Contains(t, string(html), `<a href="stale-bootstrap-in-flight/toxiproxy/seed-1/off/report.html">report</a>`)
 	assert.Contains(t, string(html), "caught by <code>completeness</code>")
-	assert.Contains(t, string(html), `<a href="owner-isolation/toxiproxy/seed-2/epoch&#43;self-fence/">run directory</a>`)
+	assert.Contains(t, string(html), `<a href="stale-bootstrap-in-flight/toxiproxy/seed-2/epoch&#43;self-fence/">run directory</a>`)
 
 	*calls = nil
 	stdout, code, _ = runSweep(t, context.Background(), args...)
@@ -157,8 +157,8 @@ func TestSweepRecordsAndResumes(t *testing.T) {
 	require.Len(t, *calls, 1, "only the run that ended in a harness error runs again")
 	assert.True(t, (*calls)[0].SelfFence)
 	assert.Contains(t, stdout, "5 of 6 runs already recorded, skipped; 1 to run (1 again")
-	assert.Contains(t, stdout, "[1/6] owner-isolation toxiproxy seed 1 epoch: pass (recorded earlier, skipped)")
-	assert.Contains(t, stdout, "owner-isolation on toxiproxy meets its bar")
+	assert.Contains(t, stdout, "[1/6] stale-bootstrap-in-flight toxiproxy seed 1 epoch: pass (recorded earlier, skipped)")
+	assert.Contains(t, stdout, "stale-bootstrap-in-flight on toxiproxy meets its bar")
 	assert.Contains(t, stdout, "fencing off caught by: completeness ×2")
 	assert.Len(t, readSweepFile(t, out).Runs, 6)
 }
@@ -176,13 +176,13 @@ func TestSweepInterrupted(t *testing.T) {
 		}
 		return byArm(ctx, opt)
 	})
-	args := []string{"owner-meta-cut", "--seeds", "3", "--backend", "netns", "--out", out}
+	args := []string{"stale-bootstrap-in-flight", "--seeds", "3", "--backend", "netns", "--out", out}
 
 	stdout, code, err := runSweep(t, ctx, args...)
 	assert.Equal(t, exitInconclusive, code)
 	assert.ErrorContains(t, err, "run it again with --out "+out+" to resume")
 	assert.Len(t, *calls, 3, "nothing runs after the interrupt")
-	assert.Contains(t, stdout, "[3/6] owner-meta-cut netns seed 2 epoch: interrupted after")
+	assert.Contains(t, stdout, "[3/6] stale-bootstrap-in-flight netns seed 2 epoch: interrupted after")
 	sf := readSweepFile(t, out)
 	require.Len(t, sf.Runs, 2)
 	assert.FileExists(t, filepath.Join(out, sweepHTML))
@@ -192,6 +192,6 @@ func TestSweepInterrupted(t *testing.T) {
 	_, code, _ = runSweep(t, context.Background(), args...)
 	assert.Equal(t, exitPass, code)
 	require.Len(t, *calls, 4)
-	assert.Equal(t, filepath.Join(out, "owner-meta-cut", "netns", "seed-2", "epoch"), (*calls)[0].Dir)
+	assert.Equal(t, filepath.Join(out, "stale-bootstrap-in-flight", "netns", "seed-2", "epoch"), (*calls)[0].Dir)
 	assert.Len(t, readSweepFile(t, out).Runs, 6)
 }
