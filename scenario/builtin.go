@@ -52,10 +52,10 @@ var builtins = []Scenario{
 		Topology:    ciTopology,
 		Workload:    ciWorkload,
 		SLOs:        ciSLOs,
-		Expect: Expect{On: ExpectPass, Off: ExpectPass, Reason: "the zombie keeps its peers but has nothing to send them: " +
-			"its bootstrap finished long before, its view of the members is frozen with its meta link, and the model's " +
-			"maintainer does not rebalance on its own; it only writes uninformed stale rows through its own dispatcher " +
-			"manager until the new generation takes that over"},
+		Expect: Expect{On: ExpectPass, Off: ExpectEither, Reason: "a race the plan does not decide: the zombie keeps its " +
+			"peers but has nothing in flight, unless its meta link comes back with its own lease's expiry before the " +
+			"coordinator removes it; then it reschedules its spans onto nodes that accepted the newer epoch (orphan " +
+			"dispatchers) and re-bootstraps its own dispatcher manager (measured: flagged 1 of 5 on toxiproxy, 0 of 5 on netns)"},
 		Faults: []FaultStep{{
 			Kind:     KindIsolate,
 			Target:   MaintainerOf(DefaultChangefeed),

@@ -16,6 +16,7 @@ func TestDiscriminatedAgainstDeclaration(t *testing.T) {
 	}
 	bite := Expect{On: ExpectPass, Off: ExpectFail}
 	quiet := Expect{On: ExpectPass, Off: ExpectPass, Reason: "nothing in flight"}
+	race := Expect{On: ExpectPass, Off: ExpectEither, Reason: "a race the plan does not decide"}
 	cases := []struct {
 		name   string
 		expect Expect
@@ -30,6 +31,9 @@ func TestDiscriminatedAgainstDeclaration(t *testing.T) {
 		{"declared off pass, met", quiet, []Arm{arm("epoch", result.Pass), arm("off", result.Pass)}, true},
 		{"declared off pass, but flagged", quiet, []Arm{arm("epoch", result.Pass), arm("off", result.Fail)}, false},
 		{"no off arm", bite, []Arm{arm("epoch", result.Pass)}, false},
+		{"either: flagged", race, []Arm{arm("epoch", result.Pass), arm("off", result.Fail)}, true},
+		{"either: not flagged", race, []Arm{arm("epoch", result.Pass), arm("off", result.Pass)}, true},
+		{"either: inconclusive is no verdict", race, []Arm{arm("epoch", result.Pass), arm("off", result.Inconclusive)}, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -44,7 +48,11 @@ func TestExpectValidation(t *testing.T) {
 	sc, ok := Lookup("owner-isolation")
 	assert.True(t, ok)
 	sc.Expect = Expect{On: "pass", Off: "maybe"}
-	assert.ErrorContains(t, sc.Validate(), `expect.off: "maybe": want pass or fail`)
+	assert.ErrorContains(t, sc.Validate(), `expect.off: "maybe": want fail, pass or either`)
+	sc.Expect = Expect{On: "either", Off: "fail"}
+	assert.ErrorContains(t, sc.Validate(), `expect.on: "either": want pass or fail`)
+	sc.Expect = Expect{On: "pass", Off: "either"}
+	assert.ErrorContains(t, sc.Validate(), "expect.reason: required when fencing off is expected to either")
 	sc.Expect = Expect{On: "pass", Off: "pass"}
 	assert.ErrorContains(t, sc.Validate(), "expect.reason: required when fencing off is expected to pass")
 	sc.Expect.Reason = "nothing is in flight when the generation is superseded"
@@ -65,7 +73,7 @@ func TestExpectPerBackend(t *testing.T) {
 	sc.Expect.Backends = []BackendExpect{{Backend: "tc", Off: "maybe"}, {Backend: "tc", Off: "pass", Reason: "x"}}
 	err := sc.Validate()
 	assert.ErrorContains(t, err, `expect.backends[0].backend: "tc": want netns or toxiproxy`)
-	assert.ErrorContains(t, err, `expect.backends[0].off: "maybe": want pass or fail`)
+	assert.ErrorContains(t, err, `expect.backends[0].off: "maybe": want fail, pass or either`)
 	assert.ErrorContains(t, err, "expect.backends[0].reason: required")
 }
 

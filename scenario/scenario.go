@@ -93,6 +93,10 @@ type SLOs struct {
 const (
 	ExpectPass = "pass"
 	ExpectFail = "fail"
+	// ExpectEither is for fencing off only: the bug shows in a race the
+	// plan does not decide, so the run may pass or fail; the sweep still
+	// reports how often it was flagged. It needs a reason.
+	ExpectEither = "either"
 )
 
 // Expect is what a scenario declares each fencing arm must show. A
@@ -103,9 +107,9 @@ type Expect struct {
 	// On is the verdict with fencing on, with or without self-fence
 	// (default pass).
 	On string `yaml:"on"`
-	// Off is the verdict with fencing off (default fail).
+	// Off is the verdict with fencing off (default fail), or either.
 	Off string `yaml:"off"`
-	// Reason says why; required when Off is pass.
+	// Reason says why; required when Off is pass or either.
 	Reason string `yaml:"reason,omitempty"`
 	// Backends overrides Off for one network backend, where the same plan
 	// acts differently: a netns cut drops packets (connections time out and

@@ -187,8 +187,11 @@ func (c *Cell) judge() {
 			a.Ratio = &ratio
 		}
 		got := a.Flagged // judged runs whose verdict is not the expected one
-		if a.Expected == string(result.Fail) {
+		switch a.Expected {
+		case string(result.Fail):
 			got = a.Passed
+		case ExpectEither:
+			got = 0
 		}
 		a.Met = got == 0 && a.Inconclusive == 0 && a.Errors == 0
 		if got > 0 {

@@ -12,8 +12,9 @@ import (
 )
 
 var (
-	declaredFail = Expect{On: ExpectPass, Off: ExpectFail}
-	declaredPass = Expect{On: ExpectPass, Off: ExpectPass, Reason: "the bug needs two owners and this cut leaves one"}
+	declaredFail   = Expect{On: ExpectPass, Off: ExpectFail}
+	declaredPass   = Expect{On: ExpectPass, Off: ExpectPass, Reason: "the bug needs two owners and this cut leaves one"}
+	declaredEither = Expect{On: ExpectPass, Off: ExpectEither, Reason: "a race the plan does not decide"}
 )
 
 // sweepRun builds a record of scenario "s" on backend "netns"; outcome is
@@ -124,6 +125,14 @@ func TestSweepMatrix(t *testing.T) {
 			},
 			arms:   []string{"off sensitivity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=pass met=false"},
 			misses: []string{"off: 1 of 2 judged runs did not pass"},
+		},
+		{
+			name: "declared off: either is met whatever the verdict, and its sensitivity is reported",
+			runs: []SweepRun{
+				sweepRun(declaredEither, "off", 1, pass), sweepRun(declaredEither, "off", 2, fail, "stale-generation"),
+			},
+			arms: []string{"off sensitivity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=either met=true"},
+			bar:  true,
 		},
 		{
 			name: "the self-fence arm is counted apart from epoch",

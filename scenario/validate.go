@@ -166,13 +166,14 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 	checkDuration(ps, sp("zombie"), s.SLOs.Zombie, 0, maxDuration)
 
 	ep := func(name string) string { return fieldPath(path("expect"), name) }
-	for _, f := range []struct{ name, v string }{{"on", s.Expect.On}, {"off", s.Expect.Off}} {
-		if f.v != ExpectPass && f.v != ExpectFail {
-			ps.add(ep(f.name), "%q: want %s or %s", f.v, ExpectPass, ExpectFail)
-		}
+	if s.Expect.On != ExpectPass && s.Expect.On != ExpectFail {
+		ps.add(ep("on"), "%q: want %s or %s", s.Expect.On, ExpectPass, ExpectFail)
 	}
-	if s.Expect.Off == ExpectPass && strings.TrimSpace(s.Expect.Reason) == "" {
-		ps.add(ep("reason"), "required when fencing off is expected to pass: say why the bug cannot show in this scenario")
+	if !validOff(s.Expect.Off) {
+		ps.add(ep("off"), "%q: want %s, %s or %s", s.Expect.Off, ExpectFail, ExpectPass, ExpectEither)
+	}
+	if s.Expect.Off != ExpectFail && strings.TrimSpace(s.Expect.Reason) == "" {
+		ps.add(ep("reason"), "required when fencing off is expected to %s: say why the bug cannot show, or shows only sometimes, in this scenario", s.Expect.Off)
 	}
 	for i, b := range s.Expect.Backends {
 		bp := func(name string) string { return fieldPath(indexPath(ep("backends"), i), name) }
@@ -182,8 +183,8 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 		case slices.IndexFunc(s.Expect.Backends, func(o BackendExpect) bool { return o.Backend == b.Backend }) < i:
 			ps.add(bp("backend"), "%q declared twice", b.Backend)
 		}
-		if b.Off != ExpectPass && b.Off != ExpectFail {
-			ps.add(bp("off"), "%q: want %s or %s", b.Off, ExpectPass, ExpectFail)
+		if !validOff(b.Off) {
+			ps.add(bp("off"), "%q: want %s, %s or %s", b.Off, ExpectFail, ExpectPass, ExpectEither)
 		}
 		if strings.TrimSpace(b.Reason) == "" {
 			ps.add(bp("reason"), "required: say why this backend differs")
@@ -253,6 +254,9 @@ func (s Scenario) checkFaults(ps *problems, scenarioRoot string, across, timed b
 			s.Timeout, s.Steady.Timeout, s.FaultsEnd(), s.RecoveryWindow, s.DrainDeadline, need)
 	}
 }
+
+// validOff reports whether v is a verdict fencing off may be expected to get.
+func validOff(v string) bool { return v == ExpectFail || v == ExpectPass || v == ExpectEither }
 
 // disjointCuts reports whether two steps are network faults of disjoint
 // link sets: those may hold on one target at once (a cut from the peers
