@@ -112,6 +112,8 @@ var builtins = []Scenario{
 		Topology:    ciTopology,
 		Workload:    ciWorkload,
 		SLOs:        ciSLOs,
+		Expect: Expect{On: ExpectPass, Off: ExpectEither, Reason: "four short cuts around the TTL: whether a stale message " +
+			"is in flight when a newer generation takes over depends on timing the plan does not fix (flagged 1 of 2 on netns)"},
 		Faults: []FaultStep{{
 			Kind:     KindIsolate,
 			Target:   TargetOwner,
@@ -128,6 +130,9 @@ var builtins = []Scenario{
 		Topology:    ciTopology,
 		Workload:    ciWorkload,
 		SLOs:        ciSLOs,
+		Expect: Expect{On: ExpectPass, Off: ExpectPass, Reason: "a frozen process sends nothing; after SIGCONT its maintainer " +
+			"has nothing in flight and acts only on its own dispatcher manager (heartbeats, its own removal), which no rule " +
+			"could refuse; nothing stale reaches a receiver that accepted the newer epoch (0 of 2 on netns)"},
 		Faults: []FaultStep{{
 			Kind:     KindPause,
 			Target:   TargetOwner,
@@ -142,6 +147,8 @@ var builtins = []Scenario{
 		Topology:    ciTopology,
 		Workload:    ciWorkload,
 		SLOs:        ciSLOs,
+		Expect: Expect{On: ExpectPass, Off: ExpectPass, Reason: "no generation changes hands: the owner keeps its lease and " +
+			"its peers, only its writes stall and resume at heal, so fencing has nothing to decide (0 of 2 on netns)"},
 		Faults: []FaultStep{{
 			Kind:     KindIsolate,
 			Target:   TargetOwner,
@@ -157,6 +164,8 @@ var builtins = []Scenario{
 		Topology:    ciTopology,
 		Workload:    ciWorkload,
 		SLOs:        ciSLOs,
+		Expect: Expect{On: ExpectPass, Off: ExpectPass, Reason: "no generation changes hands: the owner keeps its lease (its " +
+			"meta link is not cut) and its own connections, so fencing has nothing to decide (0 of 2 on netns)"},
 		Faults: []FaultStep{{
 			Kind:     KindOneWayIn,
 			Target:   TargetOwner,
@@ -172,6 +181,8 @@ var builtins = []Scenario{
 		Topology:    ciTopology,
 		Workload:    ciWorkload,
 		SLOs:        ciSLOs,
+		Expect: Expect{On: ExpectPass, Off: ExpectPass, Reason: "a killed generation cannot act again: the node restarts " +
+			"with no roles, so nothing stale is ever sent (0 of 2 on netns)"},
 		Faults: []FaultStep{{
 			Kind:     KindKillRestart,
 			Target:   MaintainerOf(DefaultChangefeed),
