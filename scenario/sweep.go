@@ -222,7 +222,7 @@ type expectJSON struct {
 // MarshalJSON encodes e with its YAML field names (on, off, reason,
 // backends), as sweep.json records it.
 func (e Expect) MarshalJSON() ([]byte, error) {
-	return json.Marshal(expectJSON{On: e.On, Off: e.Off, Reason: e.Reason, Backends: e.Backends})
+	return json.Marshal(expectJSON(e))
 }
 
 // UnmarshalJSON decodes what MarshalJSON encodes.
@@ -231,6 +231,6 @@ func (e *Expect) UnmarshalJSON(data []byte) error {
 	if err := json.Unmarshal(data, &v); err != nil {
 		return fmt.Errorf("scenario: expect: %w", err)
 	}
-	*e = Expect{On: v.On, Off: v.Off, Reason: v.Reason, Backends: v.Backends}
+	*e = Expect(v)
 	return nil
 }
