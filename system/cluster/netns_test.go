@@ -349,6 +349,9 @@ func TestNetnsMetaCutZombieKeepsActing(t *testing.T) {
 	}
 	healAt := time.Now()
 	require.NoError(t, g.Heal(ctx))
+	obs, err = g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
 	require.NoError(t, g.Cleanup(ctx))
 
 	// The node notices the loss within about a second of the expiry (the
