@@ -3,8 +3,12 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 )
 
 // Placement decides where each process of the cluster runs and how the
@@ -42,12 +46,49 @@ func (Loopback) Command(ctx context.Context, name, bin string, args ...string) *
 // Route implements Placement.
 func (Loopback) Route(_ context.Context, _, _, addr string) (string, error) { return addr, nil }
 
-// freePort asks the kernel for a free TCP port on host.
+// freePort finds a TCP port on host that is free now, for a process that
+// will listen on it later.
+//
+// NB: the port is released before its process binds it. A port from the
+// kernel's ephemeral range (what ":0" hands out) can be taken in between by
+// any outgoing connection or ":0" listener on the machine, which happened
+// with tests running in parallel; so it tries random ports below that
+// range first and falls back to ":0".
 func freePort(host string) (int, error) {
+	lo := ephemeralLow()
+	for range 64 {
+		port := minFixedPort + rand.IntN(max(lo-minFixedPort, 1))
+		if ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(port))); err == nil {
+			ln.Close()
+			return port, nil
+		}
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return 0, fmt.Errorf("cluster: find a free port on %s: %w", host, err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+// minFixedPort is the lowest port freePort picks at random.
+const minFixedPort = 20000
+
+// ephemeralLow is the first port of the kernel's ephemeral range (Linux's
+// default when it cannot be read).
+func ephemeralLow() int {
+	const linuxDefault = 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return linuxDefault
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return linuxDefault
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil || lo <= minFixedPort {
+		return linuxDefault
+	}
+	return lo
 }
