@@ -95,8 +95,10 @@ A judged run is one with a pass or fail verdict; inconclusive runs and runs
 that ended in a harness error are counted apart, stay out of both ratios and
 always miss the bar. A scenario meets its bar on a backend when every judged
 on run passed, every judged off run got the verdict the scenario declares for
-fencing off (expect: off fail unless it gives a reason, so sensitivity 1.0),
-and no run was inconclusive or an error.
+fencing off on that backend (expect: off fail unless it gives a reason, so
+sensitivity 1.0; off pass; or off either, for a bug that shows only in a race
+the plan does not decide: any verdict, the sensitivity is still reported), and
+no run was inconclusive or an error.
 
 A backend that cannot run a scenario (netns without root; toxiproxy for a
 fault on Kafka links) refuses it at once, and each such run is recorded as a
