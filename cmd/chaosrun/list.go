@@ -40,13 +40,25 @@ Exit status: 0, or 2 when NAME is neither a built-in nor a valid file.`,
 				return err
 			}
 			tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tDESCRIPTION")
+			fmt.Fprintln(tw, "NAME\tFENCING OFF\tDESCRIPTION")
 			for _, s := range scenario.Builtins() {
-				fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.Description)
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Name, offText(s.Expect), s.Description)
 			}
 			return tw.Flush()
 		},
 	}
 	cmd.Flags().StringVar(&yamlOf, "yaml", "", "print this built-in scenario (or scenario file) as YAML")
 	return cmd
+}
+
+// offText is the declared verdict with fencing off, one word, with the
+// backends that differ: "fail", "either", "pass,toxiproxy:fail".
+func offText(e scenario.Expect) string {
+	t := e.Off
+	for _, b := range e.Backends {
+		if b.Off != e.Off {
+			t += "," + b.Backend + ":" + b.Off
+		}
+	}
+	return t
 }

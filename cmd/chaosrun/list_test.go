@@ -30,11 +30,12 @@ func TestListShowsEveryBuiltin(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	require.Len(t, lines, 1+len(scenario.Builtins()), out)
-	assert.Regexp(t, `^NAME\s+DESCRIPTION$`, lines[0])
+	assert.Regexp(t, `^NAME\s+FENCING OFF\s+DESCRIPTION$`, lines[0])
 	for i, s := range scenario.Builtins() {
 		fields := strings.Fields(lines[i+1])
 		assert.Equal(t, s.Name, fields[0])
-		assert.Equal(t, s.Description, strings.Join(fields[1:], " "))
+		assert.Equal(t, offText(s.Expect), fields[1], "the declared verdict with fencing off")
+		assert.Equal(t, s.Description, strings.Join(fields[2:], " "))
 	}
 }
 
