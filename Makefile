@@ -61,9 +61,11 @@ build:
 	$(GO) build -o $(BIN) ./cmd/chaosrun
 
 ## run: the main job, the negative control: one plan with fencing on (must pass) and off (must be
-## flagged); fails unless both verdicts are the ones the scenario declares
+## flagged); fails unless both verdicts are the ones the scenario declares. On toxiproxy, because on
+## netns the stale resend still loses a race against the coordinator's removal in about 1 run in 10
+## (docs/design.md); on toxiproxy fencing off was flagged 10 of 10.
 run: build
-	$(BIN) compare stale-bootstrap-in-flight
+	$(BIN) compare stale-bootstrap-in-flight --backend toxiproxy
 
 ## test: every test (needs `make deps` first)
 test: proto-check lint
