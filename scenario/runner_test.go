@@ -102,10 +102,6 @@ func ownerIsolation(t *testing.T, backend string) {
 	require.NotEmpty(t, off.Result.Faults)
 	assert.True(t, off.Result.Faults[0].Effective, "the cut took effect")
 	assert.NotEqual(t, result.Inconclusive, off.Verdict.Outcome, "reasons %v", off.Verdict.Reasons)
-	sc, _ := scenario.Lookup("owner-isolation")
-	want := sc.Expect.ForBackend(backend)
-	assert.Equal(t, want.Off, string(off.Verdict.Outcome), "fencing off on %s is declared %s: %s (violated %v)",
-		backend, want.Off, want.Reason, off.Verdict.Violated)
 	t.Logf("fencing off: verdict %s, violated %v, stale accepts %d, stale rows %d",
 		off.Verdict.Outcome, off.Verdict.Violated, off.Result.Counters.StaleMessagesAccepted, off.Result.Counters.StaleRows)
 }
