@@ -191,19 +191,11 @@ func TestNetnsOwnerIsolation(t *testing.T) {
 	defer stopLoad()
 	waitReplicating(t, c.Cluster, "cf1")
 
-	top := c.topology(t)
-	reg := chaos.NewRegistry()
-	require.NoError(t, chaos.Register(reg))
-	log := netnsLogger(t)
-	be, err := reg.New(chaos.BackendNetns, chaos.Env{Run: c.run, Ledger: c.ledger, Topology: top, Network: c.pl.Network(), Logger: log})
-	require.NoError(t, err)
 	ownerOf := func(ctx context.Context, _ string) (string, error) {
 		o, err := c.Store.Owner(ctx)
 		return o.Node, err
 	}
-	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: be, Run: c.run, Ledger: c.ledger, Topology: top, Logger: log,
-		Resolver: &chaos.TopologyResolver{Topology: top, Owner: ownerOf}})
-	require.NoError(t, err)
+	g := c.netnsGuard(t, ownerOf)
 	defer func() { require.NoError(t, g.Close(context.Background())) }()
 
 	old, err := ownerOf(ctx, "")
@@ -321,15 +313,7 @@ func TestNetnsMetaCutZombieKeepsActing(t *testing.T) {
 		return maint != ""
 	}, 30*time.Second, 100*time.Millisecond, "no maintainer counts heartbeats")
 
-	top := c.topology(t)
-	reg := chaos.NewRegistry()
-	require.NoError(t, chaos.Register(reg))
-	log := netnsLogger(t)
-	be, err := reg.New(chaos.BackendNetns, chaos.Env{Run: c.run, Ledger: c.ledger, Topology: top, Network: c.pl.Network(), Logger: log})
-	require.NoError(t, err)
-	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: be, Run: c.run, Ledger: c.ledger, Topology: top, Logger: log,
-		Resolver: &chaos.TopologyResolver{Topology: top}})
-	require.NoError(t, err)
+	g := c.netnsGuard(t, nil)
 	defer func() { require.NoError(t, g.Close(context.Background())) }()
 	require.NoError(t, g.Prepare(ctx))
 	injectAt := time.Now()
@@ -376,6 +360,22 @@ func TestNetnsMetaCutZombieKeepsActing(t *testing.T) {
 		"%s never registered again after the heal", maint)
 	stopLoad()
 	assertComplete(t, ctx, c.Cluster, "cf1")
+}
+
+// netnsGuard is a guard over the netns backend of the cluster's run;
+// owner resolves the owner role (nil: unresolvable). The caller closes it.
+func (nc *netnsCluster) netnsGuard(t *testing.T, owner chaos.NodeFunc) *chaos.Guard {
+	t.Helper()
+	top := nc.topology(t)
+	reg := chaos.NewRegistry()
+	require.NoError(t, chaos.Register(reg))
+	log := netnsLogger(t)
+	be, err := reg.New(chaos.BackendNetns, chaos.Env{Run: nc.run, Ledger: nc.ledger, Topology: top, Network: nc.pl.Network(), Logger: log})
+	require.NoError(t, err)
+	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: be, Run: nc.run, Ledger: nc.ledger, Topology: top, Logger: log,
+		Resolver: &chaos.TopologyResolver{Topology: top, Owner: owner}})
+	require.NoError(t, err)
+	return g
 }
 
 // hasCapture reports whether node id is registered in the meta store.
