@@ -20,6 +20,7 @@ import (
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
 	"github.com/chaosrun/chaosrun/checker/tail"
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/reports"
 	"github.com/chaosrun/chaosrun/reports/result"
@@ -645,7 +646,7 @@ func (r *runner) teardown(ctx context.Context) {
 		if r.c.Store != nil {
 			if h, err := r.c.Store.EpochHistory(ctx, ""); err == nil {
 				if b, err := json.MarshalIndent(h, "", "  "); err == nil {
-					_ = os.WriteFile(filepath.Join(r.opt.Dir, rundir.EpochsFile), b, 0o644)
+					_ = os.WriteFile(filepath.Join(r.opt.Dir, evidence.EpochsFile), b, 0o644)
 				}
 			} else {
 				r.envErrs = append(r.envErrs, "read epoch history: "+err.Error())

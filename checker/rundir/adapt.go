@@ -4,9 +4,7 @@ import (
 	"strconv"
 
 	"github.com/chaosrun/chaosrun/checker"
-	"github.com/chaosrun/chaosrun/sink/kafka"
-	"github.com/chaosrun/chaosrun/system/meta"
-	"github.com/chaosrun/chaosrun/system/node"
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // Record converts a decoded sink record into the checker's Record. Column
@@ -16,7 +14,7 @@ import (
 // quoted value is unquoted here; the change log's JSON strings canonicalise
 // to their contents and its JSON numbers to their decimal text, and equal
 // values compare equal.
-func Record(r kafka.Record) checker.Record {
+func Record(r evidence.Record) checker.Record {
 	out := checker.Record{
 		Partition:  r.Partition,
 		Offset:     r.Offset,
@@ -63,7 +61,7 @@ func Columns(cols map[string]string) checker.Columns {
 }
 
 // Grants converts the epoch history read from the meta store.
-func Grants(recs []meta.EpochRecord) []checker.EpochGrant {
+func Grants(recs []evidence.Epoch) []checker.EpochGrant {
 	out := make([]checker.EpochGrant, len(recs))
 	for i, r := range recs {
 		out[i] = checker.EpochGrant{Changefeed: r.Changefeed, Epoch: r.Epoch, GrantedAt: r.GrantedAt, Node: r.Node}
@@ -72,7 +70,7 @@ func Grants(recs []meta.EpochRecord) []checker.EpochGrant {
 }
 
 // Decisions converts one node's decision log.
-func Decisions(es []node.DecisionEntry) []checker.DecisionEntry {
+func Decisions(es []evidence.Decision) []checker.DecisionEntry {
 	out := make([]checker.DecisionEntry, len(es))
 	for i, e := range es {
 		out[i] = checker.DecisionEntry{

@@ -1,16 +1,16 @@
 // Package rundir connects the checker to a run directory (docs/run-dir.md):
-// it names the files, adapts what the harness, the nodes, the meta store and
-// the Kafka tailer write into the checker's input types, and runs the
-// checker over a finished run with CheckRunDir.
+// it names the files, adapts the evidence a target leaves (package
+// evidence) into the checker's input types, and runs the checker over a
+// finished run with CheckRunDir. It never imports the target itself.
 //
 // The adapters are the only place that knows both sides:
 //
-//   - Record: a decoded sink record (sink/kafka.Record) into a
+//   - Record: a decoded sink record (evidence.Record) into a
 //     checker.Record, undoing the node's rendering of column values so that
 //     they compare with the upstream change log;
-//   - Grants: the epoch history (epochs.json, []meta.EpochRecord);
-//   - Decisions: the nodes' decision logs (decisions-<node>.jsonl,
-//     system/node.DecisionEntry);
+//   - Grants: the epoch history (evidence.EpochsFile, []evidence.Epoch);
+//   - Decisions: the nodes' decision logs (evidence.DecisionsGlob,
+//     evidence.Decision);
 //   - the fault timeline (faults.json) is already in the checker's own
 //     schema, checker.FaultEvent; the runner converts into it.
 //

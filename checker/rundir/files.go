@@ -17,12 +17,8 @@ const (
 	// SinkMalformedFile lists the records that did not decode (Malformed),
 	// one per line; absent when there were none.
 	SinkMalformedFile = "sink-malformed.jsonl"
-	// EpochsFile is the epoch history read from etcd ([]meta.EpochRecord).
-	EpochsFile = "epochs.json"
 	// FaultsFile is the fault timeline ([]checker.FaultEvent).
 	FaultsFile = "faults.json"
-	// DecisionsGlob matches the nodes' decision logs.
-	DecisionsGlob = "decisions-*.jsonl"
 )
 
 // ChangeLogPath is the upstream change log, relative to the run directory.

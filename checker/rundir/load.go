@@ -13,15 +13,14 @@ import (
 	"slices"
 
 	"github.com/chaosrun/chaosrun/checker"
-	"github.com/chaosrun/chaosrun/system/meta"
-	"github.com/chaosrun/chaosrun/system/node"
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
-// LoadGrants reads the epoch history (EpochsFile). ok is false when the
+// LoadGrants reads the epoch history (evidence.EpochsFile). ok is false when the
 // file does not exist.
 func LoadGrants(dir string) (grants []checker.EpochGrant, ok bool, err error) {
-	var recs []meta.EpochRecord
-	if ok, err = readJSON(filepath.Join(dir, EpochsFile), &recs); !ok || err != nil {
+	var recs []evidence.Epoch
+	if ok, err = readJSON(filepath.Join(dir, evidence.EpochsFile), &recs); !ok || err != nil {
 		return nil, ok, err
 	}
 	return Grants(recs), true, nil
@@ -41,18 +40,18 @@ func LoadOffsets(dir string) (o SinkOffsets, ok bool, err error) {
 	return o, ok, err
 }
 
-// LoadDecisions reads every node's decision log (DecisionsGlob), sorted by
+// LoadDecisions reads every node's decision log (evidence.DecisionsGlob), sorted by
 // time. Lines that do not parse (a node killed mid-write) are skipped, as
-// node.ReadDecisionLog does.
+// evidence.ReadDecisions does.
 func LoadDecisions(dir string) ([]checker.DecisionEntry, error) {
-	paths, err := filepath.Glob(filepath.Join(dir, DecisionsGlob))
+	paths, err := filepath.Glob(filepath.Join(dir, evidence.DecisionsGlob))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	slices.Sort(paths)
 	var out []checker.DecisionEntry
 	for _, p := range paths {
-		es, err := node.ReadDecisionLog(p)
+		es, err := evidence.ReadDecisions(p)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %w", ErrInput, filepath.Base(p), err)
 		}

@@ -14,10 +14,8 @@ import (
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
 	"github.com/chaosrun/chaosrun/checker/rundir/rundirtest"
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/reports/result"
-	"github.com/chaosrun/chaosrun/sink/kafka"
-	"github.com/chaosrun/chaosrun/system/meta"
-	"github.com/chaosrun/chaosrun/system/node"
 	"github.com/chaosrun/chaosrun/system/upstream"
 )
 
@@ -25,10 +23,10 @@ var slos = checker.SLOs{L: time.Second, W: 500 * time.Millisecond, RecoveryBound
 
 func TestRecordAdapter(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 1, 0, time.FixedZone("x", 3600))
-	row := kafka.Record{
-		Topic: "cf1", Partition: 3, Offset: 17, Timestamp: at, Key: []byte("t1:5"), Kind: kafka.KindRow,
+	row := evidence.Record{
+		Topic: "cf1", Partition: 3, Offset: 17, Timestamp: at, Key: []byte("t1:5"), Kind: evidence.KindRow,
 		Changefeed: "cf1", Epoch: 4, Node: "n2",
-		Row: &kafka.Row{Changefeed: "cf1", Epoch: 4, Node: "n2", Dispatcher: "d7", Table: "t1", PK: 5, Op: kafka.OpUpdate,
+		Row: &evidence.Row{Changefeed: "cf1", Epoch: 4, Node: "n2", Dispatcher: "d7", Table: "t1", PK: 5, Op: evidence.OpUpdate,
 			CommitTs: 99, Columns: map[string]string{"s": `"a b"`, "i": "12"}},
 	}
 	assert.Equal(t, checker.Record{
@@ -37,14 +35,14 @@ func TestRecordAdapter(t *testing.T) {
 		Epoch: 4, Node: "n2", Dispatcher: "d7",
 	}, rundir.Record(row))
 
-	wm := kafka.Record{Partition: 1, Offset: 2, Timestamp: at, Kind: kafka.KindWatermark, Changefeed: "cf1", Epoch: 4, Node: "n2",
-		Watermark: &kafka.Watermark{Changefeed: "cf1", Epoch: 4, Node: "n2", Ts: 1234}}
+	wm := evidence.Record{Partition: 1, Offset: 2, Timestamp: at, Kind: evidence.KindWatermark, Changefeed: "cf1", Epoch: 4, Node: "n2",
+		Watermark: &evidence.Watermark{Changefeed: "cf1", Epoch: 4, Node: "n2", Ts: 1234}}
 	assert.Equal(t, checker.Record{Partition: 1, Offset: 2, AppendTime: at.UTC(), Kind: checker.KindWatermark, Changefeed: "cf1",
 		Epoch: 4, Node: "n2", WatermarkTs: 1234}, rundir.Record(wm))
 
 	// A delete carries no image.
 	del := row
-	del.Row = &kafka.Row{Table: "t1", PK: 5, Op: kafka.OpDelete, CommitTs: 100}
+	del.Row = &evidence.Row{Table: "t1", PK: 5, Op: evidence.OpDelete, CommitTs: 100}
 	assert.Nil(t, rundir.Record(del).Columns)
 }
 
@@ -74,10 +72,10 @@ func TestColumnsMatchUpstream(t *testing.T) {
 func TestGrantsAndDecisions(t *testing.T) {
 	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	assert.Equal(t, []checker.EpochGrant{{Changefeed: "cf1", Epoch: 2, GrantedAt: at, Node: "n3"}},
-		rundir.Grants([]meta.EpochRecord{{Changefeed: "cf1", Epoch: 2, GrantedAt: at, Node: "n3", Revision: 9}}))
+		rundir.Grants([]evidence.Epoch{{Changefeed: "cf1", Epoch: 2, GrantedAt: at, Node: "n3", Revision: 9}}))
 	assert.Equal(t, []checker.DecisionEntry{{Time: at, Changefeed: "cf1", Node: "n1", Role: "dispatcher-manager",
 		MsgType: "ScheduleDispatcherRequest", MsgEpoch: 1, LocalEpoch: 2, Sender: "n2", Verdict: "RejectStale", Acted: false}},
-		rundir.Decisions([]node.DecisionEntry{{Time: at, Node: "n1", Role: "dispatcher-manager", Changefeed: "cf1",
+		rundir.Decisions([]evidence.Decision{{Time: at, Node: "n1", Role: "dispatcher-manager", Changefeed: "cf1",
 			Message: "ScheduleDispatcherRequest", MsgEpoch: 1, LocalEpoch: 2, Sender: "n2", LocalNode: "n1", Rule: "r",
 			Verdict: "RejectStale", Policy: "epoch", Reason: "stale"}}))
 }
@@ -95,7 +93,7 @@ func TestLoaders(t *testing.T) {
 	// A node killed mid-write leaves a torn line; it is skipped.
 	f, err := os.OpenFile(filepath.Join(dir, "decisions-n2.jsonl"), os.O_CREATE|os.O_WRONLY, 0o644)
 	require.NoError(t, err)
-	require.NoError(t, json.NewEncoder(f).Encode(node.DecisionEntry{Time: rundirtest.Base.Add(-time.Minute), Node: "n2", Message: "HeartBeatResponse"}))
+	require.NoError(t, json.NewEncoder(f).Encode(evidence.Decision{Time: rundirtest.Base.Add(-time.Minute), Node: "n2", Message: "HeartBeatResponse"}))
 	_, err = f.WriteString(`{"time":"2026-01-01T00:00:0`)
 	require.NoError(t, err)
 	require.NoError(t, f.Close())
@@ -234,9 +232,9 @@ func TestCheckRunDirErrors(t *testing.T) {
 	err = garble(rundir.SinkRecordsFile, "{\"partition\":0}\nnot json\n")
 	require.ErrorIs(t, err, rundir.ErrInput)
 	assert.ErrorContains(t, err, "line 2")
-	err = garble(rundir.EpochsFile, "{")
+	err = garble(evidence.EpochsFile, "{")
 	require.ErrorIs(t, err, rundir.ErrInput)
-	assert.ErrorContains(t, err, rundir.EpochsFile)
+	assert.ErrorContains(t, err, evidence.EpochsFile)
 	err = garble(rundir.FaultsFile, `[{"id":"f1","inject":"yesterday"}]`)
 	require.ErrorIs(t, err, rundir.ErrInput)
 	err = garble(rundir.SinkOffsetsFile, `[]`)

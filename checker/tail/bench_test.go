@@ -20,6 +20,7 @@ import (
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
 	"github.com/chaosrun/chaosrun/checker/tail"
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/reports/result"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 )
@@ -177,7 +178,7 @@ func BenchmarkConsumeAndCheck1M(b *testing.B) {
 	t0 := time.Now()
 	var logical uint64
 	last := int64(0)
-	msgs := make([]kafka.Message, 0, batchRows+partitions)
+	msgs := make([]evidence.Message, 0, batchRows+partitions)
 	for i := range batches {
 		msgs = msgs[:0]
 		for j := range batchRows {
@@ -189,14 +190,14 @@ func BenchmarkConsumeAndCheck1M(b *testing.B) {
 			logical++
 			pk := int64((i*batchRows + j) % keys)
 			v := strconv.Itoa(i*batchRows + j)
-			m, err := kafka.EncodeRow(topic, kafka.Row{Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%4)),
-				Table: "t1", PK: pk, Op: kafka.OpUpdate, CommitTs: ts, Columns: map[string]string{"v": strconv.Quote(v), "note": `"bench"`}})
+			m, err := evidence.EncodeRow(topic, evidence.Row{Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%4)),
+				Table: "t1", PK: pk, Op: evidence.OpUpdate, CommitTs: ts, Columns: map[string]string{"v": strconv.Quote(v), "note": `"bench"`}})
 			require.NoError(b, err)
 			msgs = append(msgs, m)
 			_, err = fmt.Fprintf(logw, `{"commit_ts":%d,"rows":[{"table":"t1","pk":%d,"op":"update","columns":{"v":%q,"note":"bench"}}]}`+"\n", ts, pk, v)
 			require.NoError(b, err)
 		}
-		wms, err := kafka.EncodeWatermark(topic, kafka.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: checker.ComposeTS(last, logical)}, partitions)
+		wms, err := evidence.EncodeWatermark(topic, evidence.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: checker.ComposeTS(last, logical)}, partitions)
 		require.NoError(b, err)
 		logical++
 		// Rows first, acknowledged, then the watermark that covers them.

@@ -19,7 +19,7 @@ import (
 
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
-	"github.com/chaosrun/chaosrun/sink/kafka"
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // Sentinel errors; compare with errors.Is.
@@ -303,7 +303,13 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 // encode turns a consumed message into its dump line.
 func (t *Tailer) encode(m *sarama.ConsumerMessage) item {
 	it := item{partition: m.Partition, offset: m.Offset, at: m.Timestamp}
-	rec, derr := kafka.Decode(m)
+	hs := make([]evidence.Header, len(m.Headers))
+	for i, h := range m.Headers {
+		if h != nil {
+			hs[i] = evidence.Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	rec, derr := evidence.Decode(evidence.Consumed{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value, Headers: hs})
 	var err error
 	if derr != nil {
 		it.malformed = true

@@ -16,6 +16,7 @@ import (
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
 	"github.com/chaosrun/chaosrun/checker/tail"
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 )
 
@@ -23,31 +24,31 @@ const partitions = 4
 
 // batchMsgs encodes n rows (PKs from first) followed by one watermark
 // broadcast at the current time.
-func batchMsgs(t *testing.T, topic string, first, n int) ([]kafka.Message, uint64) {
+func batchMsgs(t *testing.T, topic string, first, n int) ([]evidence.Message, uint64) {
 	t.Helper()
-	var msgs []kafka.Message
+	var msgs []evidence.Message
 	for i := first; i < first+n; i++ {
-		m, err := kafka.EncodeRow(topic, kafka.Row{
+		m, err := evidence.EncodeRow(topic, evidence.Row{
 			Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(i%3),
-			Table: "t1", PK: int64(i), Op: kafka.OpInsert, CommitTs: checker.ComposeTS(time.Now().UnixMilli(), uint64(i)),
+			Table: "t1", PK: int64(i), Op: evidence.OpInsert, CommitTs: checker.ComposeTS(time.Now().UnixMilli(), uint64(i)),
 			Columns: map[string]string{"v": strconv.Quote(strconv.Itoa(i))},
 		})
 		require.NoError(t, err)
 		msgs = append(msgs, m)
 	}
 	wmTs := checker.ComposeTS(time.Now().UnixMilli(), 0)
-	wms, err := kafka.EncodeWatermark(topic, kafka.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: wmTs}, partitions)
+	wms, err := evidence.EncodeWatermark(topic, evidence.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: wmTs}, partitions)
 	require.NoError(t, err)
 	return append(msgs, wms...), wmTs
 }
 
 // produceAll sends msgs, resending whatever was not acknowledged (as a
 // dispatcher does) until everything is, so duplicates are possible.
-func produceAll(ctx context.Context, t *testing.T, p *kafka.Producer, msgs []kafka.Message) {
+func produceAll(ctx context.Context, t *testing.T, p *kafka.Producer, msgs []evidence.Message) {
 	t.Helper()
 	for len(msgs) > 0 {
 		require.NoError(t, ctx.Err(), "%d records never acknowledged", len(msgs))
-		var retry []kafka.Message
+		var retry []evidence.Message
 		for i, r := range p.Produce(ctx, msgs) {
 			if r.Outcome != kafka.OutcomeOK {
 				retry = append(retry, msgs[i])
@@ -80,7 +81,7 @@ func TestTailerFollowsSurvivesRestartAndDrains(t *testing.T) {
 
 	msgs, wm1 := batchMsgs(t, topic, 0, 2000)
 	// A record without the cdc headers is listed, not fatal.
-	msgs = append(msgs, kafka.Message{Topic: topic, Key: []byte("junk"), Value: []byte("{}"), Partition: 0})
+	msgs = append(msgs, evidence.Message{Topic: topic, Key: []byte("junk"), Value: []byte("{}"), Partition: 0})
 	produceAll(ctx, t, prod, msgs)
 	require.Eventually(t, func() bool {
 		s := tl.State()

@@ -25,6 +25,7 @@ import (
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
 	"github.com/chaosrun/chaosrun/checker/tail"
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/internal/proctest"
 	"github.com/chaosrun/chaosrun/reports"
 	"github.com/chaosrun/chaosrun/reports/result"
@@ -118,7 +119,7 @@ func TestCheckRealRun(t *testing.T) {
 	}
 	epochs, err := c.Store.EpochHistory(ctx, "cf1")
 	require.NoError(t, err)
-	writeJSON(t, filepath.Join(dir, rundir.EpochsFile), epochs)
+	writeJSON(t, filepath.Join(dir, evidence.EpochsFile), epochs)
 	writeJSON(t, filepath.Join(dir, rundir.FaultsFile), []checker.FaultEvent{})
 	require.NoError(t, tl.Close())
 	require.NoError(t, c.Close())

@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"github.com/IBM/sarama"
+
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // ConsumerConfig configures a Consumer.
@@ -91,13 +93,13 @@ func (c *Consumer) offsets(ctx context.Context, which int64) (Offsets, error) {
 // With until == nil, Read tails until ctx is done and returns ctx's error;
 // otherwise a partition stops before offset until[p] (a partition missing
 // from until is not read) and Read returns nil once all have. A record that
-// does not decode stops Read with an error wrapping ErrMalformedRecord; an
+// does not decode stops Read with an error wrapping evidence.ErrMalformed; an
 // error from fn stops Read and is returned as is.
 //
 // TODO(sink): with transactional producers the last offsets below a high
 // watermark can be control records that are never delivered; bounded reads
 // then need the last stable offset instead.
-func (c *Consumer) Read(ctx context.Context, from, until Offsets, fn func(Record) error) error {
+func (c *Consumer) Read(ctx context.Context, from, until Offsets, fn func(evidence.Record) error) error {
 	parts, err := c.client.Partitions(c.topic)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", c.topic, err)
@@ -110,7 +112,7 @@ func (c *Consumer) Read(ctx context.Context, from, until Offsets, fn func(Record
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	recs := make(chan Record, 256)
+	recs := make(chan evidence.Record, 256)
 	errc := make(chan error, len(parts))
 	fail := func(err error) {
 		errc <- err
@@ -164,7 +166,7 @@ func (c *Consumer) Read(ctx context.Context, from, until Offsets, fn func(Record
 
 // readPartition feeds recs from one partition until end (exclusive; -1 for
 // none), ctx is done, or an error, which it reports through fail.
-func (c *Consumer) readPartition(ctx context.Context, p int32, start, end int64, recs chan<- Record, fail func(error)) {
+func (c *Consumer) readPartition(ctx context.Context, p int32, start, end int64, recs chan<- evidence.Record, fail func(error)) {
 	pc, err := c.consumer.ConsumePartition(c.topic, p, start)
 	if err != nil {
 		fail(fmt.Errorf("consume %s/%d from %d: %w", c.topic, p, start, err))
@@ -181,7 +183,7 @@ func (c *Consumer) readPartition(ctx context.Context, p int32, start, end int64,
 				fail(fmt.Errorf("consume %s/%d: partition consumer stopped", c.topic, p))
 				return
 			}
-			rec, err := Decode(m)
+			rec, err := evidence.Decode(Consumed(m))
 			if err != nil {
 				fail(err)
 				return
@@ -212,13 +214,13 @@ func (c *Consumer) readPartition(ctx context.Context, p int32, start, end int64,
 
 // ReadToEnd reads every record below the high watermarks taken when it is
 // called.
-func (c *Consumer) ReadToEnd(ctx context.Context) ([]Record, error) {
+func (c *Consumer) ReadToEnd(ctx context.Context) ([]evidence.Record, error) {
 	hw, err := c.HighWatermarks(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []Record
-	err = c.Read(ctx, nil, hw, func(r Record) error {
+	var out []evidence.Record
+	err = c.Read(ctx, nil, hw, func(r evidence.Record) error {
 		out = append(out, r)
 		return nil
 	})
@@ -236,4 +238,15 @@ func (c *Consumer) Close() error {
 		return fmt.Errorf("close consumer of %s: %w", c.topic, err)
 	}
 	return nil
+}
+
+// Consumed is m as evidence.Decode takes it.
+func Consumed(m *sarama.ConsumerMessage) evidence.Consumed {
+	hs := make([]evidence.Header, 0, len(m.Headers))
+	for _, h := range m.Headers {
+		if h != nil {
+			hs = append(hs, evidence.Header{Key: h.Key, Value: h.Value})
+		}
+	}
+	return evidence.Consumed{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value, Headers: hs}
 }

@@ -1,21 +1,10 @@
-// Package kafka is chaosrun's Kafka sink: the record format of DESIGN.md §5,
-// a sarama producer and consumer built for it, topic creation, and the
-// providers that give a run a real Apache Kafka cluster.
-//
-// # Records
-//
-// A topic carries two kinds of records, encoded and decoded only in this
-// package (EncodeRow, EncodeWatermark, Decode):
-//
-//   - a row: key "table:pk", a JSON value {table, pk, op, commit_ts, columns}
-//     and the headers cdc-kind=row, cdc-changefeed, cdc-epoch, cdc-node,
-//     cdc-dispatcher, cdc-commit-ts;
-//   - a watermark: one record per partition with cdc-kind=watermark, cdc-ts,
-//     cdc-epoch, cdc-changefeed, cdc-node. It promises that every row with
-//     commit_ts <= ts is already in the topic.
+// Package kafka is chaosrun's Kafka sink: a sarama producer and consumer for
+// the record format of DESIGN.md §5 (package evidence encodes and decodes
+// it), topic creation, and the providers that give a run a real Apache
+// Kafka cluster.
 //
 // Topics are created with message.timestamp.type=LogAppendTime (CreateTopic),
-// so Record.Timestamp is the broker's append time, not the producer's.
+// so evidence.Record.Timestamp is the broker's append time, not the producer's.
 //
 // # Producing
 //

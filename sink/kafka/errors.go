@@ -26,8 +26,6 @@ var (
 	ErrUnknownProvider = errors.New("sink/kafka: unknown provider")
 	// ErrTopicExists means CreateTopic found the topic already there.
 	ErrTopicExists = errors.New("sink/kafka: topic already exists")
-	// ErrMalformedRecord means a consumed record is not a valid cdc record.
-	ErrMalformedRecord = errors.New("sink/kafka: malformed record")
 	// ErrNotSent means a record was never handed to the client, so it is
 	// certainly not in the topic.
 	ErrNotSent = errors.New("sink/kafka: record not sent")

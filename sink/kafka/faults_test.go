@@ -9,13 +9,15 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // produceUntilAcked sends msgs in batches, resending every record whose
 // outcome is not OK (as a CDC dispatcher would), until all are acknowledged
 // or ctx is done. onAcked sees the running count of acknowledged records.
 // It returns the outcome counts of all attempts.
-func produceUntilAcked(ctx context.Context, tb testing.TB, p *Producer, msgs []Message, batch int, onAcked func(int)) map[Outcome]int {
+func produceUntilAcked(ctx context.Context, tb testing.TB, p *Producer, msgs []evidence.Message, batch int, onAcked func(int)) map[Outcome]int {
 	tb.Helper()
 	counts := map[Outcome]int{}
 	acked := 0
@@ -27,7 +29,7 @@ func produceUntilAcked(ctx context.Context, tb testing.TB, p *Producer, msgs []M
 		require.NoError(tb, ctx.Err(), "%d records still unacknowledged", len(pending))
 		take := pending[:min(batch, len(pending))]
 		rest := pending[len(take):]
-		send := make([]Message, len(take))
+		send := make([]evidence.Message, len(take))
 		for i, idx := range take {
 			send[i] = msgs[idx]
 		}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // Outcome is what the producer knows about one record after Produce.
@@ -250,7 +252,7 @@ func classify(err error) Outcome {
 // are OutcomeUnknown. Results are in the order of msgs. Records of one key
 // (or one explicit partition) keep their order within a call and across
 // sequential calls, as long as nothing fails.
-func (p *Producer) Produce(ctx context.Context, msgs []Message) []Result {
+func (p *Producer) Produce(ctx context.Context, msgs []evidence.Message) []Result {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -273,7 +275,7 @@ func (p *Producer) Produce(ctx context.Context, msgs []Message) []Result {
 
 // send hands msgs to sarama in order and returns how many it handed over;
 // when it stops early it also returns why.
-func (p *Producer) send(ctx context.Context, b *batch, msgs []Message, tickets []ticket, pms []sarama.ProducerMessage) (int, error) {
+func (p *Producer) send(ctx context.Context, b *batch, msgs []evidence.Message, tickets []ticket, pms []sarama.ProducerMessage) (int, error) {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
@@ -282,14 +284,18 @@ func (p *Producer) send(ctx context.Context, b *batch, msgs []Message, tickets [
 	in := p.ap.Input()
 	for i := range msgs {
 		m := &msgs[i]
-		if m.Topic == "" || m.Partition < AnyPartition {
+		if m.Topic == "" || m.Partition < evidence.AnyPartition {
 			b.settle(i, Result{Outcome: OutcomeFailed, Err: fmt.Errorf("produce record %d: topic %q partition %d: %w", i, m.Topic, m.Partition, ErrBadConfig)})
 			continue
 		}
-		tickets[i] = ticket{b: b, i: i, explicit: m.Partition != AnyPartition}
+		tickets[i] = ticket{b: b, i: i, explicit: m.Partition != evidence.AnyPartition}
 		pm := &pms[i]
-		pm.Topic, pm.Headers, pm.Timestamp, pm.Metadata = m.Topic, m.Headers, m.Timestamp, &tickets[i]
-		if m.Partition != AnyPartition {
+		pm.Topic, pm.Timestamp, pm.Metadata = m.Topic, m.Timestamp, &tickets[i]
+		pm.Headers = make([]sarama.RecordHeader, len(m.Headers))
+		for j, h := range m.Headers {
+			pm.Headers[j] = sarama.RecordHeader{Key: h.Key, Value: h.Value}
+		}
+		if m.Partition != evidence.AnyPartition {
 			pm.Partition = m.Partition
 		}
 		// NB: a nil Encoder, not ByteEncoder(nil), is what marks a null key.
@@ -315,7 +321,7 @@ func (p *Producer) send(ctx context.Context, b *batch, msgs []Message, tickets [
 	return len(msgs), nil
 }
 
-// Partitions returns the number of partitions of topic, for EncodeWatermark.
+// Partitions returns the number of partitions of topic, for evidence.EncodeWatermark.
 func (p *Producer) Partitions(topic string) (int32, error) {
 	ps, err := p.client.Partitions(topic)
 	if err != nil {

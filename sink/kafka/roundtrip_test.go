@@ -8,26 +8,28 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // testRows returns n rows over 7 tables with increasing commit ts; row i has
 // PK i, so PKs identify records.
-func testRows(n int, epoch uint64) []Row {
-	rows := make([]Row, n)
+func testRows(n int, epoch uint64) []evidence.Row {
+	rows := make([]evidence.Row, n)
 	for i := range rows {
-		rows[i] = Row{
+		rows[i] = evidence.Row{
 			Changefeed: "cf-test", Epoch: epoch, Node: "node-" + strconv.Itoa(i%3), Dispatcher: "d" + strconv.Itoa(i%5),
-			Table: "t" + strconv.Itoa(i%7), PK: int64(i), Op: OpInsert, CommitTs: uint64(1000 + i),
+			Table: "t" + strconv.Itoa(i%7), PK: int64(i), Op: evidence.OpInsert, CommitTs: uint64(1000 + i),
 			Columns: map[string]string{"v": strconv.Itoa(i), "pad": "0123456789abcdef0123456789abcdef"},
 		}
 	}
 	return rows
 }
 
-func encodeRows(tb testing.TB, topic string, rows []Row, ts time.Time) []Message {
-	msgs := make([]Message, len(rows))
+func encodeRows(tb testing.TB, topic string, rows []evidence.Row, ts time.Time) []evidence.Message {
+	msgs := make([]evidence.Message, len(rows))
 	for i, r := range rows {
-		m, err := EncodeRow(topic, r)
+		m, err := evidence.EncodeRow(topic, r)
 		require.NoError(tb, err)
 		m.Timestamp = ts
 		msgs[i] = m
@@ -84,7 +86,7 @@ func TestRoundTrip100k(t *testing.T) {
 		results = append(results, p.Produce(ctx, msgs[i:i+batch])...)
 	}
 	t.Logf("produced %d records in %v", n, time.Since(t0))
-	wms, err := EncodeWatermark(topic, Watermark{Changefeed: "cf-test", Epoch: 1, Node: "node-0", Ts: uint64(1000 + n)}, parts)
+	wms, err := evidence.EncodeWatermark(topic, evidence.Watermark{Changefeed: "cf-test", Epoch: 1, Node: "node-0", Ts: uint64(1000 + n)}, parts)
 	require.NoError(t, err)
 	wmResults := p.Produce(ctx, wms)
 	end := time.Now().Add(time.Second)
@@ -121,12 +123,12 @@ func TestRoundTrip100k(t *testing.T) {
 		}
 		lastOffset[rec.Partition] = rec.Offset
 		require.WithinRange(t, rec.Timestamp, start, end, "record %s/%d@%d carries the broker's append time", rec.Topic, rec.Partition, rec.Offset)
-		if rec.Kind == KindWatermark {
+		if rec.Kind == evidence.KindWatermark {
 			watermarks++
 			require.Equal(t, uint64(1000+n), rec.Watermark.Ts)
 			continue
 		}
-		require.Equal(t, KindRow, rec.Kind)
+		require.Equal(t, evidence.KindRow, rec.Kind)
 		pk := rec.Row.PK
 		seen[pk]++
 		require.Equal(t, rows[pk], *rec.Row, "row %d with its headers round-trips", pk)

@@ -16,10 +16,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaosrun/chaosrun/checker/tail"
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/internal/proctest"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/cluster"
-	"github.com/chaosrun/chaosrun/system/node"
 	"github.com/chaosrun/chaosrun/system/upstream"
 	"github.com/chaosrun/chaosrun/workloads"
 )
@@ -221,12 +221,12 @@ func TestOwnerKillFailover(t *testing.T) {
 	require.Greater(t, last.Epoch, oldEpoch, "the maintainer moved, so the epoch must be bumped")
 	assert.Equal(t, newOwner, last.Node, "the new coordinator bumped the epoch")
 	// The bump was granted before any node accepted the add of that epoch.
-	var adds []node.DecisionEntry
+	var adds []evidence.Decision
 	for _, p := range c.Nodes {
 		if p == victim {
 			continue
 		}
-		ds, err := node.ReadDecisionLog(filepath.Join(c.Spec.Dir, "decisions-"+p.Name+".jsonl"))
+		ds, err := evidence.ReadDecisions(filepath.Join(c.Spec.Dir, "decisions-"+p.Name+".jsonl"))
 		require.NoError(t, err)
 		for _, d := range ds {
 			if d.Rule == "manager-add" && d.MsgEpoch == last.Epoch && d.Acted {
@@ -293,7 +293,7 @@ func assertComplete(t *testing.T, ctx context.Context, c *cluster.Cluster, cf st
 	cons, err := kafka.NewConsumer(ctx, kafka.ConsumerConfig{Brokers: c.Brokers, Topic: cf})
 	require.NoError(t, err)
 	defer cons.Close()
-	var recs []kafka.Record
+	var recs []evidence.Record
 	require.Eventually(t, func() bool {
 		recs, err = cons.ReadToEnd(ctx)
 		require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/fencing"
 )
 
@@ -39,17 +40,6 @@ type ChangefeedStatus struct {
 	UpdatedAt    time.Time `json:"updated_at"`
 }
 
-// EpochRecord is one entry of the append-only epoch history: epoch Epoch of
-// Changefeed was granted at GrantedAt (wall clock of the granting node) by
-// Node. Revision is the etcd revision of the grant, filled in on read.
-type EpochRecord struct {
-	Changefeed string    `json:"changefeed"`
-	Epoch      uint64    `json:"epoch"`
-	GrantedAt  time.Time `json:"granted_at"`
-	Node       string    `json:"node"`
-	Revision   int64     `json:"revision,omitempty"`
-}
-
 // CreateChangefeed writes the info key and an initial status (checkpoint =
 // StartTs) in one transaction. A non-zero info.Epoch is recorded in the
 // epoch history with an empty node. ErrChangefeedExists if it exists.
@@ -71,7 +61,7 @@ func (s *Store) CreateChangefeed(ctx context.Context, info ChangefeedInfo) error
 		clientv3.OpPut(s.statusKey(info.ID), string(sb)),
 	}
 	if info.Epoch != 0 {
-		rb, _ := json.Marshal(EpochRecord{Changefeed: info.ID, Epoch: info.Epoch, GrantedAt: now})
+		rb, _ := json.Marshal(evidence.Epoch{Changefeed: info.ID, Epoch: info.Epoch, GrantedAt: now})
 		ops = append(ops, clientv3.OpPut(s.epochKey(info.ID, info.Epoch), string(rb)))
 	}
 	resp, err := s.cli.Txn(ctx).
@@ -138,7 +128,7 @@ func (s *Store) RemoveChangefeed(ctx context.Context, cf string) error {
 // BumpEpoch persists a new maintainer epoch for cf before an ownership
 // change and returns it: fencing.NextEpoch(candidate, persisted), so always
 // strictly above the persisted epoch. It is a compare-and-swap on the info
-// key's ModRevision that appends the EpochRecord (granted by node) in the
+// key's ModRevision that appends the evidence.Epoch (granted by node) in the
 // same transaction; on a lost race it re-reads and retries, then gives up
 // with ErrEpochConflict. Concurrent callers therefore get distinct,
 // increasing epochs, each with exactly one history record.
@@ -172,7 +162,7 @@ func (s *Store) BumpEpoch(ctx context.Context, cf string, candidate uint64, node
 		if err != nil {
 			return 0, fmt.Errorf("meta: bump epoch of %s: encode info: %w", cf, err)
 		}
-		rb, _ := json.Marshal(EpochRecord{Changefeed: cf, Epoch: next, GrantedAt: time.Now().UTC(), Node: node})
+		rb, _ := json.Marshal(evidence.Epoch{Changefeed: cf, Epoch: next, GrantedAt: time.Now().UTC(), Node: node})
 		hkey := s.epochKey(cf, next)
 		tresp, err := s.cli.Txn(ctx).
 			If(
@@ -202,7 +192,7 @@ func jitter(d time.Duration) time.Duration {
 
 // EpochHistory returns the epoch records of cf in epoch order, or of every
 // changefeed (ordered by changefeed, then epoch) when cf is empty.
-func (s *Store) EpochHistory(ctx context.Context, cf string) ([]EpochRecord, error) {
+func (s *Store) EpochHistory(ctx context.Context, cf string) ([]evidence.Epoch, error) {
 	pfx := s.prefix + "changefeed/epoch/"
 	if cf != "" {
 		pfx = s.epochPrefix(cf)
@@ -211,9 +201,9 @@ func (s *Store) EpochHistory(ctx context.Context, cf string) ([]EpochRecord, err
 	if err != nil {
 		return nil, fmt.Errorf("meta: read epoch history %q: %w", cf, err)
 	}
-	out := make([]EpochRecord, 0, len(resp.Kvs))
+	out := make([]evidence.Epoch, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		var r EpochRecord
+		var r evidence.Epoch
 		if err := json.Unmarshal(kv.Value, &r); err != nil {
 			return nil, fmt.Errorf("meta: decode epoch record %s: %w", kv.Key, err)
 		}

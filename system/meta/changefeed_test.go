@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 func TestBumpEpochMonotonicUnderConcurrentCallers(t *testing.T) {
@@ -169,7 +171,7 @@ func TestChangefeedLifecycle(t *testing.T) {
 
 	hist, err := st.EpochHistory(ctx, "")
 	require.NoError(t, err)
-	require.Equal(t, []EpochRecord{
+	require.Equal(t, []evidence.Epoch{
 		{Changefeed: "a", Epoch: 1, Node: "n1"},
 		{Changefeed: "b", Epoch: 5, Node: ""},
 		{Changefeed: "b", Epoch: 6, Node: "n2"},
@@ -182,8 +184,8 @@ func TestChangefeedLifecycle(t *testing.T) {
 	require.Len(t, hist, 2, "history survives removal")
 }
 
-func stripVolatile(rs []EpochRecord) []EpochRecord {
-	out := make([]EpochRecord, len(rs))
+func stripVolatile(rs []evidence.Epoch) []evidence.Epoch {
+	out := make([]evidence.Epoch, len(rs))
 	for i, r := range rs {
 		r.GrantedAt, r.Revision = time.Time{}, 0
 		out[i] = r

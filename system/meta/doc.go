@@ -10,7 +10,7 @@
 //	owner/<lease hex>                  owner election (concurrency.Election); value = node
 //	changefeed/info/<cf>               ChangefeedInfo JSON, including "epoch"
 //	changefeed/status/<cf>             ChangefeedStatus JSON (checkpoint)
-//	changefeed/epoch/<cf>/<epoch %020d> EpochRecord JSON, append-only
+//	changefeed/epoch/<cf>/<epoch %020d> evidence.Epoch JSON, append-only
 //
 // # Caller obligations
 //

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/internal/proctest"
 )
 
@@ -60,7 +61,7 @@ func TestMetaProcess(t *testing.T) {
 	st := openStore(t, "http://"+p2.Ready("addr"), 0)
 	hist, err := st.EpochHistory(ctx, "cf")
 	require.NoError(t, err)
-	require.Equal(t, []EpochRecord{{Changefeed: "cf", Epoch: 1, Node: "a"}, {Changefeed: "cf", Epoch: 2, Node: "b"}}, stripVolatile(hist))
+	require.Equal(t, []evidence.Epoch{{Changefeed: "cf", Epoch: 1, Node: "a"}, {Changefeed: "cf", Epoch: 2, Node: "b"}}, stripVolatile(hist))
 	status, err := st.Status(ctx, "cf")
 	require.NoError(t, err)
 	require.Equal(t, uint64(15), status.CheckpointTs)

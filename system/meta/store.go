@@ -3,11 +3,12 @@ package meta
 import (
 	"context"
 	"fmt"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 	"log/slog"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"

@@ -8,26 +8,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/system/roles"
 )
-
-// DecisionEntry is one line of a node's decision log.
-type DecisionEntry struct {
-	Time       time.Time `json:"time"`
-	Node       string    `json:"node"`
-	Role       string    `json:"role"`
-	Changefeed string    `json:"changefeed"`
-	Message    string    `json:"msg_type"`
-	MsgEpoch   uint64    `json:"msg_epoch"`
-	LocalEpoch uint64    `json:"local_epoch"`
-	Sender     string    `json:"sender"`
-	LocalNode  string    `json:"local_node,omitempty"`
-	Rule       string    `json:"rule"`
-	Verdict    string    `json:"verdict"`
-	Acted      bool      `json:"acted"`
-	Policy     string    `json:"policy"`
-	Reason     string    `json:"reason"`
-}
 
 // decisionLog appends decisions as JSON lines, flushed on every batch so a
 // SIGKILLed node loses at most the batch being written.
@@ -53,7 +36,7 @@ func (l *decisionLog) write(now time.Time, ds []roles.Decision) error {
 	defer l.mu.Unlock()
 	enc := json.NewEncoder(l.w)
 	for _, d := range ds {
-		e := DecisionEntry{
+		e := evidence.Decision{
 			Time: now, Node: d.Node, Role: d.Role, Changefeed: d.Changefeed, Message: d.Message,
 			MsgEpoch: d.Claim.Epoch, LocalEpoch: d.LocalEpoch, Sender: d.Claim.From, LocalNode: d.LocalNode,
 			Rule: string(d.Rule), Verdict: d.Verdict.String(), Acted: d.Acts(), Policy: d.Policy.String(), Reason: d.Reason,
@@ -73,25 +56,4 @@ func (l *decisionLog) Close() error {
 		return err
 	}
 	return l.f.Close()
-}
-
-// ReadDecisionLog reads a decision log written by a node.
-func ReadDecisionLog(path string) ([]DecisionEntry, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("node: open decision log: %w", err)
-	}
-	defer f.Close()
-	var out []DecisionEntry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<22)
-	for sc.Scan() {
-		var e DecisionEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			// A torn last line from a killed node is not an error.
-			continue
-		}
-		out = append(out, e)
-	}
-	return out, sc.Err()
 }

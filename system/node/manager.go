@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/roles"
 	"github.com/chaosrun/chaosrun/system/upstream"
@@ -193,7 +194,7 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 			sleep(ctx, 200*time.Millisecond)
 			continue
 		}
-		var pending []kafka.Message
+		var pending []evidence.Message
 		for {
 			ev, err := stream.Recv()
 			if err != nil {
@@ -204,10 +205,10 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 			}
 			for _, c := range ev.Rows {
 				seen, epoch := m.generation()
-				msg, err := kafka.EncodeRow(m.topic, kafka.Row{
+				msg, err := evidence.EncodeRow(m.topic, evidence.Row{
 					Changefeed: m.cf, Epoch: epoch, Node: m.node, Dispatcher: d.id,
 					Seen: seen, DispatcherEpoch: d.epoch, DispatcherSeen: d.seen,
-					Table: c.Table, PK: c.PK, Op: kafka.Op(c.Op.String()), CommitTs: c.CommitTs, Columns: columnsText(c.Columns),
+					Table: c.Table, PK: c.PK, Op: evidence.Op(c.Op.String()), CommitTs: c.CommitTs, Columns: columnsText(c.Columns),
 				})
 				if err != nil {
 					log.Error("encode row", "err", err)
@@ -237,7 +238,7 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 }
 
 // produceAll writes msgs and reports whether every one was acknowledged.
-func (m *manager) produceAll(ctx context.Context, prod *kafka.Producer, msgs []kafka.Message) bool {
+func (m *manager) produceAll(ctx context.Context, prod *kafka.Producer, msgs []evidence.Message) bool {
 	ok := true
 	for _, r := range prod.Produce(ctx, msgs) {
 		if r.Outcome != kafka.OutcomeOK {
@@ -301,7 +302,7 @@ func (m *manager) watermarkWriter() {
 			m.n.log.Debug("watermark: partitions", "err", err)
 			continue
 		}
-		msgs, err := kafka.EncodeWatermark(m.topic, kafka.Watermark{Changefeed: m.cf, Epoch: e.Epoch, Node: m.node, Ts: e.Ts, Seen: e.seen}, parts)
+		msgs, err := evidence.EncodeWatermark(m.topic, evidence.Watermark{Changefeed: m.cf, Epoch: e.Epoch, Node: m.node, Ts: e.Ts, Seen: e.seen}, parts)
 		if err != nil {
 			m.n.log.Error("watermark: encode", "err", err)
 			continue

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/meta"
@@ -161,7 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 	probe.Close()
 	cancel()
 
-	if n.dlog, err = openDecisionLog(filepath.Join(cfg.Dir, "decisions-"+cfg.ID+".jsonl")); err != nil {
+	if n.dlog, err = openDecisionLog(filepath.Join(cfg.Dir, evidence.DecisionsFile(cfg.ID))); err != nil {
 		return err
 	}
 	defer n.dlog.Close()

@@ -19,9 +19,7 @@ import (
 
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
-	"github.com/chaosrun/chaosrun/sink/kafka"
-	"github.com/chaosrun/chaosrun/system/meta"
-	"github.com/chaosrun/chaosrun/system/node"
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // Base is the origin of every time in a generated run.
@@ -75,7 +73,7 @@ func Write(tb testing.TB, dir string, o Options) int {
 
 	var offsets [Partitions]int64
 	records := 0
-	emit := func(r kafka.Record) {
+	emit := func(r evidence.Record) {
 		r.Offset = offsets[r.Partition]
 		offsets[r.Partition]++
 		b, err := json.Marshal(rundir.Record(r))
@@ -93,30 +91,30 @@ func Write(tb testing.TB, dir string, o Options) int {
 		require.NoError(tb, err)
 		if i != o.Drop {
 			// Columns as the node renders them: strings quoted, ints bare.
-			emit(kafka.Record{
-				Partition: int32(pk % Partitions), Timestamp: at.Add(5 * time.Millisecond), Kind: kafka.KindRow,
+			emit(evidence.Record{
+				Partition: int32(pk % Partitions), Timestamp: at.Add(5 * time.Millisecond), Kind: evidence.KindRow,
 				Changefeed: "cf1", Epoch: 1, Node: "n1",
-				Row: &kafka.Row{Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%Partitions)),
-					Table: "t1", PK: pk, Op: kafka.OpUpdate, CommitTs: ts, Columns: map[string]string{"v": strconv.Quote(v), "n": v}},
+				Row: &evidence.Row{Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%Partitions)),
+					Table: "t1", PK: pk, Op: evidence.OpUpdate, CommitTs: ts, Columns: map[string]string{"v": strconv.Quote(v), "n": v}},
 			})
 		}
 		if i%10 == 0 {
 			for p := range int32(Partitions) {
-				emit(kafka.Record{Partition: p, Timestamp: at.Add(6 * time.Millisecond), Kind: kafka.KindWatermark, Changefeed: "cf1", Epoch: 1, Node: "n1",
-					Watermark: &kafka.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: ts}})
+				emit(evidence.Record{Partition: p, Timestamp: at.Add(6 * time.Millisecond), Kind: evidence.KindWatermark, Changefeed: "cf1", Epoch: 1, Node: "n1",
+					Watermark: &evidence.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: ts}})
 			}
 		}
 	}
 	require.NoError(tb, logw.Flush())
 	require.NoError(tb, recw.Flush())
 
-	writeJSON(tb, filepath.Join(dir, rundir.EpochsFile), []meta.EpochRecord{
+	writeJSON(tb, filepath.Join(dir, evidence.EpochsFile), []evidence.Epoch{
 		{Changefeed: "cf1", Epoch: 1, GrantedAt: Base.Add(-time.Second), Node: "n1", Revision: 7},
 	})
 	decisions, err := os.Create(filepath.Join(dir, "decisions-n1.jsonl"))
 	require.NoError(tb, err)
 	enc := json.NewEncoder(decisions)
-	require.NoError(tb, enc.Encode(node.DecisionEntry{Time: Base, Node: "n1", Role: "maintainer", Changefeed: "cf1",
+	require.NoError(tb, enc.Encode(evidence.Decision{Time: Base, Node: "n1", Role: "maintainer", Changefeed: "cf1",
 		Message: "CheckpointTsMessage", MsgEpoch: 1, LocalEpoch: 1, Sender: "n1", Verdict: "Accept", Acted: true}))
 	require.NoError(tb, decisions.Close())
 

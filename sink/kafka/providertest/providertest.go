@@ -22,6 +22,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 )
 
@@ -123,15 +124,15 @@ func roundTrip(t *testing.T, addrs []string, cfg config) {
 	const topic = "providertest"
 	require.NoError(t, kafka.CreateTopic(ctx, addrs, kafka.TopicSpec{Name: topic, Partitions: cfg.partitions}))
 
-	rows := make([]kafka.Row, cfg.records)
-	msgs := make([]kafka.Message, cfg.records)
+	rows := make([]evidence.Row, cfg.records)
+	msgs := make([]evidence.Message, cfg.records)
 	for i := range rows {
-		rows[i] = kafka.Row{
+		rows[i] = evidence.Row{
 			Changefeed: "cf-contract", Epoch: uint64(1 + i%3), Node: "node-" + strconv.Itoa(i%3),
 			Dispatcher: "d" + strconv.Itoa(i%5), Table: "t" + strconv.Itoa(i%7), PK: int64(i),
-			Op: kafka.OpInsert, CommitTs: uint64(1000 + i), Columns: map[string]string{"v": strconv.Itoa(i)},
+			Op: evidence.OpInsert, CommitTs: uint64(1000 + i), Columns: map[string]string{"v": strconv.Itoa(i)},
 		}
-		m, err := kafka.EncodeRow(topic, rows[i])
+		m, err := evidence.EncodeRow(topic, rows[i])
 		require.NoError(t, err)
 		require.NotEmpty(t, m.Headers, "rows travel with headers")
 		msgs[i] = m
@@ -158,7 +159,7 @@ func roundTrip(t *testing.T, addrs []string, cfg config) {
 	require.Len(t, recs, cfg.records)
 	seen := make([]bool, cfg.records)
 	for _, rec := range recs {
-		require.Equal(t, kafka.KindRow, rec.Kind, "%s/%d@%d", rec.Topic, rec.Partition, rec.Offset)
+		require.Equal(t, evidence.KindRow, rec.Kind, "%s/%d@%d", rec.Topic, rec.Partition, rec.Offset)
 		require.NotNil(t, rec.Row)
 		pk := rec.Row.PK
 		require.False(t, seen[pk], "row %d read twice", pk)

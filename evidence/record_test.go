@@ -1,25 +1,19 @@
-package kafka
+package evidence
 
 import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // consumed turns an encoded message into what a consumer would hand back.
-func consumed(m Message, partition int32, offset int64) *sarama.ConsumerMessage {
-	cm := &sarama.ConsumerMessage{
+func consumed(m Message, partition int32, offset int64) Consumed {
+	return Consumed{
 		Topic: m.Topic, Partition: partition, Offset: offset, Key: m.Key, Value: m.Value,
-		Timestamp: time.UnixMilli(1_700_000_000_000),
+		Timestamp: time.UnixMilli(1_700_000_000_000), Headers: m.Headers,
 	}
-	for i := range m.Headers {
-		h := m.Headers[i]
-		cm.Headers = append(cm.Headers, &h)
-	}
-	return cm
 }
 
 func sampleRow() Row {
@@ -112,13 +106,13 @@ func TestEncodeRejects(t *testing.T) {
 			r := ok
 			tt.mut(&r)
 			_, err := EncodeRow("t", r)
-			require.ErrorIs(t, err, ErrBadConfig)
+			require.ErrorIs(t, err, ErrBadRecord)
 		})
 	}
 	_, err := EncodeWatermark("t", Watermark{Changefeed: "cf"}, 0)
-	require.ErrorIs(t, err, ErrBadConfig)
+	require.ErrorIs(t, err, ErrBadRecord)
 	_, err = EncodeWatermark("t", Watermark{}, 1)
-	require.ErrorIs(t, err, ErrBadConfig)
+	require.ErrorIs(t, err, ErrBadRecord)
 }
 
 func TestDecodeMalformed(t *testing.T) {
@@ -129,7 +123,7 @@ func TestDecodeMalformed(t *testing.T) {
 	wm := wms[0]
 
 	setHeader := func(m Message, k, v string) Message {
-		hs := make([]sarama.RecordHeader, 0, len(m.Headers))
+		hs := make([]Header, 0, len(m.Headers))
 		for _, h := range m.Headers {
 			if string(h.Key) == k {
 				h.Value = []byte(v)
@@ -140,7 +134,7 @@ func TestDecodeMalformed(t *testing.T) {
 		return m
 	}
 	dropHeader := func(m Message, k string) Message {
-		hs := make([]sarama.RecordHeader, 0, len(m.Headers))
+		hs := make([]Header, 0, len(m.Headers))
 		for _, h := range m.Headers {
 			if string(h.Key) != k {
 				hs = append(hs, h)
@@ -175,7 +169,7 @@ func TestDecodeMalformed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Decode(consumed(tt.msg, 2, 9))
-			require.ErrorIs(t, err, ErrMalformedRecord)
+			require.ErrorIs(t, err, ErrMalformed)
 			assert.Contains(t, err.Error(), tt.want)
 			assert.Contains(t, err.Error(), "t/2@9")
 		})

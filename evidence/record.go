@@ -1,13 +1,12 @@
-package kafka
+package evidence
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/IBM/sarama"
 )
 
 // Header names of DESIGN.md §5. Every record carries HeaderKind.
@@ -31,6 +30,18 @@ const (
 	// recorded).
 	HeaderDispatcherEpoch = "cdc-dispatcher-epoch"
 	HeaderDispatcherSeen  = "cdc-dispatcher-seen"
+)
+
+// Header is one record header.
+type Header struct {
+	Key, Value []byte
+}
+
+// ErrBadRecord means a row or watermark cannot be encoded; ErrMalformed
+// means a consumed record is not a valid cdc record.
+var (
+	ErrBadRecord = errors.New("evidence: bad record")
+	ErrMalformed = errors.New("evidence: malformed record")
 )
 
 // Kind is the value of the cdc-kind header.
@@ -102,7 +113,7 @@ type Message struct {
 	Topic   string
 	Key     []byte
 	Value   []byte
-	Headers []sarama.RecordHeader
+	Headers []Header
 	// Partition is the target partition, or AnyPartition to hash Key.
 	Partition int32
 	// Timestamp is the producer's CreateTime; zero means now. Topics created
@@ -144,19 +155,19 @@ type watermarkValue struct {
 	Ts uint64 `json:"ts"`
 }
 
-func header(k, v string) sarama.RecordHeader {
-	return sarama.RecordHeader{Key: []byte(k), Value: []byte(v)}
+func header(k, v string) Header {
+	return Header{Key: []byte(k), Value: []byte(v)}
 }
 
 // EncodeRow encodes r as a record for topic, partitioned by its key.
 func EncodeRow(topic string, r Row) (Message, error) {
 	switch {
 	case r.Table == "" || strings.Contains(r.Table, ":"):
-		return Message{}, fmt.Errorf("encode row %s: table %q must be non-empty without ':': %w", r.Key(), r.Table, ErrBadConfig)
+		return Message{}, fmt.Errorf("encode row %s: table %q must be non-empty without ':': %w", r.Key(), r.Table, ErrBadRecord)
 	case r.Changefeed == "":
-		return Message{}, fmt.Errorf("encode row %s: empty changefeed: %w", r.Key(), ErrBadConfig)
+		return Message{}, fmt.Errorf("encode row %s: empty changefeed: %w", r.Key(), ErrBadRecord)
 	case !r.Op.valid():
-		return Message{}, fmt.Errorf("encode row %s: op %q: %w", r.Key(), r.Op, ErrBadConfig)
+		return Message{}, fmt.Errorf("encode row %s: op %q: %w", r.Key(), r.Op, ErrBadRecord)
 	}
 	v, err := json.Marshal(rowValue{Table: r.Table, PK: r.PK, Op: r.Op, CommitTs: r.CommitTs, Columns: r.Columns})
 	if err != nil {
@@ -166,7 +177,7 @@ func EncodeRow(topic string, r Row) (Message, error) {
 		Topic: topic,
 		Key:   []byte(r.Key()),
 		Value: v,
-		Headers: []sarama.RecordHeader{
+		Headers: []Header{
 			header(HeaderKind, string(KindRow)),
 			header(HeaderChangefeed, r.Changefeed),
 			header(HeaderEpoch, strconv.FormatUint(r.Epoch, 10)),
@@ -185,10 +196,10 @@ func EncodeRow(topic string, r Row) (Message, error) {
 // partitions (0..partitions-1), each addressed to its partition explicitly.
 func EncodeWatermark(topic string, w Watermark, partitions int32) ([]Message, error) {
 	if partitions <= 0 {
-		return nil, fmt.Errorf("encode watermark %d for %s: %d partitions: %w", w.Ts, topic, partitions, ErrBadConfig)
+		return nil, fmt.Errorf("encode watermark %d for %s: %d partitions: %w", w.Ts, topic, partitions, ErrBadRecord)
 	}
 	if w.Changefeed == "" {
-		return nil, fmt.Errorf("encode watermark %d for %s: empty changefeed: %w", w.Ts, topic, ErrBadConfig)
+		return nil, fmt.Errorf("encode watermark %d for %s: empty changefeed: %w", w.Ts, topic, ErrBadRecord)
 	}
 	v, err := json.Marshal(watermarkValue{Ts: w.Ts})
 	if err != nil {
@@ -196,7 +207,7 @@ func EncodeWatermark(topic string, w Watermark, partitions int32) ([]Message, er
 	}
 	// All partitions share the headers and value: the producer never
 	// mutates them.
-	hs := []sarama.RecordHeader{
+	hs := []Header{
 		header(HeaderKind, string(KindWatermark)),
 		header(HeaderChangefeed, w.Changefeed),
 		header(HeaderEpoch, strconv.FormatUint(w.Epoch, 10)),
@@ -213,11 +224,11 @@ func EncodeWatermark(topic string, w Watermark, partitions int32) ([]Message, er
 
 // headerView finds headers by name; a record has a handful, so a scan wins
 // over a map.
-type headerView []*sarama.RecordHeader
+type headerView []Header
 
 func (h headerView) get(name string) (string, bool) {
 	for _, x := range h {
-		if x != nil && string(x.Key) == name {
+		if string(x.Key) == name {
 			return string(x.Value), true
 		}
 	}
@@ -252,12 +263,23 @@ func (h headerView) uint(name string) (uint64, error) {
 	return n, nil
 }
 
-// Decode decodes a consumed message. Errors wrap ErrMalformedRecord and name
-// the topic, partition and offset.
-func Decode(m *sarama.ConsumerMessage) (Record, error) {
+// Consumed is a record as a consumer hands it over, before decoding.
+type Consumed struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+}
+
+// Decode decodes a consumed record. Errors wrap ErrMalformed and name the
+// topic, partition and offset.
+func Decode(m Consumed) (Record, error) {
 	rec := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: m.Key}
 	if err := decodeInto(&rec, headerView(m.Headers), m.Key, m.Value); err != nil {
-		return Record{}, fmt.Errorf("decode %s/%d@%d: %w: %w", m.Topic, m.Partition, m.Offset, ErrMalformedRecord, err)
+		return Record{}, fmt.Errorf("decode %s/%d@%d: %w: %w", m.Topic, m.Partition, m.Offset, ErrMalformed, err)
 	}
 	return rec, nil
 }
