@@ -14,8 +14,10 @@ export PATH := $(GOBIN):$(PATH)
 # and `make run` use it; otherwise the provider's default, the official apache/kafka image, applies.
 KAFKA_VERSION := $(shell sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' build/kafka/pom.xml)
 KAFKA_IMAGE   := chaosrun/kafka:$(KAFKA_VERSION)
+# Deferred (=, not :=): on a fresh machine the image is built by the deps step of this same `make`, so the
+# check runs when a recipe starts, not when the Makefile is read.
 ifeq ($(origin CHAOSRUN_KAFKA_IMAGE),undefined)
-CHAOSRUN_KAFKA_IMAGE := $(shell docker image inspect --format '{{.Id}}' $(KAFKA_IMAGE) >/dev/null 2>&1 && echo $(KAFKA_IMAGE))
+CHAOSRUN_KAFKA_IMAGE = $(shell docker image inspect --format '{{.Id}}' $(KAFKA_IMAGE) >/dev/null 2>&1 && echo $(KAFKA_IMAGE))
 endif
 export CHAOSRUN_KAFKA_IMAGE
 
@@ -29,7 +31,8 @@ STATICCHECK_VERSION        = v0.8.2
 all: build
 
 ## deps: install everything the tests need (Debian packages, Go tools, Kafka jars, a Docker engine and
-## the Kafka image; without a Docker engine the last two say why and the container tests skip)
+## the Kafka image; without a Docker engine the last two say why and the container tests skip).
+## `run` and `test` depend on it; once done it takes about a second.
 deps: deps-apt deps-go kafka-jars deps-docker kafka-image
 
 deps-apt:
@@ -64,11 +67,11 @@ build:
 ## flagged); fails unless both verdicts are the ones the scenario declares. On toxiproxy, because on
 ## netns the stale resend still loses a race against the coordinator's removal in about 1 run in 10
 ## (docs/design.md); on toxiproxy fencing off was flagged 10 of 10.
-run: build
+run: deps build
 	$(BIN) compare stale-bootstrap-in-flight --backend toxiproxy
 
-## test: every test (needs `make deps` first)
-test: proto-check lint
+## test: every test (brings in what they need through deps)
+test: deps proto-check lint
 	$(GO) test -race -count=1 -timeout 40m ./...
 
 ## test-containers: the testcontainers provider's tests and the provider contract suite only
