@@ -526,49 +526,18 @@ func (r *runner) owner(ctx context.Context, _ string) (string, error) {
 }
 
 // maintainerOf resolves the node hosting a changefeed's maintainer: the
-// node that wrote the newest watermark of the sink (only the maintainer's
-// node writes watermarks).
+// node that wrote the newest watermark the tailer has seen (only the
+// maintainer's node writes watermarks).
 func (r *runner) maintainerOf(ctx context.Context, cf string) (string, error) {
 	if err := r.tailer.Flush(ctx); err != nil {
 		return "", fmt.Errorf("%w: maintainer of %s: %w", chaos.ErrUnresolved, cf, err)
 	}
-	node, err := lastWatermarkNode(filepath.Join(r.opt.Dir, rundir.SinkRecordsFile), cf)
-	if err != nil || node == "" {
-		return "", fmt.Errorf("%w: maintainer of %s: no watermark seen yet (%v)", chaos.ErrUnresolved, cf, err)
+	node, ok := r.tailer.WatermarkWriter(cf)
+	if !ok {
+		return "", fmt.Errorf("%w: maintainer of %s: no watermark seen yet", chaos.ErrUnresolved, cf)
 	}
 	base, _, _ := strings.Cut(node, ".")
 	return base, nil
-}
-
-// lastWatermarkNode reads the tail of the sink dump for the newest
-// watermark of changefeed cf.
-func lastWatermarkNode(path, cf string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
-	const window = 1 << 20
-	off := max(fi.Size()-window, 0)
-	buf := make([]byte, fi.Size()-off)
-	if _, err := f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-		return "", err
-	}
-	lines := strings.Split(string(buf), "\n")
-	for i := len(lines) - 1; i >= 0; i-- {
-		var rec checker.Record
-		if json.Unmarshal([]byte(lines[i]), &rec) != nil {
-			continue
-		}
-		if rec.Kind == checker.KindWatermark && (rec.Changefeed == "" || rec.Changefeed == cf) {
-			return rec.Node, nil
-		}
-	}
-	return "", nil
 }
 
 // restart returns how a killed node is restarted for step st.

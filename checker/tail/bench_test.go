@@ -154,42 +154,67 @@ func tailString(s string, n int) string {
 //
 //	go test -run '^$' -bench BenchmarkConsumeAndCheck1M -benchtime 1x ./checker/tail/
 func BenchmarkConsumeAndCheck1M(b *testing.B) {
-	const (
-		keys      = 10_000
-		batches   = 100
-		batchRows = 9_996 // + 4 watermark records = 10,000 records a batch
-		total     = batches * (batchRows + partitions)
-	)
+	const total = benchBatches * (benchBatchRows + partitions)
 	_, addrs := startKafka(b, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	const topic = "cf1"
 	require.NoError(b, kafka.CreateTopic(ctx, addrs, kafka.TopicSpec{Name: topic, Partitions: partitions}))
-
-	// Produce the topic and write the change log the way the upstream does:
-	// one committed transaction per line.
 	src := b.TempDir()
+	t0 := time.Now()
+	produceBenchRun(ctx, b, addrs, topic, src)
+	b.Logf("produced %d records in %v", total, time.Since(t0).Round(time.Millisecond))
+
+	b.ResetTimer()
+	var consume, check childReport
+	for range b.N {
+		dir := b.TempDir()
+		require.NoError(b, os.MkdirAll(filepath.Join(dir, "upstream"), 0o755))
+		require.NoError(b, os.Link(filepath.Join(src, rundir.ChangeLogPath), filepath.Join(dir, rundir.ChangeLogPath)))
+		env := []string{envBenchBrokers + "=" + strings.Join(addrs, ","), envBenchTopic + "=" + topic, envBenchDir + "=" + dir}
+		consume = runChild(b, "consume", env...)
+		check = runChild(b, "check", env...)
+		require.EqualValues(b, total, consume.Records)
+		require.EqualValues(b, total, check.Records)
+		require.Equal(b, string(result.Pass), check.Outcome)
+		require.Zero(b, check.Missing)
+		require.EqualValues(b, benchKeys, check.Keys)
+	}
+	b.StopTimer()
+	reportConsumeAndCheck(b, total, consume, check)
+}
+
+// The shape of BenchmarkConsumeAndCheck1M's topic: batches of rows over
+// benchKeys keys, each followed by a watermark on every partition.
+const (
+	benchKeys      = 10_000
+	benchBatches   = 100
+	benchBatchRows = 9_996 // + 4 watermark records = 10,000 records a batch
+)
+
+// produceBenchRun produces the benchmark's topic and writes the change log
+// under src the way the upstream does: one committed transaction per line.
+func produceBenchRun(ctx context.Context, b *testing.B, addrs []string, topic, src string) {
 	require.NoError(b, os.MkdirAll(filepath.Join(src, "upstream"), 0o755))
 	logf, err := os.Create(filepath.Join(src, rundir.ChangeLogPath))
 	require.NoError(b, err)
 	logw := bufio.NewWriterSize(logf, 1<<20)
 	prod, err := kafka.NewProducer(ctx, kafka.ProducerConfig{Brokers: addrs})
 	require.NoError(b, err)
-	t0 := time.Now()
 	var logical uint64
 	last := int64(0)
-	msgs := make([]evidence.Message, 0, batchRows+partitions)
-	for i := range batches {
+	msgs := make([]evidence.Message, 0, benchBatchRows+partitions)
+	for i := range benchBatches {
 		msgs = msgs[:0]
-		for j := range batchRows {
+		for j := range benchBatchRows {
 			now := time.Now().UnixMilli()
 			if now != last {
 				last, logical = now, 0
 			}
 			ts := checker.ComposeTS(now, logical)
 			logical++
-			pk := int64((i*batchRows + j) % keys)
-			v := strconv.Itoa(i*batchRows + j)
+			pk := int64((i*benchBatchRows + j) % benchKeys)
+			v := strconv.Itoa(i*benchBatchRows + j)
 			m, err := evidence.EncodeRow(topic, evidence.Row{Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%4)),
 				Table: "t1", PK: pk, Op: evidence.OpUpdate, CommitTs: ts, Columns: map[string]string{"v": strconv.Quote(v), "note": `"bench"`}})
 			require.NoError(b, err)
@@ -211,24 +236,10 @@ func BenchmarkConsumeAndCheck1M(b *testing.B) {
 	require.NoError(b, prod.Close())
 	require.NoError(b, logw.Flush())
 	require.NoError(b, logf.Close())
-	b.Logf("produced %d records in %v", total, time.Since(t0).Round(time.Millisecond))
+}
 
-	b.ResetTimer()
-	var consume, check childReport
-	for range b.N {
-		dir := b.TempDir()
-		require.NoError(b, os.MkdirAll(filepath.Join(dir, "upstream"), 0o755))
-		require.NoError(b, os.Link(filepath.Join(src, rundir.ChangeLogPath), filepath.Join(dir, rundir.ChangeLogPath)))
-		env := []string{envBenchBrokers + "=" + strings.Join(addrs, ","), envBenchTopic + "=" + topic, envBenchDir + "=" + dir}
-		consume = runChild(b, "consume", env...)
-		check = runChild(b, "check", env...)
-		require.EqualValues(b, total, consume.Records)
-		require.EqualValues(b, total, check.Records)
-		require.Equal(b, string(result.Pass), check.Outcome)
-		require.Zero(b, check.Missing)
-		require.EqualValues(b, keys, check.Keys)
-	}
-	b.StopTimer()
+// reportConsumeAndCheck reports the rates and peak memory of both phases.
+func reportConsumeAndCheck(b *testing.B, total int, consume, check childReport) {
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(float64(total)/(consume.Seconds+check.Seconds), "records/s")
 	b.ReportMetric(float64(total)/consume.Seconds, "consume-rec/s")

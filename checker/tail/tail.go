@@ -34,6 +34,16 @@ var (
 	ErrNotCaughtUp = errors.New("tail: not caught up with the high watermarks")
 )
 
+// WatermarkWriter returns the node that wrote the newest watermark of
+// changefeed cf written to the dump so far (only the node of the
+// changefeed's maintainer writes watermarks); ok is false before the first.
+func (t *Tailer) WatermarkWriter(cf string) (node string, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	node, ok = t.wmWriter[cf]
+	return node, ok
+}
+
 // Offsets maps a partition to an offset.
 type Offsets map[int32]int64
 
@@ -59,6 +69,8 @@ type Tailer struct {
 	records    int64
 	rows       int64
 	watermarks int64
+	// wmWriter is the node of the newest watermark written, per changefeed.
+	wmWriter   map[string]string
 	malformed  int64
 	reconnects int
 	connected  bool
@@ -88,6 +100,8 @@ type item struct {
 	kind      checker.Kind
 	wmTs      uint64
 	at        time.Time
+	// changefeed and node name a watermark's writer.
+	changefeed, node string
 }
 
 // batchSize bounds the records a partition goroutine hands over at once.
@@ -316,7 +330,7 @@ func (t *Tailer) encode(m *sarama.ConsumerMessage) item {
 		it.line, err = json.Marshal(rundir.Malformed{Partition: m.Partition, Offset: m.Offset, AppendTime: m.Timestamp.UTC(), Key: string(m.Key), Error: derr.Error()})
 	} else {
 		cr := rundir.Record(rec)
-		it.kind, it.wmTs = cr.Kind, cr.WatermarkTs
+		it.kind, it.wmTs, it.changefeed, it.node = cr.Kind, cr.WatermarkTs, cr.Changefeed, cr.Node
 		it.line = checker.AppendRecordJSON(make([]byte, 0, 256), &cr)
 	}
 	if err != nil {
@@ -374,6 +388,10 @@ func (t *Tailer) write(batch []item) {
 				t.rows++
 			case checker.KindWatermark:
 				t.watermarks++
+				if t.wmWriter == nil {
+					t.wmWriter = map[string]string{}
+				}
+				t.wmWriter[it.changefeed] = it.node
 				if !ps.hasWm || it.wmTs > ps.wm {
 					ps.wm, ps.hasWm, ps.wmAt = it.wmTs, true, it.at
 				}

@@ -23,8 +23,8 @@ import (
 const partitions = 4
 
 // batchMsgs encodes n rows (PKs from first) followed by one watermark
-// broadcast at the current time.
-func batchMsgs(t *testing.T, topic string, first, n int) ([]evidence.Message, uint64) {
+// broadcast at the current time, written by node wmNode.
+func batchMsgs(t *testing.T, topic string, first, n int, wmNode string) ([]evidence.Message, uint64) {
 	t.Helper()
 	var msgs []evidence.Message
 	for i := first; i < first+n; i++ {
@@ -37,7 +37,7 @@ func batchMsgs(t *testing.T, topic string, first, n int) ([]evidence.Message, ui
 		msgs = append(msgs, m)
 	}
 	wmTs := checker.ComposeTS(time.Now().UnixMilli(), 0)
-	wms, err := evidence.EncodeWatermark(topic, evidence.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: wmTs}, partitions)
+	wms, err := evidence.EncodeWatermark(topic, evidence.Watermark{Changefeed: "cf1", Epoch: 1, Node: wmNode, Ts: wmTs}, partitions)
 	require.NoError(t, err)
 	return append(msgs, wms...), wmTs
 }
@@ -79,7 +79,9 @@ func TestTailerFollowsSurvivesRestartAndDrains(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { require.NoError(t, prod.Close()) }()
 
-	msgs, wm1 := batchMsgs(t, topic, 0, 2000)
+	_, ok := tl.WatermarkWriter("cf1")
+	require.False(t, ok, "no watermark yet")
+	msgs, wm1 := batchMsgs(t, topic, 0, 2000, "n1")
 	// A record without the cdc headers is listed, not fatal.
 	msgs = append(msgs, evidence.Message{Topic: topic, Key: []byte("junk"), Value: []byte("{}"), Partition: 0})
 	produceAll(ctx, t, prod, msgs)
@@ -93,17 +95,20 @@ func TestTailerFollowsSurvivesRestartAndDrains(t *testing.T) {
 	lag, ok := s.Lag(time.Now())
 	require.True(t, ok)
 	require.Less(t, lag, time.Minute)
+	writer, ok := tl.WatermarkWriter("cf1")
+	require.True(t, ok)
+	assert.Equal(t, "n1", writer)
 
 	// A failed session resumes where the dump ends, without duplicates.
 	require.True(t, tl.AbortSession(errors.New("test: injected session failure")))
-	msgs, _ = batchMsgs(t, topic, 4000, 500)
+	msgs, _ = batchMsgs(t, topic, 4000, 500, "n1")
 	produceAll(ctx, t, prod, msgs)
 	require.Eventually(t, func() bool { s := tl.State(); return s.Reconnects == 1 && s.Connected }, 30*time.Second, 10*time.Millisecond)
 	require.ErrorContains(t, tl.State().LastError, "injected")
 
 	require.NoError(t, l.KillBroker(1))
 	require.NoError(t, l.StartBroker(ctx, 1))
-	msgs, wm2 := batchMsgs(t, topic, 2000, 2000)
+	msgs, wm2 := batchMsgs(t, topic, 2000, 2000, "n2.r7")
 	produceAll(ctx, t, prod, msgs)
 
 	offs, err := tl.Drain(ctx)
@@ -111,6 +116,8 @@ func TestTailerFollowsSurvivesRestartAndDrains(t *testing.T) {
 	s = tl.State()
 	t.Logf("after drain: %d records, %d malformed, %d reconnects (last error %v)", s.Records, s.Malformed, s.Reconnects, s.LastError)
 	require.Equal(t, wm2, s.Global)
+	writer, _ = tl.WatermarkWriter("cf1")
+	assert.Equal(t, "n2.r7", writer, "the newest watermark's writer")
 	require.Equal(t, offs.Total(), offs.Records+offs.Malformed, "offsets %+v", offs)
 	require.GreaterOrEqual(t, offs.Records, int64(4500+3*partitions))
 	require.EqualValues(t, 1, offs.Malformed)
@@ -118,8 +125,20 @@ func TestTailerFollowsSurvivesRestartAndDrains(t *testing.T) {
 		require.Equal(t, p.High, p.Next, "partition %d", p.Partition)
 	}
 
-	// Every offset of the topic is in the dump (or the malformed list)
-	// exactly once.
+	requireEveryOffsetOnce(ctx, t, tl, dir, offs)
+
+	// The run directory checks: the malformed record makes it inconclusive.
+	res, err := rundir.CheckRunDir(dir, checker.SLOs{L: time.Second, W: time.Second}, rundir.Info{Changefeed: "cf1"})
+	require.NoError(t, err)
+	require.Equal(t, offs.Records, res.Counters.Records)
+	require.Equal(t, partitions, res.Counters.Partitions)
+	require.Contains(t, strings.Join(res.Verdict.Reasons, "\n"), "not valid cdc records")
+}
+
+// requireEveryOffsetOnce checks that every offset of the drained topic is
+// in the dump (or the malformed list) exactly once.
+func requireEveryOffsetOnce(ctx context.Context, t *testing.T, tl *tail.Tailer, dir string, offs rundir.SinkOffsets) {
+	t.Helper()
 	require.NoError(t, tl.Flush(ctx))
 	seen := map[int32]map[int64]int{}
 	mark := func(p int32, off int64) {
@@ -147,13 +166,6 @@ func TestTailerFollowsSurvivesRestartAndDrains(t *testing.T) {
 		}
 		require.Len(t, seen[p.Partition], int(p.High-p.Oldest))
 	}
-
-	// The run directory checks: the malformed record makes it inconclusive.
-	res, err := rundir.CheckRunDir(dir, checker.SLOs{L: time.Second, W: time.Second}, rundir.Info{Changefeed: "cf1"})
-	require.NoError(t, err)
-	require.Equal(t, offs.Records, res.Counters.Records)
-	require.Equal(t, partitions, res.Counters.Partitions)
-	require.Contains(t, strings.Join(res.Verdict.Reasons, "\n"), "not valid cdc records")
 }
 
 // TestTailerUnreachable closes promptly while it cannot connect, and a
