@@ -14,9 +14,6 @@ import (
 type Backend interface {
 	// Name is the registry name ("netns", "toxiproxy", "kill", "pause").
 	Name() string
-	// Prepare readies the backend for a run (toxiproxy: reset all toxics).
-	// Idempotent.
-	Prepare(ctx context.Context) error
 	// Inject applies f. f is resolved; its Kind is one the backend
 	// supports, else Inject returns ErrUnsupported without acting. On error
 	// the fault may be partly applied: callers must Heal.
@@ -29,8 +26,15 @@ type Backend interface {
 	// Heal undoes f. Idempotent, and safe after a partial or failed Inject.
 	// It may return a replacement target (kill: the restarted process).
 	Heal(ctx context.Context, f *Fault) (*Process, error)
+}
+
+// Preparer is a Backend with state that outlives one fault (toxiproxy's
+// toxics, netns chains); the Guard calls Prepare before the first fault and
+// Cleanup after the last. Both are idempotent.
+type Preparer interface {
+	// Prepare readies the backend for a run (toxiproxy: reset all toxics).
+	Prepare(ctx context.Context) error
 	// Cleanup releases what Prepare took (toxiproxy: reset toxics).
-	// Idempotent.
 	Cleanup(ctx context.Context) error
 }
 

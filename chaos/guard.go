@@ -104,8 +104,6 @@ type GuardConfig struct {
 	// Ledger receives a fault intent before every inject. May be nil in
 	// unit tests only.
 	Ledger *Ledger
-	// Topology, if set, is updated when a kill heal restarts the target.
-	Topology *Topology
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// VerifyTimeout bounds Verify's polling (default 5s).
@@ -241,7 +239,10 @@ func (g *Guard) Prepare(ctx context.Context) error {
 	if err := g.check(OpPrepare); err != nil {
 		return err
 	}
-	err := g.cfg.Backend.Prepare(ctx)
+	var err error
+	if p, ok := g.cfg.Backend.(Preparer); ok {
+		err = p.Prepare(ctx)
+	}
 	g.step(OpPrepare, err)
 	if err != nil {
 		return fmt.Errorf("chaos: %s: prepare: %w", g.cfg.Backend.Name(), err)
@@ -414,11 +415,6 @@ func (g *Guard) healLocked(ctx context.Context) error {
 		ref := repl.Ref()
 		g.cur.Restarted = &ref
 		g.fault.Target = *repl
-		if g.cfg.Topology != nil {
-			if err := g.cfg.Topology.Update(*repl); err != nil {
-				g.log.Warn("chaos: topology update after restart", "err", err)
-			}
-		}
 	}
 	g.log.Info("chaos: heal", "fault", g.fault.ID, "process", g.fault.Target.Name)
 	return g.cfg.Ledger.Append(Entry{Op: LedgerUndone, Kind: EntryFault, Backend: g.cfg.Backend.Name(), Fault: g.fault.ID, Name: g.fault.Target.Name})
@@ -434,12 +430,20 @@ func (g *Guard) Cleanup(ctx context.Context) error {
 	}
 	rctx, cancel := g.recoveryCtx(ctx)
 	defer cancel()
-	err := g.cfg.Backend.Cleanup(rctx)
+	err := g.cleanupBackend(rctx)
 	g.step(OpCleanup, err)
 	if err != nil {
 		return fmt.Errorf("chaos: %s: cleanup: %w", g.cfg.Backend.Name(), err)
 	}
 	g.finishLocked()
+	return nil
+}
+
+// cleanupBackend runs the backend's Cleanup, if it has one.
+func (g *Guard) cleanupBackend(ctx context.Context) error {
+	if p, ok := g.cfg.Backend.(Preparer); ok {
+		return p.Cleanup(ctx)
+	}
 	return nil
 }
 
@@ -475,7 +479,7 @@ func (g *Guard) Close(ctx context.Context) error {
 		}
 		errs = append(errs, err)
 	}
-	err := g.cfg.Backend.Cleanup(rctx)
+	err := g.cleanupBackend(rctx)
 	if err != nil {
 		g.step(OpCleanup, err)
 		errs = append(errs, fmt.Errorf("chaos: %s: cleanup: %w", g.cfg.Backend.Name(), err))

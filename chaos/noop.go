@@ -13,10 +13,8 @@ type noopBackend struct{}
 func newNoopBackend(Env) (Backend, error) { return noopBackend{}, nil }
 
 func (noopBackend) Name() string                                   { return BackendNoop }
-func (noopBackend) Prepare(context.Context) error                  { return nil }
 func (noopBackend) Inject(context.Context, *Fault) error           { return nil }
 func (noopBackend) Heal(context.Context, *Fault) (*Process, error) { return nil, nil }
-func (noopBackend) Cleanup(context.Context) error                  { return nil }
 
 func (noopBackend) Observe(_ context.Context, _ *Fault, phase Phase) (Observation, error) {
 	now := time.Now()

@@ -22,9 +22,7 @@ func newKillBackend(env Env) (Backend, error) {
 	return &killBackend{env: env, log: env.logger().With("backend", BackendKill)}, nil
 }
 
-func (b *killBackend) Name() string                  { return BackendKill }
-func (b *killBackend) Prepare(context.Context) error { return nil }
-func (b *killBackend) Cleanup(context.Context) error { return nil }
+func (b *killBackend) Name() string { return BackendKill }
 
 // identify fills the start time of a target the runner left without one
 // (the process at fire time is the one meant) and checks the pid.
@@ -64,7 +62,8 @@ func (b *killBackend) Inject(ctx context.Context, f *Fault) error {
 }
 
 // Heal restarts the killed process (if a RestartFunc was given and the old
-// one is really gone) and records the new one in the ledger.
+// one is really gone), records the new one in the ledger and, given a
+// Topology, points it at the new process.
 func (b *killBackend) Heal(ctx context.Context, f *Fault) (*Process, error) {
 	old := f.Target
 	if _, ok := alive(old.Pid, old.StartTime); ok {
@@ -83,6 +82,11 @@ func (b *killBackend) Heal(ctx context.Context, f *Fault) (*Process, error) {
 		return nil, err
 	}
 	b.log.Info("chaos: restarted", "fault", f.ID, "process", p.Name, "pid", p.Pid)
+	if b.env.Topology != nil {
+		if err := b.env.Topology.Update(p); err != nil {
+			b.log.Warn("chaos: topology update after restart", "process", p.Name, "err", err)
+		}
+	}
 	return &p, nil
 }
 

@@ -25,8 +25,6 @@ func newPauseBackend(env Env) (Backend, error) {
 }
 
 func (b *pauseBackend) Name() string                  { return BackendPause }
-func (b *pauseBackend) Prepare(context.Context) error { return nil }
-func (b *pauseBackend) Cleanup(context.Context) error { return nil }
 
 // Inject records the signal, then stops the group.
 func (b *pauseBackend) Inject(ctx context.Context, f *Fault) error {

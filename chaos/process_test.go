@@ -33,7 +33,7 @@ func processGuard(t *testing.T, backend string, top *Topology, restart RestartFu
 	require.NoError(t, Register(reg))
 	b, err := reg.New(backend, Env{Run: "abc123", Topology: top, Restart: restart, Logger: testLogger(t)})
 	require.NoError(t, err)
-	g, err := NewGuard(GuardConfig{Backend: b, Run: "abc123", Resolver: &TopologyResolver{Topology: top}, Topology: top, Logger: testLogger(t)})
+	g, err := NewGuard(GuardConfig{Backend: b, Run: "abc123", Resolver: &TopologyResolver{Topology: top}, Logger: testLogger(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, g.Close(context.Background())) })
 	return g

@@ -420,7 +420,7 @@ func (r *runner) fault(ctx context.Context, st Step) error {
 		return err
 	}
 	res := &chaos.TopologyResolver{Topology: r.topo, Owner: r.owner, MaintainerOf: r.maintainerOf}
-	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: b, Resolver: res, Run: r.run, Ledger: r.ledger, Topology: r.topo, Logger: r.log})
+	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: b, Resolver: res, Run: r.run, Ledger: r.ledger, Logger: r.log})
 	if err != nil {
 		return err
 	}

@@ -372,7 +372,7 @@ func (nc *netnsCluster) netnsGuard(t *testing.T, owner chaos.NodeFunc) *chaos.Gu
 	log := netnsLogger(t)
 	be, err := reg.New(chaos.BackendNetns, chaos.Env{Run: nc.run, Ledger: nc.ledger, Topology: top, Network: nc.pl.Network(), Logger: log})
 	require.NoError(t, err)
-	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: be, Run: nc.run, Ledger: nc.ledger, Topology: top, Logger: log,
+	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: be, Run: nc.run, Ledger: nc.ledger, Logger: log,
 		Resolver: &chaos.TopologyResolver{Topology: top, Owner: owner}})
 	require.NoError(t, err)
 	return g
