@@ -16,29 +16,26 @@ import (
 //go:embed report.html.tmpl
 var htmlSource string
 
-var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"dur":  dur,
-	"rel":  rel,
-	"num":  num,
-	"mark": mark,
-	"dash": orDash,
-	"f":    func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-	"add":  func(a, b float64) float64 { return a + b },
-	"sub":  func(a, b float64) float64 { return a - b },
-	"upper": func(o result.Outcome) string {
-		return strings.ToUpper(string(o))
-	},
-}).Parse(htmlSource))
+var htmlTemplate = template.Must(template.New("report.html").
+	Funcs(formatFuncs).
+	Funcs(template.FuncMap{
+		"f":   func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		"add": func(a, b float64) float64 { return a + b },
+		"sub": func(a, b float64) float64 { return a - b },
+	}).
+	Parse(htmlSource))
 
-// HTML renders r as a self-contained report.html: inline CSS and SVG, no
-// scripts and no external resources.
-func HTML(w io.Writer, r *result.Result) error {
-	v := htmlView{R: r, SLOs: sloRows(r), Failing: failing(r), Verdict: verdictLine(r),
-		Gens: mergeGens(r.Counters.DuplicatesBy, r.Counters.ReplaysBy),
-		Geo:  geometry{W: chartW, Left: plotLeft, Right: plotRight, LagTop: lagTop, LaneH: laneH}}
-	v.X = newAxis(r.Timings.DurationMs)
-	v.Lag = lagChart(r, v.X)
-	v.Lanes = laneChart(r, v.X)
+// renderHTML renders r as a self-contained report.html: inline CSS and SVG,
+// no scripts and no external resources.
+func renderHTML(w io.Writer, r *result.Result) error {
+	x := newAxis(r.Timings.DurationMs)
+	v := htmlView{
+		view:     newView(r),
+		Geometry: geometry{W: chartW, Left: plotLeft, Right: plotRight, LagTop: lagTop, LaneH: laneH},
+		XAxis:    x,
+		Lag:      lagChart(r, x),
+		Lanes:    laneChart(r, x),
+	}
 	if err := htmlTemplate.Execute(w, v); err != nil {
 		return fmt.Errorf("reports: render html: %w", err)
 	}
@@ -62,16 +59,14 @@ const (
 // epochColours colour epochs in the swimlanes, cycling.
 var epochColours = []string{"#4e79a7", "#59a14f", "#9c755f", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#bab0ac"}
 
+// htmlView is the view both reports share, plus the charts of report.html.
 type htmlView struct {
-	R       *result.Result
-	Geo     geometry
-	Verdict string
-	SLOs    []sloRow
-	Failing []result.Invariant
-	Gens    []genRow
-	X       axis
-	Lag     lagView
-	Lanes   lanesView
+	view
+	Geometry geometry
+	// XAxis is the time axis both charts share.
+	XAxis axis
+	Lag   lagView
+	Lanes lanesView
 }
 
 // geometry hands the chart constants to the template.

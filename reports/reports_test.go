@@ -48,15 +48,19 @@ func renderTo(t *testing.T, fn func(io.Writer, *result.Result) error, r *result.
 func TestMarkdownGolden(t *testing.T) {
 	for name, mk := range fixtures {
 		t.Run(name, func(t *testing.T) {
-			golden(t, name+".md.golden", renderTo(t, Markdown, mk()))
+			golden(t, name+".md.golden", renderTo(t, renderMarkdown, mk()))
 		})
 	}
+}
+
+func TestMarkdownRowEscapesPipes(t *testing.T) {
+	assert.Equal(t, `| a\|b | 3 |  |`, markdownRow("a|b", 3, ""))
 }
 
 func TestJUnitGolden(t *testing.T) {
 	for name, mk := range fixtures {
 		t.Run(name, func(t *testing.T) {
-			out := renderTo(t, JUnit, mk())
+			out := renderTo(t, renderJUnit, mk())
 			golden(t, name+".junit.xml.golden", out)
 			var doc junitSuites
 			require.NoError(t, xml.Unmarshal(out, &doc), "junit.xml must be well-formed")
@@ -69,14 +73,14 @@ func TestJUnitGolden(t *testing.T) {
 func TestHTMLStructureGolden(t *testing.T) {
 	for name, mk := range fixtures {
 		t.Run(name, func(t *testing.T) {
-			out := renderTo(t, HTML, mk())
+			out := renderTo(t, renderHTML, mk())
 			golden(t, name+".html.structure.golden", []byte(htmlStructure(t, out)))
 		})
 	}
 }
 
 func TestHTMLIsSelfContained(t *testing.T) {
-	out := string(renderTo(t, HTML, failFixture()))
+	out := string(renderTo(t, renderHTML, failFixture()))
 	assert.NotContains(t, out, "<script")
 	assert.NotContains(t, out, "<link")
 	assert.NotRegexp(t, `\s(src|href)=`, out)
@@ -92,7 +96,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 }
 
 func TestHTMLDeterministic(t *testing.T) {
-	assert.Equal(t, renderTo(t, HTML, failFixture()), renderTo(t, HTML, failFixture()))
+	assert.Equal(t, renderTo(t, renderHTML, failFixture()), renderTo(t, renderHTML, failFixture()))
 }
 
 func TestResultRoundTrip(t *testing.T) {
