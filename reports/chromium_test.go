@@ -30,7 +30,7 @@ func TestHTMLRendersInChromium(t *testing.T) {
 	shot := filepath.Join(dir, "out.png")
 	f, err := os.Create(page)
 	require.NoError(t, err)
-	require.NoError(t, HTML(f, failFixture()))
+	require.NoError(t, renderHTML(f, failFixture()))
 	require.NoError(t, f.Close())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

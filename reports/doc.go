@@ -10,6 +10,10 @@
 //     swimlane per node with its epochs and the records it wrote; tables;
 //   - JUnit: junit.xml, one test case per invariant, for CI.
 //
+// report.md and report.html are templates (report.md.tmpl, report.html.tmpl)
+// over one view of the Result (view.go): the rows both show are formatted
+// once, in Go, and the templates only lay them out.
+//
 // WriteDir writes result.json and all three renderings into a run directory;
 // RenderDir re-renders them from an existing result.json (chaosrun report).
 // Renderers are deterministic: the same Result gives the same bytes.

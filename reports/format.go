@@ -4,7 +4,18 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/chaosrun/chaosrun/reports/result"
 )
+
+// formatFuncs are the template functions report.md and report.html share.
+var formatFuncs = map[string]any{
+	"num":  num,
+	"dash": orDash,
+	"upper": func(o result.Outcome) string {
+		return strings.ToUpper(string(o))
+	},
+}
 
 // dur formats a millisecond duration ("450ms", "1.5s", "2m3s").
 func dur(ms int64) string {

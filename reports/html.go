@@ -16,29 +16,26 @@ import (
 //go:embed report.html.tmpl
 var htmlSource string
 
-var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
-	"dur":  dur,
-	"rel":  rel,
-	"num":  num,
-	"mark": mark,
-	"dash": orDash,
-	"f":    func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
-	"add":  func(a, b float64) float64 { return a + b },
-	"sub":  func(a, b float64) float64 { return a - b },
-	"upper": func(o result.Outcome) string {
-		return strings.ToUpper(string(o))
-	},
-}).Parse(htmlSource))
+var htmlTemplate = template.Must(template.New("report.html").
+	Funcs(formatFuncs).
+	Funcs(template.FuncMap{
+		"f":   func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+		"add": func(a, b float64) float64 { return a + b },
+		"sub": func(a, b float64) float64 { return a - b },
+	}).
+	Parse(htmlSource))
 
-// HTML renders r as a self-contained report.html: inline CSS and SVG, no
-// scripts and no external resources.
-func HTML(w io.Writer, r *result.Result) error {
-	v := htmlView{R: r, SLOs: sloRows(r), Failing: failing(r), Verdict: verdictLine(r),
-		Gens: mergeGens(r.Counters.DuplicatesBy, r.Counters.ReplaysBy),
-		Geo:  geometry{W: chartW, Left: plotLeft, Right: plotRight, LagTop: lagTop, LaneH: laneH}}
-	v.X = newAxis(r.Timings.DurationMs)
-	v.Lag = lagChart(r, v.X)
-	v.Lanes = laneChart(r, v.X)
+// renderHTML renders r as a self-contained report.html: inline CSS and SVG,
+// no scripts and no external resources.
+func renderHTML(w io.Writer, r *result.Result) error {
+	x := newAxis(r.Timings.DurationMs)
+	v := htmlView{
+		view:     newView(r),
+		Geometry: geometry{Width: chartW, Left: plotLeft, Right: plotRight, LagTop: lagTop, LaneHeight: laneH},
+		XAxis:    x,
+		Lag:      lagChart(r, x),
+		Lanes:    laneChart(r, x),
+	}
 	if err := htmlTemplate.Execute(w, v); err != nil {
 		return fmt.Errorf("reports: render html: %w", err)
 	}
@@ -62,21 +59,19 @@ const (
 // epochColours colour epochs in the swimlanes, cycling.
 var epochColours = []string{"#4e79a7", "#59a14f", "#9c755f", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#bab0ac"}
 
+// htmlView is the view both reports share, plus the charts of report.html.
 type htmlView struct {
-	R       *result.Result
-	Geo     geometry
-	Verdict string
-	SLOs    []sloRow
-	Failing []result.Invariant
-	Gens    []genRow
-	X       axis
-	Lag     lagView
-	Lanes   lanesView
+	view
+	Geometry geometry
+	// XAxis is the time axis both charts share.
+	XAxis axis
+	Lag   lagView
+	Lanes lanesView
 }
 
 // geometry hands the chart constants to the template.
 type geometry struct {
-	W, Left, Right, LagTop, LaneH float64
+	Width, Left, Right, LagTop, LaneHeight float64
 }
 
 // axis maps milliseconds since the start onto the plot's x range.
@@ -120,12 +115,12 @@ func niceStep(span float64, n int) float64 {
 }
 
 type lagView struct {
-	H        float64
+	Height   float64
 	Bottom   float64
 	Lines    []string
 	Gaps     []band
 	Faults   []faultView
-	SLOY     float64
+	SLOLineY float64
 	SLOLabel string
 	YTicks   []tick
 	Recovery []recoveryMark
@@ -133,13 +128,13 @@ type lagView struct {
 }
 
 type band struct {
-	X, W  float64
-	Title string
+	X, Width float64
+	Title    string
 }
 
 type faultView struct {
 	ID                string
-	X, W              float64
+	X, Width          float64
 	InjectX, HealX    float64
 	Healed, Effective bool
 	Title             string
@@ -154,7 +149,7 @@ type recoveryMark struct {
 }
 
 func lagChart(r *result.Result, a axis) lagView {
-	v := lagView{H: lagH, Bottom: lagBottom, Empty: len(r.Lag.Samples) == 0}
+	v := lagView{Height: lagH, Bottom: lagBottom, Empty: len(r.Lag.Samples) == 0}
 	yMax := float64(max(r.Lag.MaxLagMs, r.SLOs.LagMs, 100)) * 1.1
 	ystep := niceStep(yMax, 6)
 	y := func(ms int64) float64 {
@@ -163,7 +158,7 @@ func lagChart(r *result.Result, a axis) lagView {
 	for t := 0.0; t <= yMax; t += ystep {
 		v.YTicks = append(v.YTicks, tick{Pos: y(int64(t)), Label: dur(int64(t))})
 	}
-	v.SLOY = y(r.SLOs.LagMs)
+	v.SLOLineY = y(r.SLOs.LagMs)
 	v.SLOLabel = "L = " + dur(r.SLOs.LagMs)
 
 	// One polyline per defined stretch; undefined stretches are shaded.
@@ -184,14 +179,14 @@ func lagChart(r *result.Result, a axis) lagView {
 			continue
 		}
 		if gapStart >= 0 {
-			v.Gaps = append(v.Gaps, band{X: a.x(gapStart), W: a.x(s.TMs) - a.x(gapStart), Title: "lag undefined: not every partition had a watermark"})
+			v.Gaps = append(v.Gaps, band{X: a.x(gapStart), Width: a.x(s.TMs) - a.x(gapStart), Title: "lag undefined: not every partition had a watermark"})
 			gapStart = -1
 		}
 		pts = append(pts, fmt.Sprintf("%.1f,%.1f", a.x(s.TMs), y(s.LagMs)))
 	}
 	flush()
 	if gapStart >= 0 {
-		v.Gaps = append(v.Gaps, band{X: a.x(gapStart), W: a.x(r.Timings.DurationMs) - a.x(gapStart), Title: "lag undefined: not every partition had a watermark"})
+		v.Gaps = append(v.Gaps, band{X: a.x(gapStart), Width: a.x(r.Timings.DurationMs) - a.x(gapStart), Title: "lag undefined: not every partition had a watermark"})
 	}
 
 	v.Faults = faultViews(r, a)
@@ -199,7 +194,7 @@ func lagChart(r *result.Result, a axis) lagView {
 		if !rc.Judged {
 			continue
 		}
-		m := recoveryMark{AnchorX: a.x(rc.AnchorMs), OK: rc.WithinBound, Y: v.SLOY}
+		m := recoveryMark{AnchorX: a.x(rc.AnchorMs), OK: rc.WithinBound, Y: v.SLOLineY}
 		if rc.Recovered {
 			m.X = a.x(rc.RecoveredMs)
 			m.Label = fmt.Sprintf("%s: recovered %s after %s", rc.FaultID, dur(rc.DurationMs), rc.Anchor)
@@ -224,7 +219,7 @@ func faultViews(r *result.Result, a axis) []faultView {
 			end = f.HealMs
 		}
 		fv := faultView{ID: f.ID, X: a.x(f.InjectMs), InjectX: a.x(f.InjectMs), HealX: a.x(end), Healed: f.Healed, Effective: f.Effective}
-		fv.W = max(fv.HealX-fv.X, 1)
+		fv.Width = max(fv.HealX-fv.X, 1)
 		fv.Title = fmt.Sprintf("%s: %s on %s %s, %s", f.ID, f.Kind, f.TargetRole, f.TargetProcess, rel(f.InjectMs))
 		if f.Healed {
 			fv.Title += " → " + rel(f.HealMs)
@@ -235,7 +230,7 @@ func faultViews(r *result.Result, a axis) []faultView {
 }
 
 type lanesView struct {
-	H      float64
+	Height float64
 	AxisY  float64
 	Lanes  []laneView
 	Faults []faultView
@@ -251,10 +246,10 @@ type laneView struct {
 }
 
 type barView struct {
-	X, Y, W float64
-	Colour  string
-	Stale   bool
-	Title   string
+	X, Y, Width float64
+	Colour      string
+	Stale       bool
+	Title       string
 }
 
 type grantMark struct {
@@ -309,7 +304,7 @@ func laneChart(r *result.Result, a axis) lanesView {
 			for _, b := range l.Bars {
 				x := a.x(b.StartMs)
 				lv.Bars = append(lv.Bars, barView{
-					X: x, Y: lv.Y, W: max(a.x(b.EndMs)-x, 1), Colour: colour(b.Epoch), Stale: b.Stale > 0,
+					X: x, Y: lv.Y, Width: max(a.x(b.EndMs)-x, 1), Colour: colour(b.Epoch), Stale: b.Stale > 0,
 					Title: fmt.Sprintf("%s epoch %d, %s → %s: %s rows, %s watermarks, %s stale", n, b.Epoch, rel(b.StartMs), rel(b.EndMs),
 						num(b.Rows), num(b.Watermarks), num(b.Stale)),
 				})
@@ -323,6 +318,6 @@ func laneChart(r *result.Result, a axis) lanesView {
 		v.Lanes = append(v.Lanes, lv)
 	}
 	v.AxisY = lanesTop + float64(len(nodes))*(laneH+laneGap)
-	v.H = v.AxisY + lanesAxisH
+	v.Height = v.AxisY + lanesAxisH
 	return v
 }

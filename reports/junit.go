@@ -9,12 +9,12 @@ import (
 	"github.com/chaosrun/chaosrun/reports/result"
 )
 
-// JUnit renders r as junit.xml: one test suite for the run, one test case per
+// renderJUnit renders r as junit.xml: one test suite for the run, one test case per
 // invariant. A violated invariant is a failure whose message is its summary
 // and whose body lists the examples; a skipped one is skipped. The verdict
 // and its reasons (an inconclusive run has no failing case of its own) are
 // suite properties and system-out; the exit code carries the verdict too.
-func JUnit(w io.Writer, r *result.Result) error {
+func renderJUnit(w io.Writer, r *result.Result) error {
 	suiteName := "chaosrun." + orDash(r.Scenario)
 	suite := junitSuite{
 		Name:      suiteName,
@@ -35,12 +35,13 @@ func JUnit(w io.Writer, r *result.Result) error {
 		switch inv.Status {
 		case result.StatusFail:
 			suite.Failures++
+			vl := newViolationList(inv)
 			var body strings.Builder
-			for _, ex := range inv.Examples {
-				fmt.Fprintf(&body, "%s %s: %s\n", rel(ex.AtMs), ex.Kind, ex.Message)
+			for _, ex := range vl.Examples {
+				fmt.Fprintf(&body, "%s %s: %s\n", ex.At, ex.Kind, ex.Message)
 			}
-			if n := int64(len(inv.Examples)); n < inv.Violations {
-				fmt.Fprintf(&body, "… %s violations in all, the first %d shown\n", num(inv.Violations), n)
+			if vl.More != "" {
+				fmt.Fprintln(&body, vl.More)
 			}
 			tc.Failure = &junitMessage{Message: inv.Summary, Type: inv.Name, Text: body.String()}
 		case result.StatusSkipped:

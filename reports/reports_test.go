@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -48,15 +49,19 @@ func renderTo(t *testing.T, fn func(io.Writer, *result.Result) error, r *result.
 func TestMarkdownGolden(t *testing.T) {
 	for name, mk := range fixtures {
 		t.Run(name, func(t *testing.T) {
-			golden(t, name+".md.golden", renderTo(t, Markdown, mk()))
+			golden(t, name+".md.golden", renderTo(t, renderMarkdown, mk()))
 		})
 	}
+}
+
+func TestMarkdownRowEscapesPipes(t *testing.T) {
+	assert.Equal(t, `| a\|b | 3 |  |`, markdownRow("a|b", 3, ""))
 }
 
 func TestJUnitGolden(t *testing.T) {
 	for name, mk := range fixtures {
 		t.Run(name, func(t *testing.T) {
-			out := renderTo(t, JUnit, mk())
+			out := renderTo(t, renderJUnit, mk())
 			golden(t, name+".junit.xml.golden", out)
 			var doc junitSuites
 			require.NoError(t, xml.Unmarshal(out, &doc), "junit.xml must be well-formed")
@@ -69,14 +74,14 @@ func TestJUnitGolden(t *testing.T) {
 func TestHTMLStructureGolden(t *testing.T) {
 	for name, mk := range fixtures {
 		t.Run(name, func(t *testing.T) {
-			out := renderTo(t, HTML, mk())
+			out := renderTo(t, renderHTML, mk())
 			golden(t, name+".html.structure.golden", []byte(htmlStructure(t, out)))
 		})
 	}
 }
 
 func TestHTMLIsSelfContained(t *testing.T) {
-	out := string(renderTo(t, HTML, failFixture()))
+	out := string(renderTo(t, renderHTML, failFixture()))
 	assert.NotContains(t, out, "<script")
 	assert.NotContains(t, out, "<link")
 	assert.NotRegexp(t, `\s(src|href)=`, out)
@@ -92,7 +97,7 @@ func TestHTMLIsSelfContained(t *testing.T) {
 }
 
 func TestHTMLDeterministic(t *testing.T) {
-	assert.Equal(t, renderTo(t, HTML, failFixture()), renderTo(t, HTML, failFixture()))
+	assert.Equal(t, renderTo(t, renderHTML, failFixture()), renderTo(t, renderHTML, failFixture()))
 }
 
 func TestResultRoundTrip(t *testing.T) {
@@ -155,13 +160,25 @@ func TestFormatting(t *testing.T) {
 // fails on markup an XML tokenizer in HTML mode cannot follow.
 func htmlStructure(t *testing.T, doc []byte) string {
 	t.Helper()
-	type node struct {
-		label    string
-		children []*node
-	}
-	root := &node{}
-	stack := []*node{root}
-	withText := map[string]bool{"h1": true, "h2": true, "h3": true, "th": true}
+	return strings.Join(parseElements(t, doc).lines(0), "\n") + "\n"
+}
+
+// element is one element of a parsed document: its label (tag, id, classes
+// and, for the elements in labelText, its text) and its children.
+type element struct {
+	label    string
+	children []*element
+}
+
+// labelText lists the elements whose text is part of their label.
+var labelText = map[string]bool{"h1": true, "h2": true, "h3": true, "th": true}
+
+// parseElements parses doc leniently, as HTML, into a tree under an unlabelled
+// root.
+func parseElements(t *testing.T, doc []byte) *element {
+	t.Helper()
+	root := &element{}
+	stack := []*element{root}
 	d := xml.NewDecoder(bytes.NewReader(doc))
 	d.Strict = false
 	d.AutoClose = xml.HTMLAutoClose
@@ -175,22 +192,11 @@ func htmlStructure(t *testing.T, doc []byte) string {
 		require.NoError(t, err)
 		switch tk := tok.(type) {
 		case xml.StartElement:
-			label := tk.Name.Local
-			for _, a := range tk.Attr {
-				switch a.Name.Local {
-				case "id":
-					label += "#" + a.Value
-				case "class":
-					for _, c := range strings.Fields(a.Value) {
-						label += "." + c
-					}
-				}
-			}
-			n := &node{label: label}
+			e := &element{label: elementLabel(tk)}
 			parent := stack[len(stack)-1]
-			parent.children = append(parent.children, n)
-			stack = append(stack, n)
-			if withText[tk.Name.Local] {
+			parent.children = append(parent.children, e)
+			stack = append(stack, e)
+			if labelText[tk.Name.Local] {
 				text = &strings.Builder{}
 			}
 		case xml.CharData:
@@ -198,10 +204,10 @@ func htmlStructure(t *testing.T, doc []byte) string {
 				text.Write(tk)
 			}
 		case xml.EndElement:
-			n := stack[len(stack)-1]
-			if text != nil && withText[tk.Name.Local] {
+			e := stack[len(stack)-1]
+			if text != nil && labelText[tk.Name.Local] {
 				if s := strings.Join(strings.Fields(text.String()), " "); s != "" {
-					n.label += fmt.Sprintf(" %q", s)
+					e.label += fmt.Sprintf(" %q", s)
 				}
 				text = nil
 			}
@@ -209,32 +215,48 @@ func htmlStructure(t *testing.T, doc []byte) string {
 		}
 	}
 	require.Len(t, stack, 1, "unclosed elements")
+	return root
+}
 
-	var render func(n *node, depth int) []string
-	render = func(n *node, depth int) []string {
-		var out []string
-		var prev []string
-		count := 0
-		flush := func() {
-			if prev == nil {
-				return
+// elementLabel is the tag with "#id" and ".class" for each class.
+func elementLabel(tk xml.StartElement) string {
+	label := tk.Name.Local
+	for _, a := range tk.Attr {
+		switch a.Name.Local {
+		case "id":
+			label += "#" + a.Value
+		case "class":
+			for _, c := range strings.Fields(a.Value) {
+				label += "." + c
 			}
-			if count > 1 {
-				prev[0] += fmt.Sprintf(" ×%d", count)
-			}
-			out = append(out, prev...)
 		}
-		for _, c := range n.children {
-			lines := append([]string{strings.Repeat("  ", depth) + c.label}, render(c, depth+1)...)
-			if prev != nil && strings.Join(lines, "\n") == strings.Join(prev, "\n") {
-				count++
-				continue
-			}
-			flush()
-			prev, count = lines, 1
+	}
+	return label
+}
+
+// lines renders the subtrees of e's children indented by depth, a run of
+// identical subtrees as the first with " ×n" on its top line.
+func (e *element) lines(depth int) []string {
+	var out, prev []string
+	count := 0
+	flush := func() {
+		if prev == nil {
+			return
+		}
+		if count > 1 {
+			prev[0] += fmt.Sprintf(" ×%d", count)
+		}
+		out = append(out, prev...)
+	}
+	for _, c := range e.children {
+		lines := append([]string{strings.Repeat("  ", depth) + c.label}, c.lines(depth+1)...)
+		if prev != nil && slices.Equal(lines, prev) {
+			count++
+			continue
 		}
 		flush()
-		return out
+		prev, count = lines, 1
 	}
-	return strings.Join(render(root, 0), "\n") + "\n"
+	flush()
+	return out
 }

@@ -1,10 +1,96 @@
 package reports
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/chaosrun/chaosrun/reports/result"
 )
+
+// view is what report.md and report.html render: the Result, and the rows
+// and lines both reports show, formatted once. Building it only selects and
+// formats fields of the Result.
+type view struct {
+	Result  *result.Result
+	Verdict string
+	// ReasonsTitle heads the verdict's reasons: why the run is inconclusive,
+	// or notes that did not change the verdict.
+	ReasonsTitle  string
+	Summary       []summaryRow
+	SLOs          []sloRow
+	Faults        []faultRow
+	Recoveries    []recoveryRow
+	StaleEpochs   []staleEpochRow
+	StaleMessages []staleMessageRow
+	Violations    []violationList
+	Generations   []generationRow
+}
+
+func newView(r *result.Result) view {
+	v := view{
+		Result:      r,
+		Verdict:     verdictLine(r),
+		Summary:     summaryRows(r),
+		SLOs:        sloRows(r),
+		Generations: generationRows(r.Counters.DuplicatesBy, r.Counters.ReplaysBy),
+	}
+	v.ReasonsTitle = "Noted (did not change the verdict)"
+	if r.Verdict.Outcome == result.Inconclusive {
+		v.ReasonsTitle = "Why inconclusive"
+	}
+	for _, f := range r.Faults {
+		v.Faults = append(v.Faults, newFaultRow(f))
+	}
+	for _, rc := range r.Recoveries {
+		v.Recoveries = append(v.Recoveries, newRecoveryRow(rc))
+	}
+	for _, se := range r.StaleEpochs {
+		v.StaleEpochs = append(v.StaleEpochs, newStaleEpochRow(se))
+	}
+	for _, m := range r.StaleMessages {
+		v.StaleMessages = append(v.StaleMessages, newStaleMessageRow(m))
+	}
+	for _, inv := range r.Invariants {
+		if inv.Status == result.StatusFail {
+			v.Violations = append(v.Violations, newViolationList(inv))
+		}
+	}
+	return v
+}
+
+// timeLayout formats the absolute instants of a report.
+const timeLayout = "2006-01-02 15:04:05.000Z07:00"
+
+// summaryRow is one line of the run summary under the verdict.
+type summaryRow struct {
+	Name, Value string
+}
+
+func summaryRows(r *result.Result) []summaryRow {
+	t, c := r.Timings, r.Counters
+	return []summaryRow{
+		{"Scenario", orDash(r.Scenario)},
+		{"Seed", fmt.Sprint(r.Seed)},
+		{"Fencing", orDash(r.FencingMode)},
+		{"Changefeed", orDash(r.Changefeed)},
+		{"Window", fmt.Sprintf("%s → %s (%s)", t.Start.Format(timeLayout), t.End.Format(timeLayout), dur(t.DurationMs))},
+		{"Records", fmt.Sprintf("%s (%s rows, %s watermarks) in %d partitions, %s keys",
+			num(c.Records), num(c.Rows), num(c.Watermarks), c.Partitions, num(c.Keys))},
+		{"Upstream changes", num(c.Changes)},
+		{"Schema", fmt.Sprintf("result.json v%d", r.SchemaVersion)},
+	}
+}
+
+// verdictLine is the one-line verdict.
+func verdictLine(r *result.Result) string {
+	s := string(r.Verdict.Outcome)
+	if len(r.Verdict.Violated) > 0 {
+		s += " — violated: " + strings.Join(r.Verdict.Violated, ", ")
+	}
+	return s
+}
 
 // sloRow is one line of the "SLOs vs measured" table. OK is nil for
 // informational rows that no SLO judges.
@@ -36,8 +122,7 @@ func (s sloRow) Class() string {
 }
 
 // sloRows lists what each SLO was judged on, one row per judged recovery and
-// per superseded epoch, followed by the informational lag figures. It only
-// selects and formats fields of r.
+// per superseded epoch, followed by the informational lag figures.
 func sloRows(r *result.Result) []sloRow {
 	var rows []sloRow
 	bound := "no bound"
@@ -77,37 +162,159 @@ func sloRows(r *result.Result) []sloRow {
 	if r.Lag.FinalDefined {
 		final = dur(r.Lag.FinalLagMs)
 	}
-	rows = append(rows,
+	return append(rows,
 		sloRow{Name: "Peak sink lag", Target: "—", Measured: dur(r.Lag.MaxLagMs)},
 		sloRow{Name: "Final sink lag", Target: "—", Measured: final},
 		sloRow{Name: "Record latency p50 / p95 / p99 / max", Target: "—", Measured: fmt.Sprintf("%s / %s / %s / %s over %s rows",
 			dur(r.Latency.P50Ms), dur(r.Latency.P95Ms), dur(r.Latency.P99Ms), dur(r.Latency.MaxMs), num(r.Latency.Rows))},
 	)
-	return rows
 }
 
-// verdictLine is the one-line verdict.
-func verdictLine(r *result.Result) string {
-	s := string(r.Verdict.Outcome)
-	if len(r.Verdict.Violated) > 0 {
-		s += " — violated: "
-		for i, v := range r.Verdict.Violated {
-			if i > 0 {
-				s += ", "
+// faultRow is one line of the faults table.
+type faultRow struct {
+	ID, Kind, Target, Inject, Heal, Effective, PeakLag string
+}
+
+func newFaultRow(f result.Fault) faultRow {
+	heal := "never"
+	if f.Healed {
+		heal = rel(f.HealMs)
+	}
+	return faultRow{
+		ID:        f.ID,
+		Kind:      f.Kind,
+		Target:    strings.TrimSpace(f.TargetRole + " " + f.TargetProcess),
+		Inject:    rel(f.InjectMs),
+		Heal:      heal,
+		Effective: mark(f.Effective),
+		PeakLag:   dur(f.PeakLagMs),
+	}
+}
+
+// recoveryRow is one line of the recoveries table. Judged and WithinBound
+// are empty for an anchor that no bound judges.
+type recoveryRow struct {
+	FaultID, From, At, Recovered, Took, PeakLag, Judged, WithinBound string
+}
+
+func newRecoveryRow(rc result.Recovery) recoveryRow {
+	row := recoveryRow{
+		FaultID:   rc.FaultID,
+		From:      rc.Anchor + " " + rel(rc.AnchorMs),
+		At:        "not by the deadline " + rel(rc.DeadlineMs),
+		Recovered: mark(rc.Recovered),
+		Took:      "—",
+		PeakLag:   dur(rc.PeakLagMs),
+	}
+	if rc.Recovered {
+		row.At, row.Took = rel(rc.RecoveredMs), dur(rc.DurationMs)
+	}
+	if rc.Judged {
+		row.Judged, row.WithinBound = "yes", mark(rc.WithinBound)
+	}
+	return row
+}
+
+// staleEpochRow is one line of the superseded epochs table.
+type staleEpochRow struct {
+	Epoch, Owner, Superseded, SupersededBy, Rows, Watermarks, Harmful, LastAct, Window, Writers, Tolerated string
+}
+
+func newStaleEpochRow(se result.StaleEpoch) staleEpochRow {
+	writers := make([]string, len(se.Writers))
+	for i, w := range se.Writers {
+		writers[i] = w.Node + "=" + num(w.Records)
+	}
+	return staleEpochRow{
+		Epoch:        fmt.Sprint(se.Epoch),
+		Owner:        orDash(se.Owner),
+		Superseded:   rel(se.SupersededMs),
+		SupersededBy: fmt.Sprint(se.SupersededBy),
+		Rows:         num(se.Rows),
+		Watermarks:   num(se.Watermarks),
+		Harmful:      num(se.Harmful),
+		LastAct:      rel(se.LastMs),
+		Window:       dur(se.WindowMs),
+		Writers:      strings.Join(writers, ", "),
+		Tolerated:    mark(se.Tolerated),
+	}
+}
+
+// staleMessageRow is one line of the table of stale control messages acted on.
+type staleMessageRow struct {
+	At, Receiver, Message, From, Epochs, Verdict, Effect, Harmful, Reason, Tolerated string
+}
+
+func newStaleMessageRow(m result.StaleMessage) staleMessageRow {
+	return staleMessageRow{
+		At:        rel(m.AtMs),
+		Receiver:  m.Role + " on " + m.Node,
+		Message:   m.MsgType,
+		From:      m.Sender,
+		Epochs:    fmt.Sprintf("%d / %d / %d", m.MsgEpoch, m.LocalEpoch, m.GrantedEpoch),
+		Verdict:   m.Verdict,
+		Effect:    m.Effect,
+		Harmful:   mark(m.Harmful),
+		Reason:    m.Reason,
+		Tolerated: mark(m.Tolerated),
+	}
+}
+
+// violationList is a violated invariant with the examples of its violations.
+type violationList struct {
+	Name, Count, Summary string
+	Examples             []exampleLine
+	// More says how many violations the examples leave out; empty when they
+	// show them all.
+	More string
+}
+
+// exampleLine is one example violation.
+type exampleLine struct {
+	At, Kind, Message string
+}
+
+func newViolationList(inv result.Invariant) violationList {
+	vl := violationList{Name: inv.Name, Count: num(inv.Violations), Summary: inv.Summary}
+	for _, ex := range inv.Examples {
+		vl.Examples = append(vl.Examples, exampleLine{At: rel(ex.AtMs), Kind: ex.Kind, Message: ex.Message})
+	}
+	if n := int64(len(inv.Examples)); n < inv.Violations {
+		vl.More = fmt.Sprintf("… %s violations in all, the first %d shown", num(inv.Violations), n)
+	}
+	return vl
+}
+
+// generationRow is what one generation (epoch, node) wrote twice: the
+// duplicates and the replayed rows attributed to it.
+type generationRow struct {
+	Epoch      uint64
+	Node       string
+	Duplicates int64
+	Replays    int64
+}
+
+// generationRows lays the duplicate and replay attributions side by side,
+// ordered by epoch and node.
+func generationRows(duplicates, replays []result.GenCount) []generationRow {
+	var out []generationRow
+	find := func(e uint64, n string) *generationRow {
+		for i := range out {
+			if out[i].Epoch == e && out[i].Node == n {
+				return &out[i]
 			}
-			s += v
 		}
+		out = append(out, generationRow{Epoch: e, Node: n})
+		return &out[len(out)-1]
 	}
-	return s
-}
-
-// failing returns the invariants with violations, in report order.
-func failing(r *result.Result) []result.Invariant {
-	var out []result.Invariant
-	for _, inv := range r.Invariants {
-		if inv.Status == result.StatusFail {
-			out = append(out, inv)
-		}
+	for _, g := range duplicates {
+		find(g.Epoch, g.Node).Duplicates = g.Records
 	}
+	for _, g := range replays {
+		find(g.Epoch, g.Node).Replays = g.Records
+	}
+	slices.SortFunc(out, func(a, b generationRow) int {
+		return cmp.Or(cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Node, b.Node))
+	})
 	return out
 }

@@ -22,9 +22,9 @@ var renderers = []struct {
 	name   string
 	render func(io.Writer, *result.Result) error
 }{
-	{MarkdownFile, Markdown},
-	{HTMLFile, HTML},
-	{JUnitFile, JUnit},
+	{MarkdownFile, renderMarkdown},
+	{HTMLFile, renderHTML},
+	{JUnitFile, renderJUnit},
 }
 
 // WriteDir writes result.json and every rendering of r into dir, which must

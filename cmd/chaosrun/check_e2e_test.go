@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -68,12 +67,7 @@ func TestCheckRealRun(t *testing.T) {
 	bin := proctest.Build(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	if d := os.Getenv("CHAOSRUN_TEST_KEEP"); d != "" {
-		dir = filepath.Join(d, t.Name())
-		require.NoError(t, os.RemoveAll(dir))
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-	}
+	dir := keptDir(t)
 	log := testLog(t)
 	c, err := cluster.Start(ctx, cluster.Spec{Dir: dir, Binary: bin, Nodes: 3, SessionTTL: 3 * time.Second, Logger: log})
 	require.NoError(t, err)
@@ -84,6 +78,38 @@ func TestCheckRealRun(t *testing.T) {
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, tl.Close()) }()
 
+	runAppendWorkload(ctx, t, c, dir)
+
+	// The nodes' checkpoint lag, at the instant their gauge refreshes.
+	at, gauge := checkpointLagRefresh(ctx, t, c)
+	live, liveOK := tl.State().Lag(at)
+	t.Logf("at %s: nodes' checkpoint lag %v; tailer's live lag %v (defined %v)", at.Format(time.StampMilli), gauge, live, liveOK)
+
+	total := quiesceAndCount(ctx, t, c, tl, dir)
+	res := checkInProcess(t, dir, at, total)
+	assertFinalLag(t, dir, res, gauge)
+	checkWithBinary(t, bin, dir, res, total)
+}
+
+// keptDir is the test's run directory: a temporary one, or, when
+// CHAOSRUN_TEST_KEEP names a directory, a fresh one under it that outlives
+// the test.
+func keptDir(t *testing.T) string {
+	t.Helper()
+	d := os.Getenv("CHAOSRUN_TEST_KEEP")
+	if d == "" {
+		return t.TempDir()
+	}
+	dir := filepath.Join(d, t.Name())
+	require.NoError(t, os.RemoveAll(dir))
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	return dir
+}
+
+// runAppendWorkload runs the append workload on c at 1000 rows/s for 10 s,
+// its history kept in dir.
+func runAppendWorkload(ctx context.Context, t *testing.T, c *cluster.Cluster, dir string) {
+	t.Helper()
 	w, err := workloads.New("append", workloads.Options{Tables: 2})
 	require.NoError(t, err)
 	hist, err := workloads.CreateHistory(filepath.Join(dir, "history.jsonl"))
@@ -95,15 +121,16 @@ func TestCheckRealRun(t *testing.T) {
 	_, ok, _, unknown, rows := stats.Snapshot()
 	t.Logf("workload: %d ok, %d unknown, %d rows", ok, unknown, rows)
 	require.Positive(t, ok)
+}
 
-	// The nodes' checkpoint lag, at the instant their gauge refreshes.
-	at, gauge := checkpointLagRefresh(ctx, t, c)
-	live, liveOK := tl.State().Lag(at)
-	t.Logf("at %s: nodes' checkpoint lag %v; tailer's live lag %v (defined %v)", at.Format(time.StampMilli), gauge, live, liveOK)
-
-	// Quiesce the topic, then drain it and count it by its offsets. The
-	// nodes stop together: one by one, each stop would hand the changefeed
-	// to a survivor under a new epoch.
+// quiesceAndCount stops the nodes, drains the topic and returns how many
+// records it holds by its offsets (Σ high watermark − oldest offset). It
+// writes the epoch history and an empty fault timeline into dir for the
+// checker, and closes tl and c.
+func quiesceAndCount(ctx context.Context, t *testing.T, c *cluster.Cluster, tl *tail.Tailer, dir string) int64 {
+	t.Helper()
+	// The nodes stop together: one by one, each stop would hand the
+	// changefeed to a survivor under a new epoch.
 	var stops sync.WaitGroup
 	for _, n := range c.Nodes {
 		stops.Go(func() { n.Stop(5 * time.Second) })
@@ -124,12 +151,18 @@ func TestCheckRealRun(t *testing.T) {
 	require.NoError(t, tl.Close())
 	require.NoError(t, c.Close())
 	t.Logf("topic: %d records by offsets, tailer wrote %d (%d malformed); %d epochs", total, offs.Records, offs.Malformed, len(epochs))
+	return total
+}
 
+// checkInProcess checks dir up to end and requires every record of the
+// topic counted, nothing missing and a pass.
+func checkInProcess(t *testing.T, dir string, end time.Time, total int64) *result.Result {
+	t.Helper()
 	// NB: a node that stops a moment before the others can still hand the
 	// changefeed over, and the old epoch's last in-flight rows then land
 	// after the new grant: a shutdown artefact, tolerated here.
 	slos := checker.SLOs{L: 2 * time.Second, W: 5 * time.Second, RecoveryBound: 30 * time.Second, AllowedZombie: 2 * time.Second}
-	res, err := rundir.CheckRunDir(dir, slos, rundir.Info{Run: checker.RunInfo{Scenario: "check-real-run", FencingMode: "epoch"}, Changefeed: "cf1", End: at})
+	res, err := rundir.CheckRunDir(dir, slos, rundir.Info{Run: checker.RunInfo{Scenario: "check-real-run", FencingMode: "epoch"}, Changefeed: "cf1", End: end})
 	require.NoError(t, err)
 	require.Equal(t, total, res.Counters.Records, "checker's records vs the topic's offsets")
 	comp, _ := res.Invariant(result.Completeness)
@@ -137,7 +170,14 @@ func TestCheckRealRun(t *testing.T) {
 	require.Zero(t, res.Counters.Missing)
 	require.Equal(t, result.Pass, res.Verdict.Outcome, "%+v", res.Verdict)
 	t.Logf("stale epochs: %+v", res.StaleEpochs)
+	return res
+}
 
+// assertFinalLag compares the checker's final lag with the nodes' checkpoint
+// lag gauge read at the end of the checked window: they may differ by the
+// watermark in flight.
+func assertFinalLag(t *testing.T, dir string, res *result.Result, gauge time.Duration) {
+	t.Helper()
 	interval := watermarkInterval(t, dir)
 	require.True(t, res.Lag.FinalDefined)
 	final := time.Duration(res.Lag.FinalLagMs) * time.Millisecond
@@ -147,17 +187,21 @@ func TestCheckRealRun(t *testing.T) {
 	// scrape itself.
 	assert.InDelta(t, gauge.Seconds(), final.Seconds(), (interval + 50*time.Millisecond).Seconds(),
 		"final lag %v vs checkpoint lag %v, watermark interval %v", final, gauge, interval)
+}
 
-	// The same directory through the binary, as a user would.
+// checkWithBinary checks dir again with the built binary, as a user would,
+// and re-renders its reports with chaosrun report.
+func checkWithBinary(t *testing.T, bin, dir string, res *result.Result, total int64) {
+	t.Helper()
 	require.NoError(t, reports.WriteDir(dir, res))
-	for _, f := range []string{result.FileName, reports.HTMLFile, reports.JUnitFile, reports.MarkdownFile} {
+	for _, f := range reportFiles {
 		require.NoError(t, os.Remove(filepath.Join(dir, f)))
 	}
 	// Without result.json the window is the whole dump; the verdict holds.
 	out, code := runBinary(t, bin, "check", "--slo-zombie", "2s", dir)
 	require.Equal(t, exitPass, code, out)
 	assert.Contains(t, out, "verdict: pass")
-	for _, f := range []string{result.FileName, reports.HTMLFile, reports.JUnitFile, reports.MarkdownFile} {
+	for _, f := range reportFiles {
 		assert.FileExists(t, filepath.Join(dir, f))
 	}
 	stored := readResult(t, dir)
@@ -268,13 +312,7 @@ func runBinary(t *testing.T, bin string, args ...string) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode()
-	}
-	require.NoError(t, err, "%s", out)
-	return string(out), 0
+	return outputAndStatus(t, exec.CommandContext(ctx, bin, args...))
 }
 
 func writeJSON(t *testing.T, path string, v any) {

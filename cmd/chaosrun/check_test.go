@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,23 +20,13 @@ import (
 // stderr (including the error main would print) and exit status.
 func runCmd(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
-	root := newRootCmd()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := root.ExecuteContext(ctx)
+	stdout, stderr, err := execute(ctx, args...)
 	if err != nil {
-		errOut.WriteString("chaosrun: " + err.Error() + "\n")
-		code = exitHarnessError
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
+		stderr += "chaosrun: " + err.Error() + "\n"
 	}
-	return out.String(), errOut.String(), code
+	return stdout, stderr, exitCode(err)
 }
 
 func runDir(t *testing.T, o rundirtest.Options) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
@@ -18,14 +17,9 @@ import (
 // runCleanCmd runs `chaosrun <args>` in-process and returns stdout.
 func runCleanCmd(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	root := newRootCmd()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	t.Logf("chaosrun %s:\n%s%s", strings.Join(args, " "), out.String(), errOut.String())
-	return out.String(), err
+	stdout, stderr, err := execute(context.Background(), args...)
+	t.Logf("chaosrun %s:\n%s%s", strings.Join(args, " "), stdout, stderr)
+	return stdout, err
 }
 
 func TestCleanUsage(t *testing.T) {

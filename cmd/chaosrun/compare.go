@@ -4,19 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 
 	"github.com/spf13/cobra"
 
-	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/reports/result"
 	"github.com/chaosrun/chaosrun/scenario"
 )
 
+// compareOptions are the flags of chaosrun compare.
+type compareOptions struct {
+	cluster runFlags
+	matrix  bool
+}
+
 func newCompareCmd() *cobra.Command {
-	var (
-		f      runFlags
-		matrix bool
-	)
+	var o compareOptions
 	cmd := &cobra.Command{
 		Use:   "compare <scenario|file.yaml>",
 		Short: "Run the same concrete plan with fencing on and off and compare them side by side",
@@ -37,60 +40,73 @@ Exit status: 0 declaration met, 1 not met, 3 a run was inconclusive,
 		Example: `  chaosrun compare owner-isolation
   chaosrun compare owner-isolation --matrix --backend toxiproxy`,
 		Args: cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			f.seedSet = cmd.Flags().Changed("seed")
-			p, err := f.plan(cmd, args)
-			if err != nil {
-				return err
-			}
-			dir := f.out
-			if dir == "" {
-				dir = defaultRunDir("compare-" + p.Scenario.Name)
-			}
-			type arm struct {
-				name      string
-				policy    fencing.Policy
-				selfFence bool
-			}
-			arms := []arm{{"epoch", fencing.Epoch, false}, {"off", fencing.Off, false}}
-			if matrix {
-				arms = append(arms, arm{"epoch+self-fence", fencing.Epoch, true})
-			}
-			out := cmd.OutOrStdout()
-			var done []scenario.Arm
-			inconclusive := false
-			for _, a := range arms {
-				opt := f.options(cmd, p, filepath.Join(dir, a.name), a.policy, a.selfFence)
-				fmt.Fprintf(out, "== %s: running %s (seed %d) in %s\n", a.name, p.Scenario.Name, p.Seed, opt.Dir)
-				res, err := scenario.Run(cmd.Context(), opt)
-				if err != nil {
-					return &exitError{code: exitHarnessError, err: fmt.Errorf("%s run: %w", a.name, err)}
-				}
-				fmt.Fprintf(out, "== %s: verdict %s\n", a.name, res.Verdict.Outcome)
-				inconclusive = inconclusive || res.Verdict.Outcome == result.Inconclusive
-				done = append(done, scenario.Arm{Name: a.name, Dir: opt.Dir, Outcome: res})
-			}
-			backend := f.backend
-			if backend == "" {
-				backend = scenario.DefaultBackend()
-			}
-			expect := p.Scenario.WithDefaults().Expect.ForBackend(backend)
-			if err := scenario.WriteComparison(dir, p, expect, done); err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			fmt.Fprintf(out, "comparison: %s\n", filepath.Join(dir, "compare.html"))
-			switch {
-			case inconclusive:
-				return &exitError{code: exitInconclusive, err: errors.New("a run was inconclusive")}
-			case scenario.Discriminated(expect, done):
-				fmt.Fprintf(out, "the harness met the declaration on %s: fencing on %s, fencing off %s\n", backend, expect.On, expect.Off)
-				return nil
-			default:
-				return &exitError{code: exitFail, err: fmt.Errorf("the verdicts did not match the scenario's declaration on %s (fencing on %s, fencing off %s)", backend, expect.On, expect.Off)}
-			}
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
-	f.register(cmd, false)
-	cmd.Flags().BoolVar(&matrix, "matrix", false, "also run fencing on with self-fence")
+	o.flags(cmd)
 	return cmd
+}
+
+func (o *compareOptions) flags(cmd *cobra.Command) {
+	o.cluster.register(cmd, false /* withFencing */)
+	cmd.Flags().BoolVar(&o.matrix, "matrix", false, "also run fencing on with self-fence")
+}
+
+// run runs the plan under every arm, writes the comparison and maps the
+// verdicts to the exit status.
+func (o *compareOptions) run(cmd *cobra.Command, args []string) error {
+	o.cluster.seedSet = cmd.Flags().Changed("seed")
+	p, err := o.cluster.plan(cmd, args)
+	if err != nil {
+		return err
+	}
+	dir := o.cluster.out
+	if dir == "" {
+		dir = defaultRunDir("compare-" + p.Scenario.Name)
+	}
+	arms := []fencingArm{armEpoch, armOff}
+	if o.matrix {
+		arms = append(arms, armSelfFence)
+	}
+	done, err := o.runArms(cmd, p, dir, arms)
+	if err != nil {
+		return err
+	}
+	backend := o.cluster.backend
+	if backend == "" {
+		backend = scenario.DefaultBackend()
+	}
+	expect := p.Scenario.WithDefaults().Expect.ForBackend(backend)
+	if err := scenario.WriteComparison(dir, p, expect, done); err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "comparison: %s\n", filepath.Join(dir, "compare.html"))
+	inconclusive := slices.ContainsFunc(done, func(a scenario.Arm) bool { return a.Outcome.Verdict.Outcome == result.Inconclusive })
+	switch {
+	case inconclusive:
+		return &exitError{code: exitInconclusive, err: errors.New("a run was inconclusive")}
+	case scenario.Discriminated(expect, done):
+		fmt.Fprintf(out, "the harness met the declaration on %s: fencing on %s, fencing off %s\n", backend, expect.On, expect.Off)
+		return nil
+	default:
+		return &exitError{code: exitFail, err: fmt.Errorf("the verdicts did not match the scenario's declaration on %s (fencing on %s, fencing off %s)", backend, expect.On, expect.Off)}
+	}
+}
+
+// runArms runs plan p under each arm, one after the other, each in its own
+// directory under dir.
+func (o *compareOptions) runArms(cmd *cobra.Command, p scenario.Plan, dir string, arms []fencingArm) ([]scenario.Arm, error) {
+	out := cmd.OutOrStdout()
+	var done []scenario.Arm
+	for _, a := range arms {
+		opt := o.cluster.options(cmd, p, filepath.Join(dir, a.name), a.policy, a.selfFence)
+		fmt.Fprintf(out, "== %s: running %s (seed %d) in %s\n", a.name, p.Scenario.Name, p.Seed, opt.Dir)
+		res, err := scenario.Run(cmd.Context(), opt)
+		if err != nil {
+			return nil, &exitError{code: exitHarnessError, err: fmt.Errorf("%s run: %w", a.name, err)}
+		}
+		fmt.Fprintf(out, "== %s: verdict %s\n", a.name, res.Verdict.Outcome)
+		done = append(done, scenario.Arm{Name: a.name, Dir: opt.Dir, Outcome: res})
+	}
+	return done, nil
 }

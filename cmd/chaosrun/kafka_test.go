@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,13 +19,7 @@ func runSelf(t *testing.T, env []string, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestKafkaCmdHelper$")
 	cmd.Env = append(append(os.Environ(), "CHAOSRUN_TEST_MAIN=1", "CHAOSRUN_TEST_ARGS="+strings.Join(args, "\x1f")), env...)
-	out, err := cmd.CombinedOutput()
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		return string(out), ee.ExitCode()
-	}
-	require.NoError(t, err, "%s", out)
-	return string(out), 0
+	return outputAndStatus(t, cmd)
 }
 
 // TestKafkaCmdHelper is not a test: runSelf runs main through it.

@@ -1,7 +1,7 @@
 package main
 
 import (
-	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,16 +13,14 @@ import (
 	"github.com/chaosrun/chaosrun/scenario"
 )
 
-// runList runs `chaosrun list args...` in process.
+// runList runs `chaosrun list args...` in process and returns its stdout.
 func runList(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&out)
-	root.SetArgs(append([]string{"list"}, args...))
-	err := root.Execute()
-	return out.String(), err
+	stdout, stderr, err := execute(context.Background(), append([]string{"list"}, args...)...)
+	if stderr != "" {
+		t.Logf("chaosrun list stderr:\n%s", stderr)
+	}
+	return stdout, err
 }
 
 func TestListShowsEveryBuiltin(t *testing.T) {

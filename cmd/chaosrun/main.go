@@ -68,13 +68,22 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := newRootCmd().ExecuteContext(ctx)
 	stop()
-	if err == nil {
-		os.Exit(exitPass)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaosrun:", err)
 	}
-	fmt.Fprintln(os.Stderr, "chaosrun:", err)
+	os.Exit(exitCode(err))
+}
+
+// exitCode is the exit status of a command that returned err: exitPass for
+// nil, the code an exitError carries, and exitHarnessError for any other
+// error.
+func exitCode(err error) int {
+	if err == nil {
+		return exitPass
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		os.Exit(ee.code)
+		return ee.code
 	}
-	os.Exit(exitHarnessError)
+	return exitHarnessError
 }

@@ -83,17 +83,23 @@ func (f *runFlags) options(cmd *cobra.Command, p scenario.Plan, dir string, poli
 	if fo, ok := out.(*os.File); ok {
 		tty = term.IsTerminal(int(fo.Fd()))
 	}
-	logOut := io.Discard
-	if f.verbose {
-		logOut = cmd.ErrOrStderr()
-	}
 	opt := scenario.RunOptions{Plan: p, Dir: dir, Backend: f.backend, Policy: policy, SelfFence: selfFence,
-		Progress: out, TTY: tty, Logger: slog.New(slog.NewTextHandler(logOut, nil))}
+		Progress: out, TTY: tty, Logger: f.logger(cmd)}
 	opt.Kafka.Provider = f.kafkaProvider
 	if f.bootstrap != "" {
 		opt.Kafka.Bootstrap = splitList(f.bootstrap)
 	}
 	return opt
+}
+
+// logger logs the harness's steps to stderr with --verbose, and nowhere
+// without it.
+func (f *runFlags) logger(cmd *cobra.Command) *slog.Logger {
+	w := io.Discard
+	if f.verbose {
+		w = cmd.ErrOrStderr()
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }
 
 func defaultRunDir(name string) string {

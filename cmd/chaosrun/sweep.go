@@ -1,14 +1,9 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -16,46 +11,40 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chaosrun/chaosrun/chaos"
-	"github.com/chaosrun/chaosrun/fencing"
-	"github.com/chaosrun/chaosrun/reports/result"
 	"github.com/chaosrun/chaosrun/scenario"
 )
-
-// sweepArm is one fencing configuration a sweep can run.
-type sweepArm struct {
-	name      string
-	policy    fencing.Policy
-	selfFence bool
-}
-
-// sweepArms are the arms a sweep knows, named as compare names them.
-var sweepArms = []sweepArm{
-	{"epoch", fencing.Epoch, false},
-	{"off", fencing.Off, false},
-	{"epoch+self-fence", fencing.Epoch, true /* selfFence */},
-}
 
 // sweepBackends are the network backends a sweep can run on.
 var sweepBackends = []string{chaos.BackendNetns, chaos.BackendToxiproxy}
 
-// runScenario runs one scenario end to end. NB: tests replace it with a
-// fake so that the sweep loop runs without Kafka.
-var runScenario = scenario.Run
-
 // sweepJob is one run of a sweep.
 type sweepJob struct {
-	sc      scenario.Scenario
-	plan    scenario.Plan
-	backend string
-	seed    int64
-	arm     sweepArm
-	dir     string // relative to the sweep directory, slash separated
+	scenario scenario.Scenario
+	plan     scenario.Plan
+	backend  string
+	seed     int64
+	arm      fencingArm
+	dir      string // relative to the sweep directory, slash separated
 }
 
 // expect is the scenario's declaration on the job's backend.
-func (j sweepJob) expect() scenario.Expect { return j.sc.Expect.ForBackend(j.backend) }
+func (j sweepJob) expect() scenario.Expect { return j.scenario.Expect.ForBackend(j.backend) }
 
-func (j sweepJob) key() sweepKey { return sweepKey{j.sc.Name, j.backend, j.seed, j.arm.name} }
+func (j sweepJob) key() sweepKey { return sweepKey{j.scenario.Name, j.backend, j.seed, j.arm.name} }
+
+// record is what sweep.json keeps of j's run: its verdict, or the harness
+// error it ended in, and how long it took.
+func (j sweepJob) record(o scenario.Outcome, err error, took time.Duration) scenario.SweepRun {
+	rec := scenario.SweepRun{Scenario: j.scenario.Name, Backend: j.backend, Seed: j.seed, Arm: j.arm.name, Dir: j.dir,
+		Expect: j.expect(), Expected: j.expect().For(j.arm.name), DurationMs: took.Milliseconds()}
+	if err != nil {
+		rec.Outcome, rec.Error = scenario.OutcomeError, err.Error()
+		return rec
+	}
+	rec.Outcome, rec.Violated = o.Verdict.Outcome, o.Verdict.Violated
+	rec.Met = scenario.Met(j.expect(), scenario.Arm{Name: j.arm.name, Dir: j.dir, Outcome: o})
+	return rec
+}
 
 // sweepKey identifies a run of a sweep, and its record in sweep.json.
 type sweepKey struct {
@@ -66,14 +55,17 @@ type sweepKey struct {
 
 func keyOf(r scenario.SweepRun) sweepKey { return sweepKey{r.Scenario, r.Backend, r.Seed, r.Arm} }
 
+// sweepOptions are the flags of chaosrun sweep.
+type sweepOptions struct {
+	cluster   runFlags // the cluster flags, and --out
+	seeds     int
+	seedStart int64
+	backends  []string
+	arms      []string
+}
+
 func newSweepCmd() *cobra.Command {
-	var (
-		f         runFlags
-		seeds     int
-		seedStart int64
-		backendFl []string
-		armFl     []string
-	)
+	var o sweepOptions
 	cmd := &cobra.Command{
 		Use:   "sweep <scenario|file.yaml>...",
 		Short: "Run scenarios over many seeds, fencing arms and backends and report how well the harness tells fixed from broken",
@@ -123,63 +115,71 @@ Exit status: 0 every scenario met its bar on every backend, 1 one missed it,
 harness error writing the sweep files.`,
 		Example: `  chaosrun sweep owner-isolation owner-meta-cut --seeds 5 --backend netns
   chaosrun sweep owner-isolation --seeds 20 --arms epoch,off,epoch+self-fence --backend netns,toxiproxy --out runs/sweep-1`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			arms, err := parseArms(armFl)
-			if err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			if len(backendFl) == 0 {
-				backendFl = []string{scenario.DefaultBackend()}
-			}
-			backends, err := parseBackends(backendFl)
-			if err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			if seeds < 1 {
-				return &exitError{code: exitHarnessError, err: fmt.Errorf("sweep: --seeds must be at least 1, got %d", seeds)}
-			}
-			jobs, err := sweepJobs(args, f.nodes, seedStart, seeds, backends, arms)
-			if err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			out := f.out
-			if out == "" {
-				out = defaultRunDir("sweep")
-			}
-			return sweep(cmd, &f, out, jobs, fmt.Sprintf("%d scenario(s) × %d backend(s) × %d seed(s) × %d arm(s)",
-				len(args), len(backends), seeds, len(arms)))
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
-	fl := cmd.Flags()
-	fl.IntVar(&seeds, "seeds", 5, "number of seeds per scenario, arm and backend (at least 1)")
-	fl.Int64Var(&seedStart, "seed-start", 1, "first seed; the sweep uses seed-start .. seed-start+seeds-1")
-	fl.StringSliceVar(&backendFl, "backend", nil, "network fault backends, comma separated: netns, toxiproxy (default: netns as root, else toxiproxy)")
-	fl.StringSliceVar(&armFl, "arms", []string{"epoch", "off"}, "fencing arms, comma separated: epoch, off, epoch+self-fence")
-	fl.StringVar(&f.out, "out", "", "sweep directory (default runs/<timestamp>-sweep); an existing one is resumed")
-	// The cluster flags are run's own (same names, defaults and help),
-	// borrowed from its flag set and bound to f.
-	var donor cobra.Command
-	f.register(&donor, false /* withFencing */)
-	for _, name := range []string{"kafka", "bootstrap", "nodes", "verbose"} {
-		fl.AddFlag(donor.Flags().Lookup(name))
-	}
+	o.flags(cmd)
 	return cmd
 }
 
+func (o *sweepOptions) flags(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.IntVar(&o.seeds, "seeds", 5, "number of seeds per scenario, arm and backend (at least 1)")
+	fl.Int64Var(&o.seedStart, "seed-start", 1, "first seed; the sweep uses seed-start .. seed-start+seeds-1")
+	fl.StringSliceVar(&o.backends, "backend", nil, "network fault backends, comma separated: netns, toxiproxy (default: netns as root, else toxiproxy)")
+	fl.StringSliceVar(&o.arms, "arms", []string{"epoch", "off"}, "fencing arms, comma separated: epoch, off, epoch+self-fence")
+	fl.StringVar(&o.cluster.out, "out", "", "sweep directory (default runs/<timestamp>-sweep); an existing one is resumed")
+	// The cluster flags are run's own (same names, defaults and help),
+	// borrowed from its flag set and bound to o.cluster.
+	var donor cobra.Command
+	o.cluster.register(&donor, false /* withFencing */)
+	for _, name := range []string{"kafka", "bootstrap", "nodes", "verbose"} {
+		fl.AddFlag(donor.Flags().Lookup(name))
+	}
+}
+
+// run checks the whole input before it makes the sweep directory, then
+// sweeps.
+func (o *sweepOptions) run(cmd *cobra.Command, args []string) error {
+	arms, err := parseArms(o.arms)
+	if err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	if len(o.backends) == 0 {
+		o.backends = []string{scenario.DefaultBackend()}
+	}
+	backends, err := parseBackends(o.backends)
+	if err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	if o.seeds < 1 {
+		return &exitError{code: exitHarnessError, err: fmt.Errorf("sweep: --seeds must be at least 1, got %d", o.seeds)}
+	}
+	jobs, err := sweepJobs(args, o.cluster.nodes, o.seedStart, o.seeds, backends, arms)
+	if err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	out := o.cluster.out
+	if out == "" {
+		out = defaultRunDir("sweep")
+	}
+	return sweep(cmd, &o.cluster, out, jobs, fmt.Sprintf("%d scenario(s) × %d backend(s) × %d seed(s) × %d arm(s)",
+		len(args), len(backends), o.seeds, len(arms)))
+}
+
 // parseArms resolves arm names, in the order given, without repeats.
-func parseArms(names []string) ([]sweepArm, error) {
-	var arms []sweepArm
+func parseArms(names []string) ([]fencingArm, error) {
+	var arms []fencingArm
 	for _, n := range names {
-		i := slices.IndexFunc(sweepArms, func(a sweepArm) bool { return a.name == n })
+		i := slices.IndexFunc(fencingArms, func(a fencingArm) bool { return a.name == n })
 		if i < 0 {
-			valid := make([]string, len(sweepArms))
-			for j, a := range sweepArms {
+			valid := make([]string, len(fencingArms))
+			for j, a := range fencingArms {
 				valid[j] = a.name
 			}
 			return nil, fmt.Errorf("sweep: unknown arm %q (want %s)", n, strings.Join(valid, ", "))
 		}
-		if !slices.Contains(arms, sweepArms[i]) {
-			arms = append(arms, sweepArms[i])
+		if !slices.Contains(arms, fencingArms[i]) {
+			arms = append(arms, fencingArms[i])
 		}
 	}
 	if len(arms) == 0 {
@@ -205,7 +205,7 @@ func parseBackends(names []string) ([]string, error) {
 // sweepJobs loads and validates every scenario, expands its plan for every
 // seed and lists the runs in the order they go: scenario, backend, seed,
 // then arm, so the arms of one seed run back to back.
-func sweepJobs(args []string, nodes int, seedStart int64, seeds int, backends []string, arms []sweepArm) ([]sweepJob, error) {
+func sweepJobs(args []string, nodes int, seedStart int64, seeds int, backends []string, arms []fencingArm) ([]sweepJob, error) {
 	if len(args) == 0 {
 		return nil, fmt.Errorf("sweep: name at least one scenario: a built-in (%s) or a YAML file", strings.Join(scenario.Names(), ", "))
 	}
@@ -238,173 +238,11 @@ func sweepJobs(args []string, nodes int, seedStart int64, seeds int, backends []
 		for _, b := range backends {
 			for _, p := range plans {
 				for _, a := range arms {
-					jobs = append(jobs, sweepJob{sc: sc, plan: p, backend: b, seed: p.Seed, arm: a,
+					jobs = append(jobs, sweepJob{scenario: sc, plan: p, backend: b, seed: p.Seed, arm: a,
 						dir: path.Join(sc.Name, b, fmt.Sprintf("seed-%d", p.Seed), a.name)})
 				}
 			}
 		}
 	}
 	return jobs, nil
-}
-
-// sweep runs the jobs not yet recorded in out/sweep.json one after the
-// other, recording each as it finishes, and maps the matrix to the exit
-// status.
-func sweep(cmd *cobra.Command, f *runFlags, out string, jobs []sweepJob, shape string) error {
-	ctx := cmd.Context()
-	w := cmd.OutOrStdout()
-	logOut := io.Discard
-	if f.verbose {
-		logOut = cmd.ErrOrStderr()
-	}
-	log := slog.New(slog.NewTextHandler(logOut, nil))
-
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return &exitError{code: exitHarnessError, err: fmt.Errorf("sweep: %w", err)}
-	}
-	runs, err := readSweep(out)
-	if err != nil {
-		return &exitError{code: exitHarnessError, err: fmt.Errorf("sweep: cannot resume: %w", err)}
-	}
-	recorded := make(map[sweepKey]int, len(runs))
-	for i, r := range runs {
-		recorded[keyOf(r)] = i
-	}
-	skip := make([]bool, len(jobs))
-	todo, retry := 0, 0
-	for i, j := range jobs {
-		if k, ok := recorded[j.key()]; ok && runs[k].Outcome != scenario.OutcomeError && runs[k].Expect.Same(j.expect()) {
-			skip[i] = true
-			continue
-		}
-		if _, ok := recorded[j.key()]; ok {
-			retry++
-		}
-		todo++
-	}
-	fmt.Fprintf(w, "sweep: %s = %d runs in %s\n", shape, len(jobs), out)
-	if len(runs) > 0 {
-		again := ""
-		if retry > 0 {
-			again = fmt.Sprintf(" (%d again, after a harness error or a changed declaration)", retry)
-		}
-		fmt.Fprintf(w, "resuming from %s: %d of %d runs already recorded, skipped; %d to run%s\n",
-			filepath.Join(out, sweepJSON), len(jobs)-todo, len(jobs), todo, again)
-	}
-
-	var (
-		spent       time.Duration
-		finished    int
-		interrupted bool
-	)
-	for i, j := range jobs {
-		prefix := fmt.Sprintf("[%d/%d] %s %s seed %d %s", i+1, len(jobs), j.sc.Name, j.backend, j.seed, j.arm.name)
-		if skip[i] {
-			fmt.Fprintf(w, "%s: %s (recorded earlier, skipped)\n", prefix, describeRun(runs[recorded[j.key()]]))
-			continue
-		}
-		if ctx.Err() != nil {
-			interrupted = true
-			break
-		}
-		dir := filepath.Join(out, filepath.FromSlash(j.dir))
-		// NB: a run interrupted earlier, or one that ended in a harness
-		// error, may have left files here; they must not mix with this run's.
-		if err := os.RemoveAll(dir); err != nil {
-			return &exitError{code: exitHarnessError, err: fmt.Errorf("sweep: clear %s: %w", dir, err)}
-		}
-		opt := f.options(cmd, j.plan, dir, j.arm.policy, j.arm.selfFence)
-		opt.Backend = j.backend
-		if !opt.TTY {
-			// Timestamped phase lines of every run would drown the sweep's
-			// own progress; on a terminal the live line rewrites itself.
-			opt.Progress = nil
-		}
-		log.Info("sweep run", "scenario", j.sc.Name, "backend", j.backend, "seed", j.seed, "arm", j.arm.name, "dir", dir)
-		start := time.Now()
-		o, err := runScenario(ctx, opt)
-		took := time.Since(start)
-		if ctx.Err() != nil {
-			// scenario.Run tore the run down; an interrupted run is not a
-			// verdict, so it leaves no record and runs again on resume.
-			fmt.Fprintf(w, "%s: interrupted after %s, not recorded\n", prefix, took.Round(time.Second))
-			interrupted = true
-			break
-		}
-		rec := scenario.SweepRun{Scenario: j.sc.Name, Backend: j.backend, Seed: j.seed, Arm: j.arm.name, Dir: j.dir,
-			Expect: j.expect(), Expected: j.expect().For(j.arm.name), DurationMs: took.Milliseconds()}
-		if err != nil {
-			rec.Outcome, rec.Error = scenario.OutcomeError, err.Error()
-			log.Warn("sweep run ended in a harness error", "scenario", j.sc.Name, "backend", j.backend, "seed", j.seed, "arm", j.arm.name, "err", err)
-		} else {
-			rec.Outcome, rec.Violated = o.Verdict.Outcome, o.Verdict.Violated
-			rec.Met = scenario.Met(j.expect(), scenario.Arm{Name: j.arm.name, Dir: j.dir, Outcome: o})
-		}
-		if k, ok := recorded[j.key()]; ok {
-			runs[k] = rec
-		} else {
-			recorded[j.key()] = len(runs)
-			runs = append(runs, rec)
-		}
-		if err := writeSweep(out, runs); err != nil {
-			return &exitError{code: exitHarnessError, err: err}
-		}
-		spent += took
-		finished++
-		eta := spent / time.Duration(finished) * time.Duration(todo-finished)
-		fmt.Fprintf(w, "%s: %s (%s, ETA %s)\n", prefix, describeRun(rec), took.Round(time.Second), clock(eta))
-		if rec.Outcome == scenario.OutcomeError {
-			fmt.Fprintf(w, "    %s\n", rec.Error)
-		}
-	}
-
-	// Written even when nothing ran, so that a finished sweep directory
-	// always has its report.
-	if err := writeSweep(out, runs); err != nil {
-		return &exitError{code: exitHarnessError, err: err}
-	}
-	cells := scenario.Matrix(runs)
-	fmt.Fprintln(w)
-	if err := printMatrix(w, cells); err != nil {
-		return &exitError{code: exitHarnessError, err: fmt.Errorf("sweep: %w", err)}
-	}
-	fmt.Fprintf(w, "sweep: %s %s\n", filepath.Join(out, sweepJSON), filepath.Join(out, sweepHTML))
-	if interrupted {
-		return &exitError{code: exitInconclusive, err: fmt.Errorf("sweep interrupted with %d of %d runs to go; run it again with --out %s to resume: %w",
-			todo-finished, len(jobs), out, context.Cause(ctx))}
-	}
-	var missed []string
-	for _, c := range cells {
-		if !c.MeetsBar {
-			missed = append(missed, c.Scenario+" on "+c.Backend)
-		}
-	}
-	if len(missed) > 0 {
-		return &exitError{code: exitFail, err: fmt.Errorf("sweep: %d of %d scenario-backend pairs missed their bar: %s",
-			len(missed), len(cells), strings.Join(missed, ", "))}
-	}
-	fmt.Fprintln(w, "every scenario met its bar")
-	return nil
-}
-
-// describeRun is a run's verdict for a progress line: the outcome, the
-// invariants that flagged it, and the declaration it missed.
-func describeRun(r scenario.SweepRun) string {
-	s := string(r.Outcome)
-	if len(r.Violated) > 0 {
-		s += " [" + strings.Join(r.Violated, ", ") + "]"
-	}
-	if (r.Outcome == result.Pass || r.Outcome == result.Fail) && !r.Met {
-		s += ", expected " + r.Expected
-	}
-	return s
-}
-
-// clock formats d as hh:mm:ss.
-func clock(d time.Duration) string {
-	d = d.Round(time.Second)
-	h := d / time.Hour
-	m := (d % time.Hour) / time.Minute
-	s := (d % time.Minute) / time.Second
-	return fmt.Sprintf("%02d:%02d:%02d", h, m, s)
 }

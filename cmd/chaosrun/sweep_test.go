@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,21 +52,10 @@ func byArm(_ context.Context, opt scenario.RunOptions) (result.Verdict, error) {
 // runSweep runs `chaosrun sweep args...` in process under ctx.
 func runSweep(t *testing.T, ctx context.Context, args ...string) (stdout string, code int, err error) {
 	t.Helper()
-	root := newRootCmd()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(append([]string{"sweep"}, args...))
-	err = root.ExecuteContext(ctx)
-	if err != nil {
-		code = exitHarnessError
-		var ee *exitError
-		if errors.As(err, &ee) {
-			code = ee.code
-		}
-	}
-	t.Logf("chaosrun sweep %s: exit %d, err %v\n%s%s", strings.Join(args, " "), code, err, out.String(), errOut.String())
-	return out.String(), code, err
+	stdout, stderr, err := execute(ctx, append([]string{"sweep"}, args...)...)
+	code = exitCode(err)
+	t.Logf("chaosrun sweep %s: exit %d, err %v\n%s%s", strings.Join(args, " "), code, err, stdout, stderr)
+	return stdout, code, err
 }
 
 func readSweepFile(t *testing.T, dir string) sweepFile {

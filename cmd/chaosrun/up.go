@@ -20,14 +20,17 @@ import (
 	"github.com/chaosrun/chaosrun/workloads"
 )
 
+// upOptions are the flags of chaosrun up.
+type upOptions struct {
+	dir, workload, fencingFlag string
+	nodes, tables, brokers     int
+	rate                       float64
+	ttl                        time.Duration
+	selfFence                  bool
+}
+
 func newUpCmd() *cobra.Command {
-	var (
-		dir, workload, fencingFlag string
-		nodes, tables, brokers     int
-		rate                       float64
-		ttl                        time.Duration
-		selfFence                  bool
-	)
+	var o upOptions
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start a CDC cluster writing to Kafka and show its live status until Ctrl-C",
@@ -36,72 +39,87 @@ N CDC nodes, each its own process; create changefeed "cf1" over every table; run
 a workload; and print a live status line (owner, epoch, checkpoint lag, rows/s)
 until Ctrl-C. Then everything is torn down and the log directory is printed.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := fencing.ParsePolicy(fencingFlag)
-			if err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			if _, err := workloads.New(workload, workloads.Options{}); err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			if dir == "" {
-				dir = filepath.Join("runs", time.Now().Format("20060102-150405")+"-up")
-			}
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			dir, _ = filepath.Abs(dir)
-			out := cmd.OutOrStdout()
-			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-			fmt.Fprintf(out, "starting %d nodes, %d Kafka broker(s), fencing=%s in %s\n", nodes, brokers, p, dir)
-			ctx := cmd.Context()
-			sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-			defer cancel()
-			spec := cluster.Spec{Dir: dir, Nodes: nodes, Tables: tables, SessionTTL: ttl, Policy: p, SelfFence: selfFence, Logger: log}
-			spec.Kafka.Local.Brokers = brokers
-			c, err := cluster.Start(sctx, spec)
-			if err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			defer func() {
-				fmt.Fprintln(out, "\nstopping the cluster...")
-				if err := c.Close(); err != nil {
-					fmt.Fprintln(cmd.ErrOrStderr(), "teardown:", err)
-				}
-				fmt.Fprintf(out, "stopped; logs are in %s\n", filepath.Join(dir, "logs"))
-			}()
-			if err := c.CreateChangefeed(sctx, "cf1", upstream.TableNames(tables), 0); err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			fmt.Fprintf(out, "kafka %v, meta %s, upstream %s; changefeed cf1 -> topic cf1\n", c.Brokers, c.MetaEndpoint(), c.UpstreamAddr())
-			w, _ := workloads.New(workload, workloads.Options{Tables: tables})
-			hist, err := workloads.CreateHistory(filepath.Join(dir, "history.jsonl"))
-			if err != nil {
-				return &exitError{code: exitHarnessError, err: err}
-			}
-			defer hist.Close()
-			var stats workloads.Stats
-			wctx, wcancel := context.WithCancel(ctx)
-			werr := make(chan error, 1)
-			go func() {
-				werr <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: c.Up}, workloads.Config{Rate: rate, Workers: 8, History: hist, Stats: &stats})
-			}()
-			defer func() { wcancel(); <-werr }()
-			statusLoop(ctx, out, c.Store, &stats)
-			return nil
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd) },
 	}
-	f := cmd.Flags()
-	f.StringVar(&dir, "out", "", "run directory (default runs/<timestamp>-up)")
-	f.IntVar(&nodes, "nodes", 3, "number of CDC nodes")
-	f.IntVar(&tables, "tables", 2, "number of upstream tables")
-	f.IntVar(&brokers, "brokers", 1, "Kafka brokers (1 or 3)")
-	f.StringVar(&workload, "workload", "append", "workload: append, bank or hotkey")
-	f.Float64Var(&rate, "rate", 1000, "workload transactions per second")
-	f.DurationVar(&ttl, "ttl", 5*time.Second, "capture lease TTL")
-	f.StringVar(&fencingFlag, "fencing", "epoch", "fencing policy: epoch or off")
-	f.BoolVar(&selfFence, "self-fence", false, "nodes stop everything and rejoin as new nodes on etcd session loss")
+	o.flags(cmd)
 	return cmd
+}
+
+func (o *upOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.dir, "out", "", "run directory (default runs/<timestamp>-up)")
+	f.IntVar(&o.nodes, "nodes", 3, "number of CDC nodes")
+	f.IntVar(&o.tables, "tables", 2, "number of upstream tables")
+	f.IntVar(&o.brokers, "brokers", 1, "Kafka brokers (1 or 3)")
+	f.StringVar(&o.workload, "workload", "append", "workload: append, bank or hotkey")
+	f.Float64Var(&o.rate, "rate", 1000, "workload transactions per second")
+	f.DurationVar(&o.ttl, "ttl", 5*time.Second, "capture lease TTL")
+	f.StringVar(&o.fencingFlag, "fencing", "epoch", "fencing policy: epoch or off")
+	f.BoolVar(&o.selfFence, "self-fence", false, "nodes stop everything and rejoin as new nodes on etcd session loss")
+}
+
+// run starts the cluster and its changefeed, drives it until ctx is done and
+// tears it down.
+func (o *upOptions) run(cmd *cobra.Command) error {
+	p, err := fencing.ParsePolicy(o.fencingFlag)
+	if err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	if _, err := workloads.New(o.workload, workloads.Options{}); err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	dir := o.dir
+	if dir == "" {
+		dir = defaultRunDir("up")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	dir, _ = filepath.Abs(dir)
+	out := cmd.OutOrStdout()
+	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	fmt.Fprintf(out, "starting %d nodes, %d Kafka broker(s), fencing=%s in %s\n", o.nodes, o.brokers, p, dir)
+	ctx := cmd.Context()
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
+	spec := cluster.Spec{Dir: dir, Nodes: o.nodes, Tables: o.tables, SessionTTL: o.ttl, Policy: p, SelfFence: o.selfFence, Logger: log}
+	spec.Kafka.Local.Brokers = o.brokers
+	c, err := cluster.Start(sctx, spec)
+	if err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	defer func() {
+		fmt.Fprintln(out, "\nstopping the cluster...")
+		if err := c.Close(); err != nil {
+			fmt.Fprintln(cmd.ErrOrStderr(), "teardown:", err)
+		}
+		fmt.Fprintf(out, "stopped; logs are in %s\n", filepath.Join(dir, "logs"))
+	}()
+	if err := c.CreateChangefeed(sctx, "cf1", upstream.TableNames(o.tables), 0); err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	fmt.Fprintf(out, "kafka %v, meta %s, upstream %s; changefeed cf1 -> topic cf1\n", c.Brokers, c.MetaEndpoint(), c.UpstreamAddr())
+	return o.drive(ctx, out, c, dir)
+}
+
+// drive runs the workload on c, its history kept in dir, and prints the
+// cluster's status until ctx is done; then it stops the workload.
+func (o *upOptions) drive(ctx context.Context, out io.Writer, c *cluster.Cluster, dir string) error {
+	w, _ := workloads.New(o.workload, workloads.Options{Tables: o.tables})
+	hist, err := workloads.CreateHistory(filepath.Join(dir, "history.jsonl"))
+	if err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	defer hist.Close()
+	var stats workloads.Stats
+	wctx, wcancel := context.WithCancel(ctx)
+	werr := make(chan error, 1)
+	go func() {
+		werr <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: c.Up}, workloads.Config{Rate: o.rate, Workers: 8, History: hist, Stats: &stats})
+	}()
+	defer func() { wcancel(); <-werr }()
+	statusLoop(ctx, out, c.Store, &stats)
+	return nil
 }
 
 // statusLoop prints the cluster status every second until ctx is done: one
