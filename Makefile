@@ -64,11 +64,10 @@ build:
 	$(GO) build -o $(BIN) ./cmd/chaosrun
 
 ## run: the main job, the negative control: one plan with fencing on (must pass) and off (must be
-## flagged); fails unless both verdicts are the ones the scenario declares. On toxiproxy, because on
-## netns the stale resend still loses a race against the coordinator's removal in about 1 run in 10
-## (docs/design.md); on toxiproxy fencing off was flagged 10 of 10.
+## flagged); fails unless both verdicts are the ones the scenario declares. On netns: real iptables
+## rules in real namespaces (docs/design.md §11 has the sweeps behind this choice).
 run: deps build
-	$(BIN) compare stale-bootstrap-in-flight --backend toxiproxy
+	$(BIN) compare stale-bootstrap-in-flight --backend netns
 
 ## test: every test (brings in what they need through deps)
 test: deps proto-check lint
