@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	pb "github.com/chaosrun/chaosrun/heartbeatpb"
 )
@@ -29,109 +30,88 @@ const (
 	TopicHeartbeatCollector = "heartbeat-collector"
 )
 
-// isBody is the oneof of heartbeatpb.Message.
+// isBody is a message that heartbeatpb.Message's body can carry.
 type isBody interface{ proto.Message }
+
+// kind describes one payload kind.
+type kind struct {
+	// topic is the topic the kind travels on.
+	topic string
+	// check validates the fields its receivers rely on; nil checks nothing.
+	// It gets the body as Body returns it, possibly a typed nil.
+	check func(proto.Message) error
+}
+
+// kinds describes every kind of heartbeatpb.Message's body, by message
+// name. Adding a message to the body needs one line here (a test fails
+// until it is there); Kind, TopicOf, Wrap and the payload checks read it.
+var kinds = map[protoreflect.Name]kind{
+	"CoordinatorBootstrapRequest":     {TopicMaintainerManager, nil},
+	"CoordinatorBootstrapResponse":    {TopicCoordinator, checked(checkBootstrapReport)},
+	"AddMaintainerRequest":            {TopicMaintainerManager, checked(checkChangefeed)},
+	"RemoveMaintainerRequest":         {TopicMaintainerManager, checked(checkChangefeed)},
+	"MaintainerHeartbeat":             {TopicCoordinator, checked(checkMaintainerHeartbeat)},
+	"MaintainerBootstrapRequest":      {TopicDispatcherManagerManager, checked(checkChangefeed)},
+	"MaintainerBootstrapResponse":     {TopicMaintainerManager, checked(checkBootstrapResponse)},
+	"MaintainerPostBootstrapRequest":  {TopicDispatcherManagerManager, checked(checkChangefeed)},
+	"MaintainerPostBootstrapResponse": {TopicMaintainerManager, checked(checkChangefeed)},
+	"MaintainerCloseRequest":          {TopicDispatcherManagerManager, checked(checkChangefeed)},
+	"MaintainerCloseResponse":         {TopicMaintainer, checked(checkChangefeed)},
+	"HeartBeatRequest":                {TopicMaintainerManager, checked(checkHeartbeat)},
+	"HeartBeatResponse":               {TopicHeartbeatCollector, checked(checkChangefeed)},
+	"ScheduleDispatcherRequest":       {TopicHeartbeatCollector, checked(checkSchedule)},
+	// NB: the coordinator's CheckpointTsMessage goes to the maintainer (this
+	// topic); the maintainer forwards it to its local dispatcher manager on
+	// TopicHeartbeatCollector (see checkPayload).
+	"CheckpointTsMessage": {TopicMaintainerManager, checked(checkChangefeed)},
+}
+
+// bodyOneof is heartbeatpb.Message's body.
+var bodyOneof = (&pb.Message{}).ProtoReflect().Descriptor().Oneofs().ByName("body")
+
+// bodyField maps a message type to its field in the body.
+var bodyField = func() map[protoreflect.FullName]protoreflect.FieldDescriptor {
+	fs := bodyOneof.Fields()
+	out := make(map[protoreflect.FullName]protoreflect.FieldDescriptor, fs.Len())
+	for i := range fs.Len() {
+		out[fs.Get(i).Message().FullName()] = fs.Get(i)
+	}
+	return out
+}()
+
+// Body returns the message a payload carries (nil if it has none). It may
+// be a typed nil when the payload was built with an empty body.
+func Body(m *pb.Message) proto.Message {
+	fd := m.ProtoReflect().WhichOneof(bodyOneof)
+	if fd == nil {
+		return nil
+	}
+	return m.ProtoReflect().Get(fd).Message().Interface()
+}
 
 // Kind returns the name of a payload's message type ("" if it has none).
 func Kind(m *pb.Message) string {
-	switch b := m.GetBody().(type) {
-	case *pb.Message_CoordinatorBootstrapRequest:
-		return "CoordinatorBootstrapRequest"
-	case *pb.Message_CoordinatorBootstrapResponse:
-		return "CoordinatorBootstrapResponse"
-	case *pb.Message_AddMaintainerRequest:
-		return "AddMaintainerRequest"
-	case *pb.Message_RemoveMaintainerRequest:
-		return "RemoveMaintainerRequest"
-	case *pb.Message_MaintainerHeartbeat:
-		return "MaintainerHeartbeat"
-	case *pb.Message_MaintainerBootstrapRequest:
-		return "MaintainerBootstrapRequest"
-	case *pb.Message_MaintainerBootstrapResponse:
-		return "MaintainerBootstrapResponse"
-	case *pb.Message_MaintainerPostBootstrapRequest:
-		return "MaintainerPostBootstrapRequest"
-	case *pb.Message_MaintainerPostBootstrapResponse:
-		return "MaintainerPostBootstrapResponse"
-	case *pb.Message_MaintainerCloseRequest:
-		return "MaintainerCloseRequest"
-	case *pb.Message_MaintainerCloseResponse:
-		return "MaintainerCloseResponse"
-	case *pb.Message_HeartBeatRequest:
-		return "HeartBeatRequest"
-	case *pb.Message_HeartBeatResponse:
-		return "HeartBeatResponse"
-	case *pb.Message_ScheduleDispatcherRequest:
-		return "ScheduleDispatcherRequest"
-	case *pb.Message_CheckpointTsMessage:
-		return "CheckpointTsMessage"
-	default:
-		_ = b
+	fd := m.ProtoReflect().WhichOneof(bodyOneof)
+	if fd == nil {
 		return ""
 	}
+	return string(fd.Message().Name())
 }
 
-// TopicOf returns the topic a message kind travels on.
+// TopicOf returns the topic a message kind travels on ("" if unknown).
 func TopicOf(m *pb.Message) string {
-	switch m.GetBody().(type) {
-	case *pb.Message_CoordinatorBootstrapResponse, *pb.Message_MaintainerHeartbeat:
-		return TopicCoordinator
-	case *pb.Message_CoordinatorBootstrapRequest, *pb.Message_AddMaintainerRequest,
-		*pb.Message_RemoveMaintainerRequest, *pb.Message_MaintainerBootstrapResponse,
-		*pb.Message_MaintainerPostBootstrapResponse, *pb.Message_HeartBeatRequest,
-		*pb.Message_CheckpointTsMessage:
-		// NB: the coordinator's CheckpointTsMessage goes to the maintainer
-		// (this topic); the maintainer forwards it to its local dispatcher
-		// manager on TopicHeartbeatCollector.
-		return TopicMaintainerManager
-	case *pb.Message_MaintainerCloseResponse:
-		return TopicMaintainer
-	case *pb.Message_MaintainerBootstrapRequest, *pb.Message_MaintainerPostBootstrapRequest,
-		*pb.Message_MaintainerCloseRequest:
-		return TopicDispatcherManagerManager
-	case *pb.Message_HeartBeatResponse, *pb.Message_ScheduleDispatcherRequest:
-		return TopicHeartbeatCollector
-	default:
-		return ""
-	}
+	return kinds[protoreflect.Name(Kind(m))].topic
 }
 
 // Wrap puts a message into a heartbeatpb.Message payload.
 func Wrap(body isBody) *pb.Message {
-	switch b := body.(type) {
-	case *pb.CoordinatorBootstrapRequest:
-		return &pb.Message{Body: &pb.Message_CoordinatorBootstrapRequest{CoordinatorBootstrapRequest: b}}
-	case *pb.CoordinatorBootstrapResponse:
-		return &pb.Message{Body: &pb.Message_CoordinatorBootstrapResponse{CoordinatorBootstrapResponse: b}}
-	case *pb.AddMaintainerRequest:
-		return &pb.Message{Body: &pb.Message_AddMaintainerRequest{AddMaintainerRequest: b}}
-	case *pb.RemoveMaintainerRequest:
-		return &pb.Message{Body: &pb.Message_RemoveMaintainerRequest{RemoveMaintainerRequest: b}}
-	case *pb.MaintainerHeartbeat:
-		return &pb.Message{Body: &pb.Message_MaintainerHeartbeat{MaintainerHeartbeat: b}}
-	case *pb.MaintainerBootstrapRequest:
-		return &pb.Message{Body: &pb.Message_MaintainerBootstrapRequest{MaintainerBootstrapRequest: b}}
-	case *pb.MaintainerBootstrapResponse:
-		return &pb.Message{Body: &pb.Message_MaintainerBootstrapResponse{MaintainerBootstrapResponse: b}}
-	case *pb.MaintainerPostBootstrapRequest:
-		return &pb.Message{Body: &pb.Message_MaintainerPostBootstrapRequest{MaintainerPostBootstrapRequest: b}}
-	case *pb.MaintainerPostBootstrapResponse:
-		return &pb.Message{Body: &pb.Message_MaintainerPostBootstrapResponse{MaintainerPostBootstrapResponse: b}}
-	case *pb.MaintainerCloseRequest:
-		return &pb.Message{Body: &pb.Message_MaintainerCloseRequest{MaintainerCloseRequest: b}}
-	case *pb.MaintainerCloseResponse:
-		return &pb.Message{Body: &pb.Message_MaintainerCloseResponse{MaintainerCloseResponse: b}}
-	case *pb.HeartBeatRequest:
-		return &pb.Message{Body: &pb.Message_HeartBeatRequest{HeartBeatRequest: b}}
-	case *pb.HeartBeatResponse:
-		return &pb.Message{Body: &pb.Message_HeartBeatResponse{HeartBeatResponse: b}}
-	case *pb.ScheduleDispatcherRequest:
-		return &pb.Message{Body: &pb.Message_ScheduleDispatcherRequest{ScheduleDispatcherRequest: b}}
-	case *pb.CheckpointTsMessage:
-		return &pb.Message{Body: &pb.Message_CheckpointTsMessage{CheckpointTsMessage: b}}
-	default:
+	fd, ok := bodyField[body.ProtoReflect().Descriptor().FullName()]
+	if !ok {
 		panic(fmt.Sprintf("roles: Wrap of %T", body)) // programming error, never input
 	}
+	m := &pb.Message{}
+	m.ProtoReflect().Set(fd, protoreflect.ValueOfMessage(body.ProtoReflect()))
+	return m
 }
 
 func envelope(from, to, topic string, body isBody) *pb.Envelope {
@@ -179,93 +159,48 @@ func CheckEnvelope(env *pb.Envelope, self string) error {
 // checkPayload validates one payload against the envelope's topic and the
 // fields every receiver relies on. It returns the payload's kind.
 func checkPayload(m *pb.Message, topic string) (string, error) {
-	kind := Kind(m)
-	if kind == "" {
-		return "", fmt.Errorf("%w: empty or unknown payload", ErrBadPayload)
+	name := Kind(m)
+	k, ok := kinds[protoreflect.Name(name)]
+	if !ok {
+		return name, fmt.Errorf("%w: empty or unknown payload", ErrBadPayload)
 	}
-	if want := TopicOf(m); want != topic && (kind != "CheckpointTsMessage" || topic != TopicHeartbeatCollector) {
+	if k.topic != topic && (name != "CheckpointTsMessage" || topic != TopicHeartbeatCollector) {
 		// NB: CheckpointTsMessage is the one kind on two topics: coordinator
 		// to maintainer, then maintainer to its local dispatcher manager.
-		return kind, fmt.Errorf("%w: %s belongs on topic %q", ErrBadPayload, kind, want)
+		return name, fmt.Errorf("%w: %s belongs on topic %q", ErrBadPayload, name, k.topic)
 	}
-	if err := checkFields(m); err != nil {
-		return kind, fmt.Errorf("%w: %s: %v", ErrBadPayload, kind, err)
+	if k.check == nil {
+		return name, nil
 	}
-	return kind, nil
+	if err := k.check(Body(m)); err != nil {
+		return name, fmt.Errorf("%w: %s: %w", ErrBadPayload, name, err)
+	}
+	return name, nil
+}
+
+// checked adapts a check of one message type to the kinds table.
+func checked[T any](check func(T) error) func(proto.Message) error {
+	return func(m proto.Message) error { return check(m.(T)) }
 }
 
 var errNoChangefeed = errors.New("no changefeed id")
 
-func checkFields(m *pb.Message) error {
-	switch b := m.GetBody().(type) {
-	case *pb.Message_CoordinatorBootstrapRequest:
-		return nil
-	case *pb.Message_CoordinatorBootstrapResponse:
-		return checkStatuses(b.CoordinatorBootstrapResponse.GetStatuses())
-	case *pb.Message_MaintainerHeartbeat:
-		return checkStatuses(b.MaintainerHeartbeat.GetStatuses())
-	case *pb.Message_MaintainerBootstrapResponse:
-		r := b.MaintainerBootstrapResponse
-		if r.GetChangefeedId() == "" {
-			return errNoChangefeed
-		}
-		for _, s := range r.GetSpans() {
-			if s.GetDispatcherId() == "" || s.GetSpan() == nil {
-				return errors.New("span without dispatcher id or range")
-			}
-		}
-		return nil
-	case *pb.Message_HeartBeatRequest:
-		r := b.HeartBeatRequest
-		if r.GetChangefeedId() == "" {
-			return errNoChangefeed
-		}
-		if r.GetWatermark() == nil {
-			return errors.New("no watermark")
-		}
-		for _, s := range r.GetStatuses() {
-			if s.GetDispatcherId() == "" {
-				return errors.New("status without dispatcher id")
-			}
-		}
-		return nil
-	case *pb.Message_ScheduleDispatcherRequest:
-		r := b.ScheduleDispatcherRequest
-		if r.GetChangefeedId() == "" {
-			return errNoChangefeed
-		}
-		c := r.GetConfig()
-		if c.GetDispatcherId() == "" || c.GetSpan() == nil {
-			return errors.New("no dispatcher id or span")
-		}
-		a := r.GetScheduleAction()
-		if a != pb.ScheduleAction_SCHEDULE_ACTION_CREATE && a != pb.ScheduleAction_SCHEDULE_ACTION_REMOVE {
-			return fmt.Errorf("unknown schedule action %d", a)
-		}
-		return nil
+// changefeedMessage is a message addressed to one changefeed.
+type changefeedMessage interface{ GetChangefeedId() string }
+
+func checkChangefeed(m changefeedMessage) error {
+	if m.GetChangefeedId() == "" {
+		return errNoChangefeed
 	}
-	type hasChangefeed interface{ GetChangefeedId() string }
-	for _, v := range []any{
-		m.GetAddMaintainerRequest(), m.GetRemoveMaintainerRequest(), m.GetMaintainerBootstrapRequest(),
-		m.GetMaintainerPostBootstrapRequest(), m.GetMaintainerPostBootstrapResponse(),
-		m.GetMaintainerCloseRequest(), m.GetMaintainerCloseResponse(), m.GetHeartBeatResponse(),
-		m.GetCheckpointTsMessage(),
-	} {
-		if h, ok := v.(hasChangefeed); ok && !isNil(h) {
-			if h.GetChangefeedId() == "" {
-				return errNoChangefeed
-			}
-			return nil
-		}
-	}
-	return errors.New("empty body")
+	return nil
 }
 
-func isNil(v any) bool {
-	if p, ok := v.(proto.Message); ok {
-		return p == nil || !p.ProtoReflect().IsValid()
-	}
-	return v == nil
+func checkBootstrapReport(r *pb.CoordinatorBootstrapResponse) error {
+	return checkStatuses(r.GetStatuses())
+}
+
+func checkMaintainerHeartbeat(h *pb.MaintainerHeartbeat) error {
+	return checkStatuses(h.GetStatuses())
 }
 
 func checkStatuses(sts []*pb.MaintainerStatus) error {
@@ -273,6 +208,48 @@ func checkStatuses(sts []*pb.MaintainerStatus) error {
 		if s.GetChangefeedId() == "" {
 			return fmt.Errorf("status: %w", errNoChangefeed)
 		}
+	}
+	return nil
+}
+
+func checkBootstrapResponse(r *pb.MaintainerBootstrapResponse) error {
+	if r.GetChangefeedId() == "" {
+		return errNoChangefeed
+	}
+	for _, s := range r.GetSpans() {
+		if s.GetDispatcherId() == "" || s.GetSpan() == nil {
+			return errors.New("span without dispatcher id or range")
+		}
+	}
+	return nil
+}
+
+func checkHeartbeat(r *pb.HeartBeatRequest) error {
+	if r.GetChangefeedId() == "" {
+		return errNoChangefeed
+	}
+	if r.GetWatermark() == nil {
+		return errors.New("no watermark")
+	}
+	for _, s := range r.GetStatuses() {
+		if s.GetDispatcherId() == "" {
+			return errors.New("status without dispatcher id")
+		}
+	}
+	return nil
+}
+
+func checkSchedule(r *pb.ScheduleDispatcherRequest) error {
+	if r.GetChangefeedId() == "" {
+		return errNoChangefeed
+	}
+	c := r.GetConfig()
+	if c.GetDispatcherId() == "" || c.GetSpan() == nil {
+		return errors.New("no dispatcher id or span")
+	}
+	a := r.GetScheduleAction()
+	if a != pb.ScheduleAction_SCHEDULE_ACTION_CREATE && a != pb.ScheduleAction_SCHEDULE_ACTION_REMOVE {
+		return fmt.Errorf("unknown schedule action %d", a)
 	}
 	return nil
 }
