@@ -11,25 +11,30 @@ import (
 	pb "github.com/chaosrun/chaosrun/heartbeatpb"
 )
 
+//go:generate stringer -type=coordPhase,cfPhase -linecomment -output=phase_string.go
+
+// coordPhase is where a coordinator is in its life.
 type coordPhase int
 
 const (
-	phaseBootstrapping coordPhase = iota // waiting for every node's bootstrap response
-	phaseLoading                         // waiting for ChangefeedsLoaded
-	phaseRunning
-	phaseStopped // deposed; does nothing
+	// Waiting for every node's bootstrap response.
+	phaseBootstrapping coordPhase = iota // bootstrapping
+	// Waiting for ChangefeedsLoaded.
+	phaseLoading // loading
+	phaseRunning // running
+	// Deposed; does nothing.
+	phaseStopped // stopped
 )
 
+// cfPhase is where a changefeed is in the coordinator's scheduling.
 type cfPhase int
 
 const (
-	cfAbsent cfPhase = iota
-	cfScheduling
-	cfReplicating
-	cfStopped
+	cfAbsent      cfPhase = iota // absent
+	cfScheduling                 // scheduling
+	cfReplicating                // replicating
+	cfStopped                    // stopped
 )
-
-var cfPhaseNames = [...]string{"absent", "scheduling", "replicating", "stopped"}
 
 type changefeed struct {
 	info       ChangefeedInfo
@@ -60,8 +65,11 @@ type Coordinator struct {
 	bootAt  map[string]int                    // node -> tick of the last bootstrap request, until answered
 	reports map[string][]*pb.MaintainerStatus // bootstrap reports, until changefeeds are loaded
 	cfs     map[string]*changefeed
-	cleaned map[string]int // "cf/node" -> tick a stale maintainer was last told to stop
+	cleaned map[maintainerAt]int // tick a stale maintainer was last told to stop
 }
+
+// maintainerAt names the maintainer of a changefeed on a node.
+type maintainerAt struct{ changefeed, node string }
 
 // NewCoordinator starts a coordinator on node, elected at owner revision
 // version, seeing the members alive; it immediately asks every member for
@@ -76,7 +84,7 @@ func NewCoordinator(node string, version int64, p fencing.Policy, cfg Config, al
 		bootAt:  map[string]int{},
 		reports: map[string][]*pb.MaintainerStatus{},
 		cfs:     map[string]*changefeed{},
-		cleaned: map[string]int{},
+		cleaned: map[maintainerAt]int{},
 	}
 	for _, n := range c.alive {
 		c.sendBootstrap(n)
@@ -247,11 +255,11 @@ func (c *Coordinator) onStatus(from string, st *pb.MaintainerStatus) {
 	case d.Acts():
 		cf.checkpoint = max(cf.checkpoint, st.GetCheckpointTs())
 	case d.Verdict != fencing.RejectUnknown && st.GetState() == pb.ComponentState_COMPONENT_STATE_WORKING &&
-		cf.op == nil && c.tick-c.cleaned[id+"/"+from] >= c.cfg.ResendTicks:
+		cf.op == nil && c.tick-c.cleaned[maintainerAt{id, from}] >= c.cfg.ResendTicks:
 		// A working maintainer that is not the bound one (a delayed add
 		// re-created it, or its node rejoined): stop it with its own epoch,
 		// as stopStaleBootstrapMaintainers does at bootstrap.
-		c.cleaned[id+"/"+from] = c.tick
+		c.cleaned[maintainerAt{id, from}] = c.tick
 		c.send(from, TopicMaintainerManager, &pb.RemoveMaintainerRequest{
 			ChangefeedId: id, MaintainerEpoch: st.GetMaintainerEpoch(), CoordinatorVersion: c.version,
 		})
@@ -263,21 +271,18 @@ func (c *Coordinator) onStatus(from string, st *pb.MaintainerStatus) {
 func (c *Coordinator) Tick() {
 	c.tick++
 	due := func(last int) bool { return c.tick-last >= c.cfg.ResendTicks }
-	switch c.phase {
-	case phaseStopped:
-		return
-	case phaseBootstrapping, phaseLoading:
-		for _, n := range slices.Sorted(maps.Keys(c.bootAt)) {
-			if due(c.bootAt[n]) {
-				c.sendBootstrap(n)
-			}
-		}
+	if c.phase == phaseStopped {
 		return
 	}
+	// Unanswered bootstraps are resent in every phase: a node that joins
+	// while the coordinator runs is bootstrapped too.
 	for _, n := range slices.Sorted(maps.Keys(c.bootAt)) {
 		if due(c.bootAt[n]) {
 			c.sendBootstrap(n)
 		}
+	}
+	if c.phase != phaseRunning {
+		return
 	}
 	for _, id := range slices.Sorted(maps.Keys(c.cfs)) {
 		cf := c.cfs[id]
@@ -462,8 +467,7 @@ func (c *Coordinator) NodesChanged(alive []string) {
 // String dumps the coordinator deterministically.
 func (c *Coordinator) String() string {
 	var b strings.Builder
-	phase := [...]string{"bootstrapping", "loading", "running", "stopped"}[c.phase]
-	fmt.Fprintf(&b, "coordinator v%d %s alive=%v", c.version, phase, c.alive)
+	fmt.Fprintf(&b, "coordinator v%d %s alive=%v", c.version, c.phase, c.alive)
 	if len(c.bootAt) > 0 {
 		fmt.Fprintf(&b, " awaiting-bootstrap=%v", slices.Sorted(maps.Keys(c.bootAt)))
 	}
@@ -471,7 +475,7 @@ func (c *Coordinator) String() string {
 	for _, id := range slices.Sorted(maps.Keys(c.cfs)) {
 		cf := c.cfs[id]
 		fmt.Fprintf(&b, "changefeed %s %s node=%s epoch=%d checkpoint=%d persisted=%d",
-			id, cfPhaseNames[cf.phase], orDash(cf.node), cf.info.Epoch, cf.checkpoint, cf.info.Checkpoint)
+			id, cf.phase, orDash(cf.node), cf.info.Epoch, cf.checkpoint, cf.info.Checkpoint)
 		if cf.op != nil {
 			fmt.Fprintf(&b, " op=%s", cf.op)
 		}
@@ -497,7 +501,7 @@ type ChangefeedView struct {
 func (c *Coordinator) Changefeeds() map[string]ChangefeedView {
 	out := map[string]ChangefeedView{}
 	for id, cf := range c.cfs {
-		v := ChangefeedView{Phase: cfPhaseNames[cf.phase], Node: cf.node, Epoch: cf.info.Epoch, Checkpoint: cf.checkpoint, PersistedCheckpoint: cf.info.Checkpoint}
+		v := ChangefeedView{Phase: cf.phase.String(), Node: cf.node, Epoch: cf.info.Epoch, Checkpoint: cf.checkpoint, PersistedCheckpoint: cf.info.Checkpoint}
 		if cf.op != nil {
 			v.Operator = cf.op.String()
 		}

@@ -16,11 +16,11 @@ import (
 // tombstone per changefeed.
 type Orchestrator struct {
 	outbox
-	policy   fencing.Policy
-	cfg      Config
-	tick     int
-	managers map[string]*dispatcherManager
-	tombs    map[string]uint64 // changefeed -> highest close epoch
+	policy     fencing.Policy
+	cfg        Config
+	tick       int
+	managers   map[string]*dispatcherManager
+	tombstones map[string]uint64 // changefeed -> highest close epoch
 }
 
 type dispatcherManager struct {
@@ -39,11 +39,11 @@ type dispatcher struct {
 // NewOrchestrator returns the dispatcher side of node.
 func NewOrchestrator(node string, p fencing.Policy, cfg Config) *Orchestrator {
 	return &Orchestrator{
-		outbox:   outbox{node: node, role: RoleDispatcherManager},
-		policy:   p,
-		cfg:      cfg.withDefaults(),
-		managers: map[string]*dispatcherManager{},
-		tombs:    map[string]uint64{},
+		outbox:     outbox{node: node, role: RoleDispatcherManager},
+		policy:     p,
+		cfg:        cfg.withDefaults(),
+		managers:   map[string]*dispatcherManager{},
+		tombstones: map[string]uint64{},
 	}
 }
 
@@ -55,7 +55,7 @@ func (o *Orchestrator) owner(cf string) fencing.Owner {
 	if m := o.managers[cf]; m != nil {
 		ow = fencing.Owner{Present: true, Node: m.owner, Epoch: m.epoch}
 	}
-	if e, ok := o.tombs[cf]; ok {
+	if e, ok := o.tombstones[cf]; ok {
 		ow.Closed, ow.ClosedEpoch = true, e
 	}
 	return ow
@@ -148,7 +148,7 @@ func (o *Orchestrator) onClose(from string, r *pb.MaintainerCloseRequest) {
 	cf := r.GetChangefeedId()
 	d := o.decide(cf, "MaintainerCloseRequest", fencing.ManagerClose(o.policy, o.owner(cf), claim(from, r.GetMaintainerEpoch()), r.GetRemoved()))
 	if d.Tombstone {
-		o.tombs[cf] = r.GetMaintainerEpoch()
+		o.tombstones[cf] = r.GetMaintainerEpoch()
 	}
 	switch d.Verdict {
 	case fencing.Accept:
@@ -280,7 +280,7 @@ func (o *Orchestrator) Managers() map[string]ManagerView {
 
 // Tombstone returns the close tombstone of a changefeed on this node.
 func (o *Orchestrator) Tombstone(cf string) (uint64, bool) {
-	e, ok := o.tombs[cf]
+	e, ok := o.tombstones[cf]
 	return e, ok
 }
 
@@ -302,8 +302,8 @@ func (o *Orchestrator) String() string {
 		}
 		fmt.Fprintf(&b, " seq=%d\n", m.seq)
 	}
-	for _, cf := range slices.Sorted(maps.Keys(o.tombs)) {
-		fmt.Fprintf(&b, "tombstone %s e%d\n", cf, o.tombs[cf])
+	for _, cf := range slices.Sorted(maps.Keys(o.tombstones)) {
+		fmt.Fprintf(&b, "tombstone %s e%d\n", cf, o.tombstones[cf])
 	}
 	return b.String()
 }
