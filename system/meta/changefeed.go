@@ -3,8 +3,8 @@ package meta
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"time"
 
@@ -12,14 +12,6 @@ import (
 
 	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/fencing"
-)
-
-// Retry budgets for the compare-and-swap loops. Every failed round means
-// another writer succeeded, so with k concurrent writers a caller loses at
-// most k-1 rounds.
-const (
-	maxCASAttempts = 32
-	casBackoff     = 10 * time.Millisecond
 )
 
 // ChangefeedInfo is the changefeed's definition and its maintainer epoch.
@@ -133,61 +125,63 @@ func (s *Store) RemoveChangefeed(ctx context.Context, cf string) error {
 // with ErrEpochConflict. Concurrent callers therefore get distinct,
 // increasing epochs, each with exactly one history record.
 func (s *Store) BumpEpoch(ctx context.Context, cf string, candidate uint64, node string) (uint64, error) {
-	key := s.infoKey(cf)
-	for attempt := 0; attempt < maxCASAttempts; attempt++ {
-		resp, err := s.cli.Get(ctx, key)
-		if err != nil {
-			return 0, fmt.Errorf("meta: bump epoch of %s: read info: %w", cf, err)
-		}
-		if len(resp.Kvs) == 0 {
-			return 0, fmt.Errorf("%w: %s", ErrChangefeedNotFound, cf)
-		}
-		kv := resp.Kvs[0]
-		var raw map[string]json.RawMessage
-		var cur struct {
-			Epoch uint64 `json:"epoch"`
-		}
-		if err := json.Unmarshal(kv.Value, &raw); err != nil {
-			return 0, fmt.Errorf("meta: bump epoch of %s: decode info: %w", cf, err)
-		}
-		if err := json.Unmarshal(kv.Value, &cur); err != nil {
-			return 0, fmt.Errorf("meta: bump epoch of %s: decode epoch: %w", cf, err)
-		}
-		next, ok := fencing.NextEpoch(candidate, cur.Epoch)
-		if !ok {
-			return 0, fmt.Errorf("%w: %s at %d", ErrEpochOverflow, cf, cur.Epoch)
-		}
-		raw["epoch"] = json.RawMessage(fmt.Sprint(next))
-		ib, err := json.Marshal(raw)
-		if err != nil {
-			return 0, fmt.Errorf("meta: bump epoch of %s: encode info: %w", cf, err)
-		}
-		rb, _ := json.Marshal(evidence.Epoch{Changefeed: cf, Epoch: next, GrantedAt: time.Now().UTC(), Node: node})
-		hkey := s.epochKey(cf, next)
-		tresp, err := s.cli.Txn(ctx).
-			If(
-				clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision),
-				// Append-only: a history record is never overwritten.
-				clientv3.Compare(clientv3.CreateRevision(hkey), "=", 0),
-			).
-			Then(clientv3.OpPut(key, string(ib)), clientv3.OpPut(hkey, string(rb))).
-			Commit()
-		if err != nil {
-			return 0, fmt.Errorf("meta: bump epoch of %s: txn: %w", cf, err)
-		}
-		if tresp.Succeeded {
-			s.log.Info("bumped epoch", "changefeed", cf, "node", node, "epoch", next, "prev_epoch", cur.Epoch, "revision", tresp.Header.Revision)
-			return next, nil
-		}
-		if !sleepCtx(ctx, jitter(casBackoff)) {
-			return 0, fmt.Errorf("meta: bump epoch of %s: %w", cf, ctx.Err())
-		}
+	next, err := retryCAS(ctx, "bump epoch of "+cf, func() (uint64, error) {
+		return s.bumpEpochOnce(ctx, cf, candidate, node)
+	})
+	if errors.Is(err, errLostRace) {
+		return 0, fmt.Errorf("%w: %s after %d attempts", ErrEpochConflict, cf, maxCASAttempts)
 	}
-	return 0, fmt.Errorf("%w: %s after %d attempts", ErrEpochConflict, cf, maxCASAttempts)
+	return next, err
 }
 
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d)
+// bumpEpochOnce is one compare-and-swap round of BumpEpoch.
+func (s *Store) bumpEpochOnce(ctx context.Context, cf string, candidate uint64, node string) (uint64, error) {
+	key := s.infoKey(cf)
+	resp, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return 0, fmt.Errorf("meta: bump epoch of %s: read info: %w", cf, err)
+	}
+	if len(resp.Kvs) == 0 {
+		return 0, fmt.Errorf("%w: %s", ErrChangefeedNotFound, cf)
+	}
+	kv := resp.Kvs[0]
+	var raw map[string]json.RawMessage
+	var cur struct {
+		Epoch uint64 `json:"epoch"`
+	}
+	if err := json.Unmarshal(kv.Value, &raw); err != nil {
+		return 0, fmt.Errorf("meta: bump epoch of %s: decode info: %w", cf, err)
+	}
+	if err := json.Unmarshal(kv.Value, &cur); err != nil {
+		return 0, fmt.Errorf("meta: bump epoch of %s: decode epoch: %w", cf, err)
+	}
+	next, ok := fencing.NextEpoch(candidate, cur.Epoch)
+	if !ok {
+		return 0, fmt.Errorf("%w: %s at %d", ErrEpochOverflow, cf, cur.Epoch)
+	}
+	raw["epoch"] = json.RawMessage(fmt.Sprint(next))
+	ib, err := json.Marshal(raw)
+	if err != nil {
+		return 0, fmt.Errorf("meta: bump epoch of %s: encode info: %w", cf, err)
+	}
+	rb, _ := json.Marshal(evidence.Epoch{Changefeed: cf, Epoch: next, GrantedAt: time.Now().UTC(), Node: node})
+	hkey := s.epochKey(cf, next)
+	tresp, err := s.cli.Txn(ctx).
+		If(
+			clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision),
+			// Append-only: a history record is never overwritten.
+			clientv3.Compare(clientv3.CreateRevision(hkey), "=", 0),
+		).
+		Then(clientv3.OpPut(key, string(ib)), clientv3.OpPut(hkey, string(rb))).
+		Commit()
+	if err != nil {
+		return 0, fmt.Errorf("meta: bump epoch of %s: txn: %w", cf, err)
+	}
+	if !tresp.Succeeded {
+		return 0, errLostRace
+	}
+	s.log.Info("bumped epoch", "changefeed", cf, "node", node, "epoch", next, "prev_epoch", cur.Epoch, "revision", tresp.Header.Revision)
+	return next, nil
 }
 
 // EpochHistory returns the epoch records of cf in epoch order, or of every
@@ -245,56 +239,62 @@ func (s *Store) SaveCheckpoint(ctx context.Context, cf string, ts uint64, ownerK
 	if guard && !s.isOwnerKey(ownerKey) {
 		return fmt.Errorf("%w: %q is not an owner election key", ErrInvalid, ownerKey)
 	}
+	_, err := retryCAS(ctx, "checkpoint of "+cf, func() (struct{}, error) {
+		return struct{}{}, s.saveCheckpointOnce(ctx, cf, ts, ownerKey, ownerRev, guard)
+	})
+	if errors.Is(err, errLostRace) {
+		return fmt.Errorf("%w: %s after %d attempts", ErrCheckpointConflict, cf, maxCASAttempts)
+	}
+	return err
+}
+
+// saveCheckpointOnce is one compare-and-swap round of SaveCheckpoint; it
+// returns errLostRace when the status moved under it.
+func (s *Store) saveCheckpointOnce(ctx context.Context, cf string, ts uint64, ownerKey string, ownerRev int64, guard bool) error {
 	ikey, skey := s.infoKey(cf), s.statusKey(cf)
-	for attempt := 0; attempt < maxCASAttempts; attempt++ {
-		resp, err := s.cli.Get(ctx, skey)
-		if err != nil {
-			return fmt.Errorf("meta: checkpoint of %s: read status: %w", cf, err)
-		}
-		var cur ChangefeedStatus
-		var modRev int64
-		if len(resp.Kvs) > 0 {
-			modRev = resp.Kvs[0].ModRevision
-			if err := json.Unmarshal(resp.Kvs[0].Value, &cur); err != nil {
-				return fmt.Errorf("meta: checkpoint of %s: decode status: %w", cf, err)
-			}
-		}
-		cmps := []clientv3.Cmp{
-			clientv3.Compare(clientv3.CreateRevision(ikey), ">", 0),
-			clientv3.Compare(clientv3.ModRevision(skey), "=", modRev),
-		}
-		elseOps := []clientv3.Op{clientv3.OpGet(ikey, clientv3.WithCountOnly())}
-		if guard {
-			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(ownerKey), "=", ownerRev))
-			elseOps = append(elseOps, clientv3.OpGet(ownerKey))
-		}
-		var then []clientv3.Op
-		if ts > cur.CheckpointTs {
-			sb, _ := json.Marshal(ChangefeedStatus{CheckpointTs: ts, UpdatedAt: time.Now().UTC()})
-			then = append(then, clientv3.OpPut(skey, string(sb)))
-		}
-		tresp, err := s.cli.Txn(ctx).If(cmps...).Then(then...).Else(elseOps...).Commit()
-		if err != nil {
-			return fmt.Errorf("meta: checkpoint of %s: txn: %w", cf, err)
-		}
-		if tresp.Succeeded {
-			return nil
-		}
-		if tresp.Responses[0].GetResponseRange().Count == 0 {
-			return fmt.Errorf("%w: %s", ErrChangefeedNotFound, cf)
-		}
-		if guard {
-			kvs := tresp.Responses[1].GetResponseRange().Kvs
-			if len(kvs) == 0 || kvs[0].CreateRevision != ownerRev {
-				return fmt.Errorf("%w: checkpoint %d of %s refused (owner key %s, held rev %d)", ErrDeposed, ts, cf, ownerKey, ownerRev)
-			}
-		}
-		// The status moved under us; re-read and retry.
-		if !sleepCtx(ctx, jitter(casBackoff)) {
-			return fmt.Errorf("meta: checkpoint of %s: %w", cf, ctx.Err())
+	resp, err := s.cli.Get(ctx, skey)
+	if err != nil {
+		return fmt.Errorf("meta: checkpoint of %s: read status: %w", cf, err)
+	}
+	var cur ChangefeedStatus
+	var modRev int64
+	if len(resp.Kvs) > 0 {
+		modRev = resp.Kvs[0].ModRevision
+		if err := json.Unmarshal(resp.Kvs[0].Value, &cur); err != nil {
+			return fmt.Errorf("meta: checkpoint of %s: decode status: %w", cf, err)
 		}
 	}
-	return fmt.Errorf("%w: %s after %d attempts", ErrCheckpointConflict, cf, maxCASAttempts)
+	cmps := []clientv3.Cmp{
+		clientv3.Compare(clientv3.CreateRevision(ikey), ">", 0),
+		clientv3.Compare(clientv3.ModRevision(skey), "=", modRev),
+	}
+	elseOps := []clientv3.Op{clientv3.OpGet(ikey, clientv3.WithCountOnly())}
+	if guard {
+		cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(ownerKey), "=", ownerRev))
+		elseOps = append(elseOps, clientv3.OpGet(ownerKey))
+	}
+	var then []clientv3.Op
+	if ts > cur.CheckpointTs {
+		sb, _ := json.Marshal(ChangefeedStatus{CheckpointTs: ts, UpdatedAt: time.Now().UTC()})
+		then = append(then, clientv3.OpPut(skey, string(sb)))
+	}
+	tresp, err := s.cli.Txn(ctx).If(cmps...).Then(then...).Else(elseOps...).Commit()
+	if err != nil {
+		return fmt.Errorf("meta: checkpoint of %s: txn: %w", cf, err)
+	}
+	if tresp.Succeeded {
+		return nil
+	}
+	if tresp.Responses[0].GetResponseRange().Count == 0 {
+		return fmt.Errorf("%w: %s", ErrChangefeedNotFound, cf)
+	}
+	if guard {
+		kvs := tresp.Responses[1].GetResponseRange().Kvs
+		if len(kvs) == 0 || kvs[0].CreateRevision != ownerRev {
+			return fmt.Errorf("%w: checkpoint %d of %s refused (owner key %s, held rev %d)", ErrDeposed, ts, cf, ownerKey, ownerRev)
+		}
+	}
+	return errLostRace
 }
 
 // isOwnerKey reports whether key lies under the owner election prefix.
