@@ -24,6 +24,7 @@ import (
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/meta"
 	"github.com/chaosrun/chaosrun/system/roles"
+	"github.com/chaosrun/chaosrun/system/roles/metaeffect"
 	"github.com/chaosrun/chaosrun/system/transport/grpctransport"
 	"github.com/chaosrun/chaosrun/system/upstream"
 )
@@ -519,62 +520,8 @@ func (n *node) apply(ctx context.Context, rd roles.Ready) {
 
 func (n *node) effect(ctx context.Context, e roles.Effect) {
 	switch e := e.(type) {
-	case roles.LoadChangefeeds:
-		coord := n.roles.Coordinator
-		n.async(ctx, func(ctx context.Context) func() {
-			infos, err := n.loadChangefeeds(ctx)
-			return func() {
-				if n.roles.Coordinator != coord || coord == nil {
-					return
-				}
-				if err != nil {
-					n.log.Warn("load changefeeds failed; stepping down to retry", "err", err)
-					// The coordinator asked once; a new election retries.
-					n.resign()
-					return
-				}
-				coord.ChangefeedsLoaded(infos)
-			}
-		})
-	case roles.PersistEpoch:
-		coord := n.roles.Coordinator
-		id := n.id
-		n.async(ctx, func(ctx context.Context) func() {
-			ep, err := n.store.BumpEpoch(ctx, e.Changefeed, e.Next, id)
-			r := roles.EpochResult{OK: err == nil, Epoch: ep}
-			if err != nil {
-				r.Unreachable = !errors.Is(err, meta.ErrEpochConflict)
-				if info, _, gerr := n.store.Changefeed(ctx, e.Changefeed); gerr == nil {
-					r.Epoch = info.Epoch
-				}
-			}
-			return func() {
-				if n.roles.Coordinator == coord && coord != nil {
-					coord.EpochPersisted(e.Changefeed, r)
-				}
-			}
-		})
-	case roles.PersistCheckpoint:
-		coord := n.roles.Coordinator
-		key := n.ownerKey
-		n.async(ctx, func(ctx context.Context) func() {
-			err := n.store.SaveCheckpoint(ctx, e.Changefeed, e.Checkpoint, key, e.OwnerRevision, e.Guarded)
-			r := roles.CheckpointResult{OK: err == nil, Checkpoint: e.Checkpoint, CurrentRevision: e.OwnerRevision}
-			if err != nil {
-				if o, oerr := n.store.Owner(ctx); oerr == nil {
-					r.CurrentRevision = o.Rev
-				} else if errors.Is(oerr, meta.ErrNoOwner) {
-					r.CurrentRevision = 0
-				} else {
-					r.Unreachable = true
-				}
-			}
-			return func() {
-				if n.roles.Coordinator == coord && coord != nil {
-					coord.CheckpointPersisted(e.Changefeed, r)
-				}
-			}
-		})
+	case roles.LoadChangefeeds, roles.PersistEpoch, roles.PersistCheckpoint:
+		n.metaEffect(ctx, e)
 	case roles.StepDown:
 		if n.ownerRev != 0 {
 			n.log.Info("coordinator stepped down", "reason", e.Reason)
@@ -605,6 +552,27 @@ func (n *node) effect(ctx context.Context, e roles.Effect) {
 	}
 }
 
+// metaEffect applies a meta-store effect off the loop, as the node and the
+// owner key it holds now, and hands the outcome to the coordinator that
+// asked, if it is still this node's.
+func (n *node) metaEffect(ctx context.Context, e roles.Effect) {
+	coord := n.roles.Coordinator
+	store := metaStore{store: n.store, node: n.id, ownerKey: n.ownerKey}
+	n.async(ctx, func(ctx context.Context) func() {
+		deliver, _ := metaeffect.Apply(ctx, store, e)
+		return func() {
+			if coord == nil || n.roles.Coordinator != coord {
+				return
+			}
+			if err := deliver(coord); err != nil {
+				n.log.Warn("load changefeeds failed; stepping down to retry", "err", err)
+				// The coordinator asked once; a new election retries.
+				n.resign()
+			}
+		}
+	})
+}
+
 // resign gives up the election and campaigns again, so another node (or
 // this one, later) becomes owner.
 func (n *node) resign() {
@@ -633,30 +601,6 @@ func (n *node) async(ctx context.Context, work func(context.Context) func()) {
 	}()
 }
 
-func (n *node) loadChangefeeds(ctx context.Context) ([]roles.ChangefeedInfo, error) {
-	cfs, err := n.store.Changefeeds(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]roles.ChangefeedInfo, 0, len(cfs))
-	for _, cf := range cfs {
-		st, err := n.store.Status(ctx, cf.ID)
-		if err != nil {
-			return nil, err
-		}
-		tables := make([]int64, 0, len(cf.Tables))
-		for _, t := range cf.Tables {
-			id, err := TableID(t)
-			if err != nil {
-				return nil, fmt.Errorf("node: changefeed %s: %w", cf.ID, err)
-			}
-			tables = append(tables, id)
-		}
-		out = append(out, roles.ChangefeedInfo{ID: cf.ID, Epoch: cf.Epoch, Checkpoint: max(st.CheckpointTs, cf.StartTs), Tables: tables})
-	}
-	return out, nil
-}
-
 // pollChangefeeds hands changefeeds created after the coordinator's
 // bootstrap to it.
 func (n *node) pollChangefeeds(ctx context.Context) {
@@ -665,8 +609,9 @@ func (n *node) pollChangefeeds(ctx context.Context) {
 		return
 	}
 	n.polling = true
+	store := metaStore{store: n.store, node: n.id}
 	n.async(ctx, func(ctx context.Context) func() {
-		infos, err := n.loadChangefeeds(ctx)
+		infos, err := store.Changefeeds(ctx)
 		return func() {
 			n.polling = false
 			if err != nil || n.roles.Coordinator != coord {

@@ -17,8 +17,9 @@ type Effect interface {
 // store and call Coordinator.ChangefeedsLoaded.
 type LoadChangefeeds struct{}
 
-// PersistEpoch asks the driver to compare-and-swap the changefeed's epoch
-// from Expected to Next and call Coordinator.EpochPersisted.
+// PersistEpoch asks the driver to persist a new epoch for the changefeed,
+// Next or, if the persisted epoch moved past Expected meanwhile, the one
+// above it (fencing.NextEpoch), and call Coordinator.EpochPersisted.
 type PersistEpoch struct {
 	Changefeed     string
 	Expected, Next uint64
