@@ -4,14 +4,17 @@
 //
 // The Env stands in for everything around the roles: the meta store (owner
 // key revision, changefeed epochs and checkpoints, reachable only from
-// non-isolated nodes), membership (a node leaves it when isolated or
-// crashed, and rejoins on heal or restart), the upstream (every dispatcher's
-// checkpoint follows an upstream clock that advances 10 per tick) and the
-// sink (watermarks and the dispatchers writing each table).
+// non-isolated nodes; an in-memory store that the roles' effects reach
+// through metaeffect.Apply, as a real node's reach etcd), membership (a
+// node leaves it when isolated or crashed, and rejoins on heal or restart),
+// the upstream (every dispatcher's checkpoint follows an upstream clock that
+// advances 10 per tick) and the sink (watermarks and the dispatchers
+// writing each table).
 //
 // Caller obligations: one Env per test file section (reset builds a fresh
-// one); commands run one at a time; nothing reads a clock, so a transcript
-// replays identically.
+// one, and every other command needs one); commands run one at a time;
+// nothing reads a clock, so a transcript replays identically. A malformed
+// command answers "error: ..." and changes nothing.
 //
 // Transcripts (each replays its story under policy=epoch, then policy=off):
 //

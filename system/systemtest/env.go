@@ -5,11 +5,10 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/chaosrun/chaosrun/fencing"
-	pb "github.com/chaosrun/chaosrun/heartbeatpb"
 	"github.com/chaosrun/chaosrun/system/roles"
+	"github.com/chaosrun/chaosrun/system/roles/metaeffect/metaeffecttest"
 	"github.com/chaosrun/chaosrun/system/transport/inmem"
 )
 
@@ -21,7 +20,7 @@ type Env struct {
 	Policy   fencing.Policy
 	Net      *inmem.Network
 	nodes    map[string]*node
-	meta     meta
+	meta     *metaeffecttest.MemStore
 	upstream uint64
 	sink     map[string]*sinkState
 	out      lines
@@ -37,12 +36,6 @@ type node struct {
 	dispatch map[string]map[string]int64 // changefeed -> dispatcher -> table
 }
 
-type meta struct {
-	ownerRev int64
-	owner    string
-	cfs      map[string]*roles.ChangefeedInfo
-}
-
 type sinkState struct {
 	watermark uint64
 	epoch     uint64
@@ -53,19 +46,18 @@ type sinkState struct {
 // NewEnv returns an environment with n nodes (n1..nN) and one changefeed
 // cf1 over tables 1..tables, at epoch 1 and checkpoint 1000.
 func NewEnv(p fencing.Policy, n, tables int) *Env {
+	info := roles.ChangefeedInfo{ID: "cf1", Epoch: 1, Checkpoint: 1000}
+	for t := 1; t <= tables; t++ {
+		info.Tables = append(info.Tables, int64(t))
+	}
 	e := &Env{
 		Policy:   p,
 		Net:      inmem.New(inmem.Config{Manual: true, Seed: 1}),
 		nodes:    map[string]*node{},
-		meta:     meta{cfs: map[string]*roles.ChangefeedInfo{}},
+		meta:     metaeffecttest.NewMemStore(info),
 		upstream: 1000,
 		sink:     map[string]*sinkState{},
 	}
-	info := &roles.ChangefeedInfo{ID: "cf1", Epoch: 1, Checkpoint: 1000}
-	for t := 1; t <= tables; t++ {
-		info.Tables = append(info.Tables, int64(t))
-	}
-	e.meta.cfs["cf1"] = info
 	for i := 1; i <= n; i++ {
 		id := fmt.Sprintf("n%d", i)
 		e.nodes[id] = &node{id: id}
@@ -100,10 +92,30 @@ func (e *Env) members() []string {
 	return out
 }
 
-func (e *Env) node(id string) (*node, error) {
+// membersWith is the membership with id added.
+func (e *Env) membersWith(id string) []string {
+	m := e.members()
+	if !slices.Contains(m, id) {
+		m = append(m, id)
+		slices.Sort(m)
+	}
+	return m
+}
+
+// known returns node id, crashed or not.
+func (e *Env) known(id string) (*node, error) {
 	n, ok := e.nodes[id]
 	if !ok {
 		return nil, fmt.Errorf("unknown node %q", id)
+	}
+	return n, nil
+}
+
+// node returns live node id.
+func (e *Env) node(id string) (*node, error) {
+	n, err := e.known(id)
+	if err != nil {
+		return nil, err
 	}
 	if n.crashed {
 		return nil, fmt.Errorf("node %s is crashed", id)
@@ -111,15 +123,31 @@ func (e *Env) node(id string) (*node, error) {
 	return n, nil
 }
 
+// owner returns the coordinator of the elected owner, if that node is up.
+func (e *Env) owner() *roles.Coordinator {
+	id, _ := e.meta.Owner()
+	if n := e.nodes[id]; n != nil && !n.crashed {
+		return n.roles.Coordinator
+	}
+	return nil
+}
+
+// metaEpoch is the persisted epoch of changefeed cf (0 if unknown).
+func (e *Env) metaEpoch(cf string) uint64 {
+	info, _ := e.meta.Changefeed(cf)
+	return info.Epoch
+}
+
 // announce tells every node that can reach the meta store the current
 // membership and owner.
 func (e *Env) announce() {
 	alive := e.members()
+	owner, rev := e.meta.Owner()
 	for _, id := range alive {
 		n := e.nodes[id]
 		n.roles.NodesChanged(alive)
-		if c := n.roles.Coordinator; c != nil && (e.meta.owner != id || c.Version() != e.meta.ownerRev) {
-			n.roles.StepDown(fmt.Sprintf("owner is now %s (rev %d)", e.meta.owner, e.meta.ownerRev))
+		if c := n.roles.Coordinator; c != nil && (owner != id || c.Version() != rev) {
+			n.roles.StepDown(fmt.Sprintf("owner is now %s (rev %d)", owner, rev))
 		}
 		e.process(n)
 	}
@@ -148,158 +176,6 @@ func (e *Env) process(n *node) {
 		}
 	}
 	panic("systemtest: a node kept producing output") // a role bug, not an input
-}
-
-func (e *Env) metaEpoch(cf string) uint64 {
-	if info := e.meta.cfs[cf]; info != nil {
-		return info.Epoch
-	}
-	return 0
-}
-
-// routine reports an accepted decision on periodic traffic.
-func routine(d roles.Decision) bool {
-	switch d.Message {
-	case "HeartBeatRequest", "MaintainerStatus", "CheckpointTsMessage", "HeartBeatResponse", "PersistCheckpoint":
-		return d.Acts() && d.Rule != fencing.RuleOperatorCheck
-	}
-	return d.Verdict == fencing.Duplicate
-}
-
-// quiet reports an accepted decision of the normal protocol flow whose
-// effect the transcript already shows (or that a reader can infer).
-func quiet(d roles.Decision) bool {
-	switch d.Rule {
-	case fencing.RuleMaintainerResponse, fencing.RuleManagerAdmit:
-		return d.Acts()
-	}
-	return false
-}
-
-// staleAct reports whether a receiver acted on a superseded generation.
-func (e *Env) staleAct(d roles.Decision) bool {
-	if !d.Acts() || d.Claim.Epoch == 0 || d.Rule == fencing.RuleMaintainerRemove || d.Rule == fencing.RuleCheckpointWrite {
-		return false
-	}
-	switch d.Rule {
-	case fencing.RuleMaintainerResponse, fencing.RuleMaintainerBeat, fencing.RuleOperatorCheck:
-		if d.Claim.Epoch == d.LocalEpoch {
-			return false // a maintainer (or an operator) hearing the generation it expects
-		}
-	}
-	return d.Claim.Epoch < e.metaEpoch(d.Changefeed)
-}
-
-func (e *Env) logDecision(d roles.Decision) {
-	stale := e.staleAct(d)
-	if d.Rule == fencing.RuleCheckpointWrite {
-		stale = d.Acts() && d.Claim.Epoch != uint64(e.meta.ownerRev)
-	}
-	if !e.verbose && !stale && (routine(d) || quiet(d)) {
-		return
-	}
-	local := fmt.Sprintf("local e%d", d.LocalEpoch)
-	if d.Rule == fencing.RuleCheckpointWrite {
-		local = fmt.Sprintf("writer rev %d, owner rev %d", d.Claim.Epoch, d.LocalEpoch)
-	} else if d.LocalNode != "" {
-		local += " owner " + d.LocalNode
-	}
-	from := fmt.Sprintf(" from %s e%d", d.Claim.From, d.Claim.Epoch)
-	if d.Rule == fencing.RuleCheckpointWrite {
-		from = ""
-	}
-	line := fmt.Sprintf("%s %s %s %s%s: %s (%s: %s; %s)", d.Node, d.Role, d.Changefeed, d.Message, from, d.Verdict, d.Rule, d.Reason, local)
-	if d.Tombstone {
-		line += " +tombstone"
-	}
-	if stale {
-		line += "  !! stale act"
-	}
-	e.out.add("%s", line)
-}
-
-func (e *Env) apply(n *node, eff roles.Effect) {
-	switch f := eff.(type) {
-	case roles.LoadChangefeeds:
-		if n.isolated {
-			e.out.add("%s meta unreachable: load-changefeeds", n.id)
-			return
-		}
-		var infos []roles.ChangefeedInfo
-		for _, id := range slices.Sorted(maps.Keys(e.meta.cfs)) {
-			info := *e.meta.cfs[id]
-			info.Tables = slices.Clone(info.Tables)
-			infos = append(infos, info)
-		}
-		n.roles.Coordinator.ChangefeedsLoaded(infos)
-	case roles.PersistEpoch:
-		var r roles.EpochResult
-		info := e.meta.cfs[f.Changefeed]
-		switch {
-		case n.isolated:
-			r.Unreachable = true
-			e.out.add("%s meta unreachable: %s", n.id, f)
-		case info == nil:
-		case info.Epoch == f.Expected:
-			info.Epoch = f.Next
-			r = roles.EpochResult{OK: true, Epoch: f.Next}
-			e.out.add("%s meta %s epoch %d -> %d", n.id, f.Changefeed, f.Expected, f.Next)
-		default:
-			r.Epoch = info.Epoch
-			e.out.add("%s meta %s epoch CAS failed: expected %d, is %d", n.id, f.Changefeed, f.Expected, info.Epoch)
-		}
-		if c := n.roles.Coordinator; c != nil {
-			c.EpochPersisted(f.Changefeed, r)
-		}
-	case roles.PersistCheckpoint:
-		var r roles.CheckpointResult
-		info := e.meta.cfs[f.Changefeed]
-		switch {
-		case n.isolated:
-			r.Unreachable = true
-		case info == nil:
-		case f.Guarded && f.OwnerRevision != e.meta.ownerRev:
-			r = roles.CheckpointResult{CurrentRevision: e.meta.ownerRev}
-		default:
-			info.Checkpoint = max(info.Checkpoint, f.Checkpoint)
-			r = roles.CheckpointResult{OK: true, Checkpoint: f.Checkpoint, CurrentRevision: e.meta.ownerRev}
-		}
-		if c := n.roles.Coordinator; c != nil {
-			c.CheckpointPersisted(f.Changefeed, r)
-		}
-	case roles.StepDown:
-		e.out.add("%s coordinator steps down: %s", n.id, f.Reason)
-	case roles.OpenManager:
-		e.out.add("%s %s", n.id, f)
-		if n.dispatch[f.Changefeed] == nil {
-			n.dispatch[f.Changefeed] = map[string]int64{}
-		}
-	case roles.CloseManager:
-		e.out.add("%s %s", n.id, f)
-		delete(n.dispatch, f.Changefeed)
-	case roles.CreateDispatcher:
-		e.out.add("%s %s", n.id, f)
-		if n.dispatch[f.Changefeed] == nil {
-			n.dispatch[f.Changefeed] = map[string]int64{}
-		}
-		n.dispatch[f.Changefeed][f.DispatcherID] = f.Span.GetTableId()
-	case roles.RemoveDispatcher:
-		e.out.add("%s %s", n.id, f)
-		delete(n.dispatch[f.Changefeed], f.DispatcherID)
-	case roles.WriteWatermark:
-		s := e.sink[f.Changefeed]
-		if s == nil {
-			s = &sinkState{}
-			e.sink[f.Changefeed] = s
-		}
-		if f.Epoch < e.metaEpoch(f.Changefeed) {
-			s.stale++
-			e.out.add("%s %s  !! stale watermark (epoch %d < %d)", n.id, f, f.Epoch, e.metaEpoch(f.Changefeed))
-		}
-		s.watermark, s.epoch, s.node = max(s.watermark, f.Ts), f.Epoch, n.id
-	default:
-		e.out.add("%s unknown effect %s", n.id, eff)
-	}
 }
 
 // tick advances every live node and the upstream by one tick.
@@ -344,76 +220,4 @@ func (e *Env) stabilize(match func(inmem.Flight) bool) int {
 		}
 	}
 	return total
-}
-
-func kindOf(env *pb.Envelope) string {
-	if len(env.GetPayloads()) == 0 {
-		return "-"
-	}
-	return roles.Kind(env.GetPayloads()[0])
-}
-
-type epocher interface{ GetMaintainerEpoch() uint64 }
-
-type cfer interface{ GetChangefeedId() string }
-
-// describe summarizes an envelope: kind, changefeed, epoch.
-func describe(env *pb.Envelope) string {
-	if len(env.GetPayloads()) == 0 {
-		return "-"
-	}
-	m := env.GetPayloads()[0]
-	s := roles.Kind(m)
-	body := bodyOf(m)
-	if c, ok := body.(cfer); ok && c.GetChangefeedId() != "" {
-		s += " " + c.GetChangefeedId()
-	}
-	if ep, ok := body.(epocher); ok {
-		s += fmt.Sprintf(" e%d", ep.GetMaintainerEpoch())
-	}
-	return s
-}
-
-func bodyOf(m *pb.Message) any {
-	for _, v := range []any{
-		m.GetAddMaintainerRequest(), m.GetRemoveMaintainerRequest(), m.GetMaintainerBootstrapRequest(),
-		m.GetMaintainerBootstrapResponse(), m.GetMaintainerPostBootstrapRequest(), m.GetMaintainerPostBootstrapResponse(),
-		m.GetMaintainerCloseRequest(), m.GetMaintainerCloseResponse(), m.GetHeartBeatRequest(), m.GetHeartBeatResponse(),
-		m.GetScheduleDispatcherRequest(), m.GetCheckpointTsMessage(),
-	} {
-		if c, ok := v.(cfer); ok && c.GetChangefeedId() != "" {
-			return v
-		}
-	}
-	return nil
-}
-
-// lines collects a command's output, merging identical lines.
-type lines struct {
-	order  []string
-	counts map[string]int
-}
-
-func (l *lines) add(format string, args ...any) {
-	s := fmt.Sprintf(format, args...)
-	if l.counts == nil {
-		l.counts = map[string]int{}
-	}
-	if l.counts[s] == 0 {
-		l.order = append(l.order, s)
-	}
-	l.counts[s]++
-}
-
-func (l *lines) take() string {
-	var b strings.Builder
-	for _, s := range l.order {
-		b.WriteString(s)
-		if c := l.counts[s]; c > 1 {
-			fmt.Fprintf(&b, " (x%d)", c)
-		}
-		b.WriteString("\n")
-	}
-	*l = lines{}
-	return b.String()
 }
