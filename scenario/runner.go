@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,6 +91,7 @@ type runner struct {
 	phaseMu  sync.Mutex
 	phase    string
 	phases   []phaseSpan
+	envMu    sync.Mutex // guards envErrs, reported by concurrent steps too
 	envErrs  []string
 	faultMu  sync.Mutex // guards records, written by concurrent steps
 	records  []chaos.FaultRecord
@@ -118,7 +120,10 @@ func Run(ctx context.Context, opt RunOptions) (out Outcome, err error) {
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return out, fmt.Errorf("%w: create run directory: %w", ErrHarness, err)
 	}
-	dir, _ := filepath.Abs(opt.Dir)
+	dir, err := filepath.Abs(opt.Dir)
+	if err != nil {
+		return out, fmt.Errorf("%w: run directory: %w", ErrHarness, err)
+	}
 	opt.Dir = dir
 	out.Dir = dir
 	r := &runner{opt: opt, sc: sc, log: opt.Logger, run: chaos.NewRunID(), start: time.Now()}
@@ -137,10 +142,10 @@ func Run(ctx context.Context, opt RunOptions) (out Outcome, err error) {
 		return out, fmt.Errorf("%w: %w", ErrHarness, runErr)
 	}
 	if runErr != nil {
-		r.envErrs = append(r.envErrs, runErr.Error())
+		r.envError("%s", runErr)
 	}
 	if ctx.Err() != nil {
-		r.envErrs = append(r.envErrs, "run interrupted: "+context.Cause(ctx).Error())
+		r.envError("run interrupted: %s", context.Cause(ctx))
 	}
 	// Stop processes before checking so the checker has the machine.
 	tctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
@@ -206,11 +211,51 @@ func (r *runner) setPhase(name string) {
 	}
 }
 
+// execute runs the phases of the run in order; the first error ends it.
+// Whatever it started is torn down by Run.
 func (r *runner) execute(ctx context.Context) error {
-	sc, opt := r.sc, r.opt
-	var err error
 	r.setPhase("provision")
-	if r.ledger, err = chaos.OpenLedger(opt.Dir, r.run); err != nil {
+	if err := r.provision(ctx); err != nil {
+		return err
+	}
+	stopStatus := r.statusLine(ctx)
+	defer stopStatus()
+	stopLoad, err := r.startWorkload(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopLoad()
+
+	r.setPhase("steady-state")
+	if err := r.steady(ctx); err != nil {
+		return err
+	}
+	r.setPhase("faults")
+	if err := r.faults(ctx); err != nil {
+		return err
+	}
+	r.setPhase("recovery")
+	if err := sleepUntil(ctx, time.Now().Add(r.sc.RecoveryWindow)); err != nil {
+		return err
+	}
+	r.setPhase("drain")
+	if err := stopLoad(); err != nil {
+		return fmt.Errorf("workload: %w", err)
+	}
+	if err := r.drain(ctx); err != nil {
+		return err
+	}
+	return r.faultsTookEffect()
+}
+
+// provisionTimeout bounds starting the cluster and creating the changefeed.
+const provisionTimeout = 4 * time.Minute
+
+// provision opens the fault ledger, builds the network fabric, starts the
+// cluster, creates the changefeed and starts tailing its topic.
+func (r *runner) provision(ctx context.Context) error {
+	var err error
+	if r.ledger, err = chaos.OpenLedger(r.opt.Dir, r.run); err != nil {
 		return err
 	}
 	r.reg = chaos.NewRegistry()
@@ -221,15 +266,31 @@ func (r *runner) execute(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	pctx, cancel := context.WithTimeout(ctx, provisionTimeout)
+	defer cancel()
+	if err := r.startCluster(pctx, placement); err != nil {
+		return err
+	}
+	top := r.sc.Topology
+	if err := r.c.CreateChangefeed(pctx, top.Changefeed, upstream.TableNames(top.Tables), int32(top.Partitions)); err != nil {
+		return err
+	}
+	r.tailer, err = tail.Start(ctx, tail.Config{Brokers: r.c.Brokers, Topic: top.Changefeed, Dir: r.opt.Dir, Logger: r.log})
+	return err
+}
+
+// startCluster starts the cluster on placement and describes its processes
+// to the chaos backends.
+func (r *runner) startCluster(ctx context.Context, placement cluster.Placement) error {
+	sc, opt := r.sc, r.opt
 	spec := cluster.Spec{Dir: opt.Dir, Binary: opt.Binary, Nodes: sc.Topology.Nodes, Tables: sc.Topology.Tables,
 		Kafka: opt.Kafka, SessionTTL: sc.Topology.TTL, Policy: opt.Policy, SelfFence: opt.SelfFence,
 		Placement: placement, Logger: r.log}
 	spec.Kafka.Local.Brokers = sc.Topology.KafkaBrokers
 	spec.Kafka.Testcontainers.Brokers = sc.Topology.KafkaBrokers
 	spec.Kafka.Testcontainers.Dir = opt.Dir
-	pctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
-	defer cancel()
-	if r.c, err = cluster.Start(pctx, spec); err != nil {
+	var err error
+	if r.c, err = cluster.Start(ctx, spec); err != nil {
 		return err
 	}
 	if err := r.fillTopology(); err != nil {
@@ -238,62 +299,45 @@ func (r *runner) execute(ctx context.Context) error {
 	if r.proxies != nil {
 		// Proxies for the links no process dials (a server to a node) too,
 		// so every link of a cut exists and its probe is meaningful.
-		if err := r.proxies.Mesh(pctx, r.topo); err != nil {
-			return err
-		}
+		return r.proxies.Mesh(ctx, r.topo)
 	}
-	cf := sc.Topology.Changefeed
-	if err := r.c.CreateChangefeed(pctx, cf, upstream.TableNames(sc.Topology.Tables), int32(sc.Topology.Partitions)); err != nil {
-		return err
-	}
-	if r.tailer, err = tail.Start(ctx, tail.Config{Brokers: r.c.Brokers, Topic: cf, Dir: opt.Dir, Logger: r.log}); err != nil {
-		return err
-	}
+	return nil
+}
 
-	stopStatus := r.statusLine(ctx)
-	defer stopStatus()
-
-	// Workload, until the drain.
+// startWorkload runs the scenario's workload against the upstream, writing
+// the history, until the returned stop is called; stop returns the
+// workload's error and closes the history (it is idempotent).
+func (r *runner) startWorkload(ctx context.Context) (stop func() error, err error) {
+	sc := r.sc
 	w, err := workloads.New(sc.Workload.Name, workloads.Options{Tables: sc.Topology.Tables})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	hist, err := workloads.CreateHistory(filepath.Join(opt.Dir, "history.jsonl"))
+	hist, err := workloads.CreateHistory(filepath.Join(r.opt.Dir, "history.jsonl"))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer hist.Close()
-	wctx, wcancel := context.WithCancel(ctx)
-	werr := make(chan error, 1)
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
 	go func() {
-		werr <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: r.c.Up},
-			workloads.Config{Rate: sc.Workload.Rate, Workers: sc.Workload.Workers, Seed: uint64(opt.Plan.Seed), History: hist, Stats: &r.stats})
+		done <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: r.c.Up},
+			workloads.Config{Rate: sc.Workload.Rate, Workers: sc.Workload.Workers, Seed: uint64(r.opt.Plan.Seed), History: hist, Stats: &r.stats})
 	}()
-	stopLoad := sync.OnceValue(func() error { wcancel(); return <-werr })
-	defer stopLoad()
-
-	r.setPhase("steady-state")
-	if err := r.steady(ctx); err != nil {
+	return sync.OnceValue(func() error {
+		cancel()
+		err := <-done
+		if cerr := hist.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("close history: %w", cerr))
+		}
 		return err
-	}
+	}), nil
+}
 
-	r.setPhase("faults")
-	if err := r.faults(ctx); err != nil {
-		return err
-	}
-
-	r.setPhase("recovery")
-	if err := sleepUntil(ctx, time.Now().Add(sc.RecoveryWindow)); err != nil {
-		return err
-	}
-
-	r.setPhase("drain")
-	if err := stopLoad(); err != nil {
-		return fmt.Errorf("workload: %w", err)
-	}
-	if err := r.drain(ctx); err != nil {
-		return err
-	}
+// faultsTookEffect makes the run inconclusive if a fault never took
+// effect: the run then says nothing about it.
+func (r *runner) faultsTookEffect() error {
+	r.faultMu.Lock()
+	defer r.faultMu.Unlock()
 	for _, rec := range r.records {
 		if !rec.Effective {
 			return fmt.Errorf("%w: fault %s never took effect", errInconclusive, rec.ID)
@@ -425,7 +469,9 @@ func (r *runner) fault(ctx context.Context, st Step) error {
 		return err
 	}
 	defer func() {
-		g.Close(ctx)
+		if err := g.Close(ctx); err != nil {
+			r.log.Warn("close the fault guard", "fault", st.ID, "err", err)
+		}
 		r.faultMu.Lock()
 		r.records = append(r.records, g.Records()...)
 		r.faultMu.Unlock()
@@ -457,18 +503,11 @@ func (r *runner) fault(ctx context.Context, st Step) error {
 
 // chaosSpec maps a plan step to a chaos spec and the backend that runs it.
 func (r *runner) chaosSpec(ctx context.Context, st Step) (chaos.Spec, string, error) {
-	target := st.Target
-	if n, ok := strings.CutPrefix(target, "node:"); ok {
-		target = "node:" + cluster.NodeName(atoi(n))
+	target, err := r.target(ctx, st)
+	if err != nil {
+		return chaos.Spec{}, "", fmt.Errorf("step %s: %w", st.ID, err)
 	}
-	if target == TargetBystander {
-		name, err := r.bystander(ctx)
-		if err != nil {
-			return chaos.Spec{}, "", fmt.Errorf("step %s: %w", st.ID, err)
-		}
-		target = "node:" + name
-	}
-	spec := chaos.Spec{ID: st.ID, Target: chaos.Role(target)}
+	spec := chaos.Spec{ID: st.ID, Target: target}
 	backend := st.Backend
 	if backend == "" {
 		backend = r.opt.Backend
@@ -491,6 +530,26 @@ func (r *runner) chaosSpec(ctx context.Context, st Step) (chaos.Spec, string, er
 	return spec, backend, spec.Validate()
 }
 
+// target maps a step's target to the chaos role to resolve at fire time:
+// node:<n> names the node's process, and the bystander is resolved now.
+func (r *runner) target(ctx context.Context, st Step) (chaos.Role, error) {
+	switch role, arg := SplitTarget(st.Target); role {
+	case TargetNode:
+		n, err := strconv.Atoi(arg)
+		if err != nil {
+			return "", fmt.Errorf("target %q: node number: %w", st.Target, err)
+		}
+		return chaos.Role(chaos.RoleKindNode + ":" + cluster.NodeName(n)), nil
+	case TargetBystander:
+		name, err := r.bystander(ctx)
+		if err != nil {
+			return "", err
+		}
+		return chaos.Role(chaos.RoleKindNode + ":" + name), nil
+	}
+	return chaos.Role(st.Target), nil
+}
+
 // bystander resolves the bystander role now: the lowest-numbered node that
 // is neither the owner nor the node of the changefeed's maintainer.
 func (r *runner) bystander(ctx context.Context) (string, error) {
@@ -508,11 +567,6 @@ func (r *runner) bystander(ctx context.Context) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("%w: bystander: every node is the owner or the maintainer's", chaos.ErrUnresolved)
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
 }
 
 // owner resolves the owner role at fire time, from the election key.
@@ -585,6 +639,16 @@ func (r *runner) drain(ctx context.Context) error {
 	return nil
 }
 
+// envError records an environment failure; any makes the run
+// inconclusive.
+func (r *runner) envError(format string, args ...any) {
+	r.envMu.Lock()
+	defer r.envMu.Unlock()
+	r.envErrs = append(r.envErrs, fmt.Sprintf(format, args...))
+}
+
+// writeFaults writes the fault timeline for the checker and the full fault
+// records for a reader.
 func (r *runner) writeFaults() {
 	r.faultMu.Lock()
 	defer r.faultMu.Unlock()
@@ -593,12 +657,21 @@ func (r *runner) writeFaults() {
 		evs = append(evs, checker.FaultEvent{ID: rec.ID, Kind: string(rec.Kind), TargetRole: string(rec.Role),
 			TargetProcess: rec.Target.Name, Inject: rec.InjectAt, Heal: rec.HealAt, Effective: rec.Effective})
 	}
-	if b, err := json.MarshalIndent(evs, "", "  "); err == nil {
-		_ = os.WriteFile(filepath.Join(r.opt.Dir, rundir.FaultsFile), b, 0o644)
+	if err := writeJSONFile(filepath.Join(r.opt.Dir, rundir.FaultsFile), evs); err != nil {
+		r.envError("write the fault timeline: %v", err)
 	}
-	if b, err := json.MarshalIndent(r.records, "", "  "); err == nil {
-		_ = os.WriteFile(filepath.Join(r.opt.Dir, "fault-records.json"), b, 0o644)
+	if err := writeJSONFile(filepath.Join(r.opt.Dir, "fault-records.json"), r.records); err != nil {
+		r.log.Warn("write fault records", "err", err)
 	}
+}
+
+// writeJSONFile writes v, indented, to path.
+func writeJSONFile(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // teardown saves what only the live cluster knows and stops everything.
@@ -606,40 +679,55 @@ func (r *runner) writeFaults() {
 func (r *runner) teardown(ctx context.Context) {
 	if r.tailer != nil {
 		if _, err := r.tailer.Drain(ctx); err != nil {
-			r.envErrs = append(r.envErrs, "drain sink: "+err.Error())
+			r.envError("drain sink: %v", err)
 		}
-		r.tailer.Close()
+		if err := r.tailer.Close(); err != nil {
+			r.log.Warn("close the sink tailer", "err", err)
+		}
 		r.tailer = nil
 	}
 	if r.c != nil {
-		if r.c.Store != nil {
-			if h, err := r.c.Store.EpochHistory(ctx, ""); err == nil {
-				if b, err := json.MarshalIndent(h, "", "  "); err == nil {
-					_ = os.WriteFile(filepath.Join(r.opt.Dir, evidence.EpochsFile), b, 0o644)
-				}
-			} else {
-				r.envErrs = append(r.envErrs, "read epoch history: "+err.Error())
-			}
-		}
+		r.saveEpochHistory(ctx)
 		// Resume anything a fault left paused so it can be stopped.
 		for _, n := range r.c.Nodes {
 			if n.Running() {
+				// NB: a node that exited meanwhile needs no resume.
 				_ = n.Signal(syscall.SIGCONT)
 			}
 		}
 		if err := r.c.Close(); err != nil {
-			r.envErrs = append(r.envErrs, err.Error())
+			r.envError("%v", err)
 		}
 		r.c = nil
 	}
 	if r.proxies != nil {
-		r.proxies.Close(ctx)
+		if err := r.proxies.Close(ctx); err != nil {
+			r.log.Warn("close the proxies", "err", err)
+		}
 		r.proxies = nil
 	}
 	r.closeNetwork(ctx)
 	if r.ledger != nil {
-		r.ledger.Close()
+		if err := r.ledger.Close(); err != nil {
+			r.log.Warn("close the fault ledger", "err", err)
+		}
 		r.ledger = nil
+	}
+}
+
+// saveEpochHistory writes the epoch history of the meta store for the
+// checker.
+func (r *runner) saveEpochHistory(ctx context.Context) {
+	if r.c.Store == nil {
+		return
+	}
+	h, err := r.c.Store.EpochHistory(ctx, "")
+	if err != nil {
+		r.envError("read epoch history: %v", err)
+		return
+	}
+	if err := writeJSONFile(filepath.Join(r.opt.Dir, evidence.EpochsFile), h); err != nil {
+		r.envError("write epoch history: %v", err)
 	}
 }
 
@@ -648,9 +736,23 @@ func (r *runner) check() (*result.Result, error) {
 	r.setPhase("check")
 	sc := r.sc
 	slos := checker.SLOs{L: sc.SLOs.Lag, W: sc.SLOs.Window, RecoveryBound: sc.SLOs.Recovery, AllowedZombie: sc.SLOs.Zombie}
+	res, err := rundir.CheckRunDir(r.opt.Dir, slos, r.runInfo())
+	if err != nil {
+		return nil, err
+	}
+	if err := reports.WriteDir(r.opt.Dir, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// runInfo is what the checker needs to know of the run beyond its
+// directory: the scenario, the phases and the environment failures.
+func (r *runner) runInfo() rundir.Info {
+	sc := r.sc
 	info := rundir.Info{
 		Run:        checker.RunInfo{Scenario: sc.Name, Seed: r.opt.Plan.Seed, FencingMode: r.fencingMode()},
-		Changefeed: sc.Topology.Changefeed, EnvErrors: r.envErrs, Start: r.start,
+		Changefeed: sc.Topology.Changefeed, EnvErrors: r.envErrors(), Start: r.start,
 	}
 	r.phaseMu.Lock()
 	for _, p := range r.phases {
@@ -664,14 +766,14 @@ func (r *runner) check() (*result.Result, error) {
 	if sc.Workload.Name == "bank" {
 		info.Bank = &checker.BankConfig{Table: workloads.BankTable, Column: "balance"}
 	}
-	res, err := rundir.CheckRunDir(r.opt.Dir, slos, info)
-	if err != nil {
-		return nil, err
-	}
-	if err := reports.WriteDir(r.opt.Dir, res); err != nil {
-		return nil, err
-	}
-	return res, nil
+	return info
+}
+
+// envErrors returns the environment failures recorded so far.
+func (r *runner) envErrors() []string {
+	r.envMu.Lock()
+	defer r.envMu.Unlock()
+	return slices.Clone(r.envErrs)
 }
 
 // fencingMode names the control-plane configuration for the reports.

@@ -50,7 +50,7 @@ func (r *runner) envNetwork(env *chaos.Env) {
 func (r *runner) closeNetwork(ctx context.Context) {
 	if r.netns != nil {
 		if err := r.netns.Close(ctx); err != nil {
-			r.envErrs = append(r.envErrs, "remove network: "+err.Error())
+			r.envError("remove network: %v", err)
 		}
 		r.netns = nil
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -286,9 +285,6 @@ const (
 
 // MaintainerOf returns the target of the node running cf's maintainer.
 func MaintainerOf(cf string) string { return TargetMaintainerOf + ":" + cf }
-
-// NodeTarget returns the target of CDC node n (1-based): "node:2".
-func NodeTarget(n int) string { return TargetNode + ":" + strconv.Itoa(n) }
 
 // SplitTarget splits a target into its role and argument:
 // "node:2" → ("node", "2"), "owner" → ("owner", "").
