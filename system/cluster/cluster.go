@@ -74,14 +74,45 @@ func (c *Cluster) UpstreamAddr() string { return c.Upstream.Ready["addr"] }
 // Start provisions Kafka, the meta store, the upstream and the nodes. On
 // error everything started so far is stopped.
 func Start(ctx context.Context, spec Spec) (_ *Cluster, err error) {
+	if spec, err = spec.withDefaults(); err != nil {
+		return nil, err
+	}
+	c := &Cluster{Spec: spec, log: spec.Logger}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	logDir := filepath.Join(spec.Dir, "logs")
+	if err := os.MkdirAll(logDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cluster: create %s: %w", logDir, err)
+	}
+	if err := c.startKafka(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.startServices(ctx, logDir); err != nil {
+		return nil, err
+	}
+	if err := c.pickPeerAddrs(); err != nil {
+		return nil, err
+	}
+	if err := c.startNodes(ctx, logDir); err != nil {
+		return nil, err
+	}
+	c.log.Info("cluster ready", "nodes", spec.Nodes, "meta", c.MetaEndpoint(), "upstream", c.UpstreamAddr())
+	return c, nil
+}
+
+// withDefaults fills in the defaults of the zero fields and checks the rest.
+func (spec Spec) withDefaults() (Spec, error) {
 	if spec.Dir == "" {
-		return nil, errors.New("cluster: Spec.Dir is required")
+		return spec, errors.New("cluster: Spec.Dir is required")
 	}
 	if spec.Nodes == 0 {
 		spec.Nodes = 3
 	}
 	if spec.Nodes < 1 || spec.Nodes > 9 {
-		return nil, fmt.Errorf("cluster: nodes must be 1..9, got %d", spec.Nodes)
+		return spec, fmt.Errorf("cluster: nodes must be 1..9, got %d", spec.Nodes)
 	}
 	if spec.Tables <= 0 {
 		spec.Tables = 2
@@ -99,90 +130,106 @@ func Start(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 		spec.Logger = slog.Default()
 	}
 	if spec.Binary == "" {
-		if spec.Binary, err = os.Executable(); err != nil {
-			return nil, fmt.Errorf("cluster: find own executable: %w", err)
-		}
-	}
-	c := &Cluster{Spec: spec, log: spec.Logger}
-	defer func() {
+		bin, err := os.Executable()
 		if err != nil {
-			c.Close()
+			return spec, fmt.Errorf("cluster: find own executable: %w", err)
 		}
-	}()
-	logDir := filepath.Join(spec.Dir, "logs")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, fmt.Errorf("cluster: create %s: %w", logDir, err)
+		spec.Binary = bin
 	}
+	return spec, nil
+}
 
+// startKafka starts the Kafka provider and records its brokers.
+func (c *Cluster) startKafka(ctx context.Context) error {
+	spec := c.Spec
 	ko := spec.Kafka
 	if ko.Provider == "" || ko.Provider == kafka.ProviderLocal {
 		ko.Local.Dir = spec.Dir
 		placeKafka(&ko.Local, spec.Placement)
 		if ko.Local.LibsDir == "" && os.Getenv(kafka.EnvLibs) == "" {
 			// The Makefile's cache, when run from the repository root.
-			if ko.Local.LibsDir, err = filepath.Abs(filepath.Join(".cache", "kafka", "libs")); err != nil {
-				return nil, fmt.Errorf("cluster: kafka jars: %w", err)
+			libs, err := filepath.Abs(filepath.Join(".cache", "kafka", "libs"))
+			if err != nil {
+				return fmt.Errorf("cluster: kafka jars: %w", err)
 			}
+			ko.Local.LibsDir = libs
 		}
 	}
 	if ko.Logger == nil {
 		ko.Logger = spec.Logger
 	}
 	t0 := time.Now()
+	var err error
 	if c.Provider, err = kafka.NewProvider(ko); err != nil {
-		return nil, fmt.Errorf("cluster: kafka provider: %w", err)
+		return fmt.Errorf("cluster: kafka provider: %w", err)
 	}
 	// NB: the provider ties its brokers to the context it starts with; they
 	// must live until Close, not until the start deadline.
 	if c.Brokers, err = c.Provider.Start(context.WithoutCancel(ctx)); err != nil {
-		return nil, fmt.Errorf("cluster: start kafka: %w", err)
+		return fmt.Errorf("cluster: start kafka: %w", err)
 	}
 	c.log.Info("kafka ready", "brokers", c.Brokers, "took", time.Since(t0).Round(time.Millisecond))
+	return nil
+}
 
-	pl := spec.Placement
+// startServices starts the meta store and the upstream and opens the
+// harness's clients of both.
+func (c *Cluster) startServices(ctx context.Context, logDir string) error {
+	spec, pl := c.Spec, c.Spec.Placement
+	var err error
 	if c.Meta, err = startProcess(ctx, pl.Command, logDir, "meta", spec.Binary, "meta", "--dir", filepath.Join(spec.Dir, "meta"),
 		"--listen", pl.Host("meta")+":0"); err != nil {
-		return nil, err
+		return err
 	}
 	if c.Upstream, err = startProcess(ctx, pl.Command, logDir, "upstream", spec.Binary, "upstream",
 		"--dir", filepath.Join(spec.Dir, "upstream"), "--tables", strconv.Itoa(spec.Tables), "--listen", pl.Host("upstream")+":0"); err != nil {
-		return nil, err
+		return err
 	}
 	if c.Store, err = meta.Open(ctx, meta.Config{Endpoints: []string{c.MetaEndpoint()}, Cluster: spec.Cluster, Logger: spec.Logger}); err != nil {
-		return nil, fmt.Errorf("cluster: open meta store: %w", err)
+		return fmt.Errorf("cluster: open meta store: %w", err)
 	}
 	if c.Up, err = upstream.Dial(ctx, c.UpstreamAddr()); err != nil {
-		return nil, fmt.Errorf("cluster: dial upstream: %w", err)
+		return fmt.Errorf("cluster: dial upstream: %w", err)
 	}
-	// Node peer ports are fixed before any node starts, so routes (proxies)
-	// between nodes can exist before their targets do.
+	return nil
+}
+
+// pickPeerAddrs fixes every node's peer address before any node starts, so
+// routes (proxies) between nodes can exist before their targets do.
+func (c *Cluster) pickPeerAddrs() error {
+	pl := c.Spec.Placement
 	c.peerAddrs = map[string]string{}
-	for i := 1; i <= spec.Nodes; i++ {
+	for i := 1; i <= c.Spec.Nodes; i++ {
 		name := NodeName(i)
 		var port int
+		var err error
 		if pp, ok := pl.(PortPicker); ok {
 			port, err = pp.PeerPort(name)
 		} else {
 			port, err = freePort(pl.Host(name))
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.peerAddrs[name] = net.JoinHostPort(pl.Host(name), strconv.Itoa(port))
 	}
-	for i := 1; i <= spec.Nodes; i++ {
+	return nil
+}
+
+// startNodes starts the CDC nodes n1..nN.
+func (c *Cluster) startNodes(ctx context.Context, logDir string) error {
+	for i := 1; i <= c.Spec.Nodes; i++ {
 		args, err := c.nodeArgs(ctx, NodeName(i), NodeName(i))
 		if err != nil {
-			return nil, err
+			return err
 		}
-		p, err := startProcess(ctx, pl.Command, logDir, NodeName(i), spec.Binary, args...)
+		p, err := startProcess(ctx, c.Spec.Placement.Command, logDir, NodeName(i), c.Spec.Binary, args...)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.Nodes = append(c.Nodes, p)
 	}
-	c.log.Info("cluster ready", "nodes", spec.Nodes, "meta", c.MetaEndpoint(), "upstream", c.UpstreamAddr())
-	return c, nil
+	return nil
 }
 
 // NodeName is the process and initial node id of node i (1-based).

@@ -202,11 +202,8 @@ func TestNetnsOwnerIsolation(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, g.Prepare(ctx))
 	injectAt := time.Now()
-	require.NoError(t, g.Inject(ctx, chaos.Spec{ID: "f1", Kind: chaos.KindCut, Target: chaos.RoleKindOwner,
-		Links: []string{chaos.LinkPeers, chaos.RoleMeta, chaos.RoleUpstream}}))
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	injectVerified(t, ctx, g, chaos.Spec{ID: "f1", Kind: chaos.KindCut, Target: chaos.RoleKindOwner,
+		Links: []string{chaos.LinkPeers, chaos.RoleMeta, chaos.RoleUpstream}})
 
 	// A new owner is elected once the old one's lease runs out.
 	var newOwner string
@@ -221,19 +218,12 @@ func TestNetnsOwnerIsolation(t *testing.T) {
 		"%s still registered while cut off", old)
 
 	// Hold the cut, check it still bites, heal.
-	select {
-	case <-time.After(time.Until(injectAt.Add(hold))):
-	case <-ctx.Done():
-		t.Fatal(ctx.Err())
-	}
-	obs, err = g.Verify(ctx)
+	waitUntil(t, ctx, injectAt.Add(hold))
+	obs, err := g.Verify(ctx)
 	require.NoError(t, err)
 	require.True(t, obs.OK, "still cut at the end of the hold: %s", obs.Note)
 	healAt := time.Now()
-	require.NoError(t, g.Heal(ctx))
-	obs, err = g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	healVerified(t, ctx, g)
 
 	// The old node reconnects: it registers its capture again.
 	require.Eventually(t, func() bool { return hasCapture(ctx, c.Cluster, old) }, 60*time.Second, 50*time.Millisecond,
@@ -244,6 +234,20 @@ func TestNetnsOwnerIsolation(t *testing.T) {
 	recs := g.Records()
 	require.Len(t, recs, 1)
 	r := recs[0]
+	assertOwnerCut(t, r, c.Cluster, old)
+	t.Logf("owner %s isolated: inject→effect %s, inject→new owner %s (%s), heal→connectivity %s, heal→%s re-registered %s",
+		old, r.InjectToEffect().Round(time.Millisecond), failover.Round(time.Millisecond), newOwner,
+		r.HealToRestored().Round(time.Millisecond), old, reconnect.Round(time.Millisecond))
+
+	stopLoad()
+	assertComplete(t, ctx, c.Cluster, "cf1")
+}
+
+// assertOwnerCut checks the record of a cut of owner old from its peers,
+// the meta store and the upstream: it took effect and was healed, every
+// peer link was probed blocked both ways, and packets were dropped.
+func assertOwnerCut(t *testing.T, r chaos.FaultRecord, c *cluster.Cluster, old string) {
+	t.Helper()
 	assert.Equal(t, old, r.Target.NodeID)
 	assert.True(t, r.Effective, "the cut took effect")
 	assert.True(t, r.Restored, "the heal restored every link")
@@ -274,12 +278,36 @@ func TestNetnsOwnerIsolation(t *testing.T) {
 		dropped += ctr.Packets
 	}
 	assert.Positive(t, dropped)
-	t.Logf("owner %s isolated: inject→effect %s, inject→new owner %s (%s), heal→connectivity %s, heal→%s re-registered %s",
-		old, r.InjectToEffect().Round(time.Millisecond), failover.Round(time.Millisecond), newOwner,
-		r.HealToRestored().Round(time.Millisecond), old, reconnect.Round(time.Millisecond))
+}
 
-	stopLoad()
-	assertComplete(t, ctx, c.Cluster, "cf1")
+// injectVerified injects spec through g and requires the probes to show it
+// took effect.
+func injectVerified(t *testing.T, ctx context.Context, g *chaos.Guard, spec chaos.Spec) {
+	t.Helper()
+	require.NoError(t, g.Inject(ctx, spec))
+	obs, err := g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+}
+
+// healVerified heals g's fault and requires the probes to show every link
+// back.
+func healVerified(t *testing.T, ctx context.Context, g *chaos.Guard) {
+	t.Helper()
+	require.NoError(t, g.Heal(ctx))
+	obs, err := g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+}
+
+// waitUntil waits until deadline, failing if ctx ends first.
+func waitUntil(t *testing.T, ctx context.Context, deadline time.Time) {
+	t.Helper()
+	select {
+	case <-time.After(time.Until(deadline)):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
 }
 
 // TestNetnsMetaCutZombieKeepsActing cuts the maintainer's node from the meta
@@ -317,25 +345,15 @@ func TestNetnsMetaCutZombieKeepsActing(t *testing.T) {
 	defer func() { require.NoError(t, g.Close(context.Background())) }()
 	require.NoError(t, g.Prepare(ctx))
 	injectAt := time.Now()
-	require.NoError(t, g.Inject(ctx, chaos.Spec{ID: "f1", Kind: chaos.KindCut, Target: chaos.Role(chaos.RoleKindNode + ":" + maint),
-		Links: []string{chaos.RoleMeta}}))
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	injectVerified(t, ctx, g, chaos.Spec{ID: "f1", Kind: chaos.KindCut, Target: chaos.Role(chaos.RoleKindNode + ":" + maint),
+		Links: []string{chaos.RoleMeta}})
 
 	require.Eventually(t, func() bool { return !hasCapture(ctx, c.Cluster, maint) }, hold, 50*time.Millisecond,
 		"%s still registered while cut from the meta store", maint)
 	expired := time.Now()
-	select {
-	case <-time.After(time.Until(injectAt.Add(hold))):
-	case <-ctx.Done():
-		t.Fatal(ctx.Err())
-	}
+	waitUntil(t, ctx, injectAt.Add(hold))
 	healAt := time.Now()
-	require.NoError(t, g.Heal(ctx))
-	obs, err = g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	healVerified(t, ctx, g)
 	require.NoError(t, g.Cleanup(ctx))
 
 	// The node notices the loss within about a second of the expiry (the
