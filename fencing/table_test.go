@@ -16,6 +16,8 @@ import (
 
 const local = 5 // the receiver's epoch in every table row
 
+//go:generate stringer -type=rel,own -output=enums_string_test.go
+
 // rel is the claim epoch relative to local.
 type rel int
 
@@ -30,24 +32,18 @@ var rels = []rel{lower, equal, higher, zero}
 
 func (r rel) epoch() uint64 { return [...]uint64{3, 5, 7, 0}[r] }
 
-func (r rel) String() string { return [...]string{"lower", "equal", "higher", "zero"}[r] }
-
 // own is the sender's relation to the local owner (recorded maintainer node,
 // bound node or operator destination). Rules without an owner use the
 // sender-free rows and are checked against every sender.
 type own int
 
 const (
-	same  own = iota // the claim comes from the recorded owner "n1"
-	other            // the claim comes from "n2" while "n1" is recorded
-	none             // nothing is recorded (no manager, no bound node...)
-	tomb             // no manager, but a close tombstone at epoch 5
-	anyOwner
+	same     own = iota // the claim comes from the recorded owner "n1"
+	other               // the claim comes from "n2" while "n1" is recorded
+	none                // nothing is recorded (no manager, no bound node...)
+	tomb                // no manager, but a close tombstone at epoch 5
+	anyOwner            // rules without an owner: every sender
 )
-
-func (o own) String() string {
-	return [...]string{"same", "other", "none", "tomb", "any"}[o]
-}
 
 var policies = []Policy{Epoch, Off}
 
@@ -489,91 +485,100 @@ type closeRow struct {
 	tomb    bool
 }
 
+// The close table's two booleans: whether the close removes the
+// changefeed, and whether the receiver must remember it as a tombstone.
+const (
+	plain, removing  = false, true
+	forget, remember = false, true
+)
+
+// closeRows is the close table: every relation, owner and policy, for a
+// plain and a removing close.
+var closeRows = []closeRow{
+	{row{Epoch, lower, same, AckWithoutActing}, plain, forget},
+	{row{Epoch, equal, same, Accept}, plain, remember},
+	{row{Epoch, higher, same, AckWithoutActing}, plain, forget},
+	{row{Epoch, zero, same, AckWithoutActing}, plain, forget},
+	{row{Epoch, lower, other, AckWithoutActing}, plain, forget},
+	{row{Epoch, equal, other, AckWithoutActing}, plain, forget},
+	{row{Epoch, higher, other, AckWithoutActing}, plain, forget},
+	{row{Epoch, zero, other, AckWithoutActing}, plain, forget},
+	// No manager: acknowledge, and remember the close so that a delayed
+	// bootstrap of that generation cannot create one (0 has no order).
+	{row{Epoch, lower, none, AckWithoutActing}, plain, remember},
+	{row{Epoch, equal, none, AckWithoutActing}, plain, remember},
+	{row{Epoch, higher, none, AckWithoutActing}, plain, remember},
+	{row{Epoch, zero, none, AckWithoutActing}, plain, forget},
+	// A tombstone at 5 only ever moves up.
+	{row{Epoch, lower, tomb, AckWithoutActing}, plain, forget},
+	{row{Epoch, equal, tomb, AckWithoutActing}, plain, forget},
+	{row{Epoch, higher, tomb, AckWithoutActing}, plain, remember},
+	{row{Epoch, zero, tomb, AckWithoutActing}, plain, forget},
+
+	{row{Epoch, lower, same, AckWithoutActing}, removing, forget},
+	{row{Epoch, equal, same, Accept}, removing, remember},
+	{row{Epoch, higher, same, AckWithoutActing}, removing, forget},
+	{row{Epoch, zero, same, AckWithoutActing}, removing, forget},
+	{row{Epoch, lower, other, AckWithoutActing}, removing, forget},
+	{row{Epoch, equal, other, AckWithoutActing}, removing, forget},
+	{row{Epoch, higher, other, AckWithoutActing}, removing, forget},
+	{row{Epoch, zero, other, AckWithoutActing}, removing, forget},
+	{row{Epoch, lower, none, AckWithoutActing}, removing, remember},
+	{row{Epoch, equal, none, AckWithoutActing}, removing, remember},
+	{row{Epoch, higher, none, AckWithoutActing}, removing, remember},
+	{row{Epoch, zero, none, AckWithoutActing}, removing, remember},
+	{row{Epoch, lower, tomb, AckWithoutActing}, removing, forget},
+	{row{Epoch, equal, tomb, AckWithoutActing}, removing, forget},
+	{row{Epoch, higher, tomb, AckWithoutActing}, removing, remember},
+	{row{Epoch, zero, tomb, AckWithoutActing}, removing, forget},
+
+	// Off: a close always closes; nothing is remembered.
+	{row{Off, lower, same, Accept}, plain, forget},
+	{row{Off, equal, same, Accept}, plain, forget},
+	{row{Off, higher, same, Accept}, plain, forget},
+	{row{Off, zero, same, Accept}, plain, forget},
+	{row{Off, lower, other, Accept}, plain, forget},
+	{row{Off, equal, other, Accept}, plain, forget},
+	{row{Off, higher, other, Accept}, plain, forget},
+	{row{Off, zero, other, Accept}, plain, forget},
+	{row{Off, lower, none, AckWithoutActing}, plain, forget},
+	{row{Off, equal, none, AckWithoutActing}, plain, forget},
+	{row{Off, higher, none, AckWithoutActing}, plain, forget},
+	{row{Off, zero, none, AckWithoutActing}, plain, forget},
+	{row{Off, lower, tomb, AckWithoutActing}, plain, forget},
+	{row{Off, equal, tomb, AckWithoutActing}, plain, forget},
+	{row{Off, higher, tomb, AckWithoutActing}, plain, forget},
+	{row{Off, zero, tomb, AckWithoutActing}, plain, forget},
+
+	{row{Off, lower, same, Accept}, removing, forget},
+	{row{Off, equal, same, Accept}, removing, forget},
+	{row{Off, higher, same, Accept}, removing, forget},
+	{row{Off, zero, same, Accept}, removing, forget},
+	{row{Off, lower, other, Accept}, removing, forget},
+	{row{Off, equal, other, Accept}, removing, forget},
+	{row{Off, higher, other, Accept}, removing, forget},
+	{row{Off, zero, other, Accept}, removing, forget},
+	{row{Off, lower, none, AckWithoutActing}, removing, forget},
+	{row{Off, equal, none, AckWithoutActing}, removing, forget},
+	{row{Off, higher, none, AckWithoutActing}, removing, forget},
+	{row{Off, zero, none, AckWithoutActing}, removing, forget},
+	{row{Off, lower, tomb, AckWithoutActing}, removing, forget},
+	{row{Off, equal, tomb, AckWithoutActing}, removing, forget},
+	{row{Off, higher, tomb, AckWithoutActing}, removing, forget},
+	{row{Off, zero, tomb, AckWithoutActing}, removing, forget},
+}
+
 func TestManagerCloseTable(t *testing.T) {
-	const y, n = true, false
-	rows := []closeRow{
-		{row{Epoch, lower, same, AckWithoutActing}, n, n},
-		{row{Epoch, equal, same, Accept}, n, y},
-		{row{Epoch, higher, same, AckWithoutActing}, n, n},
-		{row{Epoch, zero, same, AckWithoutActing}, n, n},
-		{row{Epoch, lower, other, AckWithoutActing}, n, n},
-		{row{Epoch, equal, other, AckWithoutActing}, n, n},
-		{row{Epoch, higher, other, AckWithoutActing}, n, n},
-		{row{Epoch, zero, other, AckWithoutActing}, n, n},
-		// No manager: acknowledge, and remember the close so that a delayed
-		// bootstrap of that generation cannot create one (0 has no order).
-		{row{Epoch, lower, none, AckWithoutActing}, n, y},
-		{row{Epoch, equal, none, AckWithoutActing}, n, y},
-		{row{Epoch, higher, none, AckWithoutActing}, n, y},
-		{row{Epoch, zero, none, AckWithoutActing}, n, n},
-		// A tombstone at 5 only ever moves up.
-		{row{Epoch, lower, tomb, AckWithoutActing}, n, n},
-		{row{Epoch, equal, tomb, AckWithoutActing}, n, n},
-		{row{Epoch, higher, tomb, AckWithoutActing}, n, y},
-		{row{Epoch, zero, tomb, AckWithoutActing}, n, n},
-
-		{row{Epoch, lower, same, AckWithoutActing}, y, n},
-		{row{Epoch, equal, same, Accept}, y, y},
-		{row{Epoch, higher, same, AckWithoutActing}, y, n},
-		{row{Epoch, zero, same, AckWithoutActing}, y, n},
-		{row{Epoch, lower, other, AckWithoutActing}, y, n},
-		{row{Epoch, equal, other, AckWithoutActing}, y, n},
-		{row{Epoch, higher, other, AckWithoutActing}, y, n},
-		{row{Epoch, zero, other, AckWithoutActing}, y, n},
-		{row{Epoch, lower, none, AckWithoutActing}, y, y},
-		{row{Epoch, equal, none, AckWithoutActing}, y, y},
-		{row{Epoch, higher, none, AckWithoutActing}, y, y},
-		{row{Epoch, zero, none, AckWithoutActing}, y, y},
-		{row{Epoch, lower, tomb, AckWithoutActing}, y, n},
-		{row{Epoch, equal, tomb, AckWithoutActing}, y, n},
-		{row{Epoch, higher, tomb, AckWithoutActing}, y, y},
-		{row{Epoch, zero, tomb, AckWithoutActing}, y, n},
-
-		// Off: a close always closes; nothing is remembered.
-		{row{Off, lower, same, Accept}, n, n},
-		{row{Off, equal, same, Accept}, n, n},
-		{row{Off, higher, same, Accept}, n, n},
-		{row{Off, zero, same, Accept}, n, n},
-		{row{Off, lower, other, Accept}, n, n},
-		{row{Off, equal, other, Accept}, n, n},
-		{row{Off, higher, other, Accept}, n, n},
-		{row{Off, zero, other, Accept}, n, n},
-		{row{Off, lower, none, AckWithoutActing}, n, n},
-		{row{Off, equal, none, AckWithoutActing}, n, n},
-		{row{Off, higher, none, AckWithoutActing}, n, n},
-		{row{Off, zero, none, AckWithoutActing}, n, n},
-		{row{Off, lower, tomb, AckWithoutActing}, n, n},
-		{row{Off, equal, tomb, AckWithoutActing}, n, n},
-		{row{Off, higher, tomb, AckWithoutActing}, n, n},
-		{row{Off, zero, tomb, AckWithoutActing}, n, n},
-
-		{row{Off, lower, same, Accept}, y, n},
-		{row{Off, equal, same, Accept}, y, n},
-		{row{Off, higher, same, Accept}, y, n},
-		{row{Off, zero, same, Accept}, y, n},
-		{row{Off, lower, other, Accept}, y, n},
-		{row{Off, equal, other, Accept}, y, n},
-		{row{Off, higher, other, Accept}, y, n},
-		{row{Off, zero, other, Accept}, y, n},
-		{row{Off, lower, none, AckWithoutActing}, y, n},
-		{row{Off, equal, none, AckWithoutActing}, y, n},
-		{row{Off, higher, none, AckWithoutActing}, y, n},
-		{row{Off, zero, none, AckWithoutActing}, y, n},
-		{row{Off, lower, tomb, AckWithoutActing}, y, n},
-		{row{Off, equal, tomb, AckWithoutActing}, y, n},
-		{row{Off, higher, tomb, AckWithoutActing}, y, n},
-		{row{Off, zero, tomb, AckWithoutActing}, y, n},
-	}
 	for _, removed := range []bool{false, true} {
 		var plain []row
-		for _, r := range rows {
+		for _, r := range closeRows {
 			if r.removed == removed {
 				plain = append(plain, r.row)
 			}
 		}
 		requireExhaustive(t, plain, same, other, none, tomb)
 	}
-	for _, r := range rows {
+	for _, r := range closeRows {
 		t.Run(fmt.Sprintf("%s/removed=%t", r.name(), r.removed), func(t *testing.T) {
 			o := ownerFor(r.o)
 			c := Claim{From: sender(r.o), Epoch: r.e.epoch()}

@@ -38,118 +38,125 @@ func armLine(a ArmStats) string {
 		a.Arm, a.Measure, ratio, a.Runs, a.Passed, a.Flagged, a.Inconclusive, a.Errors, a.Expected, a.Met)
 }
 
+// sweepMatrixCase is a cell's runs and what Matrix must make of them.
+type sweepMatrixCase struct {
+	name   string
+	runs   []SweepRun
+	arms   []string // armLine of each arm, in order
+	bar    bool
+	misses []string
+}
+
+// Short names of the outcomes, for the table.
+const (
+	pass = result.Pass
+	fail = result.Fail
+	inc  = result.Inconclusive
+	herr = OutcomeError
+)
+
+var sweepMatrixCases = []sweepMatrixCase{
+	{
+		name: "fencing off always caught, fencing on always passes",
+		runs: []SweepRun{
+			sweepRun(declaredFail, "epoch", 1, pass), sweepRun(declaredFail, "off", 1, fail, "completeness"),
+			sweepRun(declaredFail, "epoch", 2, pass), sweepRun(declaredFail, "off", 2, fail, "stale-epoch"),
+		},
+		arms: []string{
+			"epoch specificity=1.00 runs=2 passed=2 flagged=0 inconclusive=0 errors=0 expected=pass met=true",
+			"off sensitivity=1.00 runs=2 passed=0 flagged=2 inconclusive=0 errors=0 expected=fail met=true",
+		},
+		bar: true,
+	},
+	{
+		name: "one off run missed: sensitivity 0.75 misses the bar",
+		runs: []SweepRun{
+			sweepRun(declaredFail, "off", 1, fail, "completeness"), sweepRun(declaredFail, "off", 2, pass),
+			sweepRun(declaredFail, "off", 3, fail, "completeness"), sweepRun(declaredFail, "off", 4, fail, "ordering"),
+		},
+		arms:   []string{"off sensitivity=0.75 runs=4 passed=1 flagged=3 inconclusive=0 errors=0 expected=fail met=false"},
+		misses: []string{"off: 1 of 4 judged runs did not fail"},
+	},
+	{
+		name: "a false alarm with fencing on: specificity 0.50",
+		runs: []SweepRun{
+			sweepRun(declaredFail, "epoch", 1, fail, "lag-recovery"), sweepRun(declaredFail, "epoch", 2, pass),
+		},
+		arms:   []string{"epoch specificity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=pass met=false"},
+		misses: []string{"epoch: 1 of 2 judged runs did not pass"},
+	},
+	{
+		name: "inconclusive and error runs stay out of the ratios but miss the bar",
+		runs: []SweepRun{
+			sweepRun(declaredFail, "epoch", 1, pass), sweepRun(declaredFail, "off", 1, fail, "completeness"),
+			sweepRun(declaredFail, "epoch", 2, inc), sweepRun(declaredFail, "off", 2, herr),
+			sweepRun(declaredFail, "epoch", 3, pass), sweepRun(declaredFail, "off", 3, inc),
+		},
+		arms: []string{
+			"epoch specificity=1.00 runs=3 passed=2 flagged=0 inconclusive=1 errors=0 expected=pass met=false",
+			"off sensitivity=1.00 runs=3 passed=0 flagged=1 inconclusive=1 errors=1 expected=fail met=false",
+		},
+		misses: []string{
+			"epoch: 1 of 3 runs inconclusive",
+			"off: 1 of 3 runs inconclusive",
+			"off: 1 of 3 runs ended in a harness error",
+		},
+	},
+	{
+		name: "no judged run: no ratio",
+		runs: []SweepRun{sweepRun(declaredFail, "off", 1, inc)},
+		arms: []string{"off sensitivity=- runs=1 passed=0 flagged=0 inconclusive=1 errors=0 expected=fail met=false"},
+		misses: []string{
+			"off: 1 of 1 runs inconclusive",
+		},
+	},
+	{
+		name: "declared off: pass is met by fencing off passing",
+		runs: []SweepRun{
+			sweepRun(declaredPass, "epoch", 1, pass), sweepRun(declaredPass, "off", 1, pass),
+			sweepRun(declaredPass, "epoch", 2, pass), sweepRun(declaredPass, "off", 2, pass),
+		},
+		arms: []string{
+			"epoch specificity=1.00 runs=2 passed=2 flagged=0 inconclusive=0 errors=0 expected=pass met=true",
+			"off sensitivity=0.00 runs=2 passed=2 flagged=0 inconclusive=0 errors=0 expected=pass met=true",
+		},
+		bar: true,
+	},
+	{
+		name: "declared off: pass is missed when fencing off is flagged",
+		runs: []SweepRun{
+			sweepRun(declaredPass, "off", 1, pass), sweepRun(declaredPass, "off", 2, fail, "completeness"),
+		},
+		arms:   []string{"off sensitivity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=pass met=false"},
+		misses: []string{"off: 1 of 2 judged runs did not pass"},
+	},
+	{
+		name: "declared off: either is met whatever the verdict, and its sensitivity is reported",
+		runs: []SweepRun{
+			sweepRun(declaredEither, "off", 1, pass), sweepRun(declaredEither, "off", 2, fail, "stale-generation"),
+		},
+		arms: []string{"off sensitivity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=either met=true"},
+		bar:  true,
+	},
+	{
+		name: "the self-fence arm is counted apart from epoch",
+		runs: []SweepRun{
+			sweepRun(declaredFail, "epoch", 1, pass), sweepRun(declaredFail, "off", 1, fail, "completeness"),
+			sweepRun(declaredFail, "epoch+self-fence", 1, fail, "lag-recovery"),
+			sweepRun(declaredFail, "epoch", 2, pass), sweepRun(declaredFail, "off", 2, fail, "completeness"),
+			sweepRun(declaredFail, "epoch+self-fence", 2, pass),
+		},
+		arms: []string{
+			"epoch specificity=1.00 runs=2 passed=2 flagged=0 inconclusive=0 errors=0 expected=pass met=true",
+			"off sensitivity=1.00 runs=2 passed=0 flagged=2 inconclusive=0 errors=0 expected=fail met=true",
+			"epoch+self-fence specificity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=pass met=false",
+		},
+		misses: []string{"epoch+self-fence: 1 of 2 judged runs did not pass"},
+	},
+}
+
 func TestSweepMatrix(t *testing.T) {
-	const (
-		pass = result.Pass
-		fail = result.Fail
-		inc  = result.Inconclusive
-		herr = OutcomeError
-	)
-	for _, tc := range []struct {
-		name   string
-		runs   []SweepRun
-		arms   []string
-		bar    bool
-		misses []string
-	}{
-		{
-			name: "fencing off always caught, fencing on always passes",
-			runs: []SweepRun{
-				sweepRun(declaredFail, "epoch", 1, pass), sweepRun(declaredFail, "off", 1, fail, "completeness"),
-				sweepRun(declaredFail, "epoch", 2, pass), sweepRun(declaredFail, "off", 2, fail, "stale-epoch"),
-			},
-			arms: []string{
-				"epoch specificity=1.00 runs=2 passed=2 flagged=0 inconclusive=0 errors=0 expected=pass met=true",
-				"off sensitivity=1.00 runs=2 passed=0 flagged=2 inconclusive=0 errors=0 expected=fail met=true",
-			},
-			bar: true,
-		},
-		{
-			name: "one off run missed: sensitivity 0.75 misses the bar",
-			runs: []SweepRun{
-				sweepRun(declaredFail, "off", 1, fail, "completeness"), sweepRun(declaredFail, "off", 2, pass),
-				sweepRun(declaredFail, "off", 3, fail, "completeness"), sweepRun(declaredFail, "off", 4, fail, "ordering"),
-			},
-			arms:   []string{"off sensitivity=0.75 runs=4 passed=1 flagged=3 inconclusive=0 errors=0 expected=fail met=false"},
-			misses: []string{"off: 1 of 4 judged runs did not fail"},
-		},
-		{
-			name: "a false alarm with fencing on: specificity 0.50",
-			runs: []SweepRun{
-				sweepRun(declaredFail, "epoch", 1, fail, "lag-recovery"), sweepRun(declaredFail, "epoch", 2, pass),
-			},
-			arms:   []string{"epoch specificity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=pass met=false"},
-			misses: []string{"epoch: 1 of 2 judged runs did not pass"},
-		},
-		{
-			name: "inconclusive and error runs stay out of the ratios but miss the bar",
-			runs: []SweepRun{
-				sweepRun(declaredFail, "epoch", 1, pass), sweepRun(declaredFail, "off", 1, fail, "completeness"),
-				sweepRun(declaredFail, "epoch", 2, inc), sweepRun(declaredFail, "off", 2, herr),
-				sweepRun(declaredFail, "epoch", 3, pass), sweepRun(declaredFail, "off", 3, inc),
-			},
-			arms: []string{
-				"epoch specificity=1.00 runs=3 passed=2 flagged=0 inconclusive=1 errors=0 expected=pass met=false",
-				"off sensitivity=1.00 runs=3 passed=0 flagged=1 inconclusive=1 errors=1 expected=fail met=false",
-			},
-			misses: []string{
-				"epoch: 1 of 3 runs inconclusive",
-				"off: 1 of 3 runs inconclusive",
-				"off: 1 of 3 runs ended in a harness error",
-			},
-		},
-		{
-			name: "no judged run: no ratio",
-			runs: []SweepRun{sweepRun(declaredFail, "off", 1, inc)},
-			arms: []string{"off sensitivity=- runs=1 passed=0 flagged=0 inconclusive=1 errors=0 expected=fail met=false"},
-			misses: []string{
-				"off: 1 of 1 runs inconclusive",
-			},
-		},
-		{
-			name: "declared off: pass is met by fencing off passing",
-			runs: []SweepRun{
-				sweepRun(declaredPass, "epoch", 1, pass), sweepRun(declaredPass, "off", 1, pass),
-				sweepRun(declaredPass, "epoch", 2, pass), sweepRun(declaredPass, "off", 2, pass),
-			},
-			arms: []string{
-				"epoch specificity=1.00 runs=2 passed=2 flagged=0 inconclusive=0 errors=0 expected=pass met=true",
-				"off sensitivity=0.00 runs=2 passed=2 flagged=0 inconclusive=0 errors=0 expected=pass met=true",
-			},
-			bar: true,
-		},
-		{
-			name: "declared off: pass is missed when fencing off is flagged",
-			runs: []SweepRun{
-				sweepRun(declaredPass, "off", 1, pass), sweepRun(declaredPass, "off", 2, fail, "completeness"),
-			},
-			arms:   []string{"off sensitivity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=pass met=false"},
-			misses: []string{"off: 1 of 2 judged runs did not pass"},
-		},
-		{
-			name: "declared off: either is met whatever the verdict, and its sensitivity is reported",
-			runs: []SweepRun{
-				sweepRun(declaredEither, "off", 1, pass), sweepRun(declaredEither, "off", 2, fail, "stale-generation"),
-			},
-			arms: []string{"off sensitivity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=either met=true"},
-			bar:  true,
-		},
-		{
-			name: "the self-fence arm is counted apart from epoch",
-			runs: []SweepRun{
-				sweepRun(declaredFail, "epoch", 1, pass), sweepRun(declaredFail, "off", 1, fail, "completeness"),
-				sweepRun(declaredFail, "epoch+self-fence", 1, fail, "lag-recovery"),
-				sweepRun(declaredFail, "epoch", 2, pass), sweepRun(declaredFail, "off", 2, fail, "completeness"),
-				sweepRun(declaredFail, "epoch+self-fence", 2, pass),
-			},
-			arms: []string{
-				"epoch specificity=1.00 runs=2 passed=2 flagged=0 inconclusive=0 errors=0 expected=pass met=true",
-				"off sensitivity=1.00 runs=2 passed=0 flagged=2 inconclusive=0 errors=0 expected=fail met=true",
-				"epoch+self-fence specificity=0.50 runs=2 passed=1 flagged=1 inconclusive=0 errors=0 expected=pass met=false",
-			},
-			misses: []string{"epoch+self-fence: 1 of 2 judged runs did not pass"},
-		},
-	} {
+	for _, tc := range sweepMatrixCases {
 		t.Run(tc.name, func(t *testing.T) {
 			cells := Matrix(tc.runs)
 			require.Len(t, cells, 1)
