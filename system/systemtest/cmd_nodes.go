@@ -19,7 +19,7 @@ const (
 func cmdReset(r *Runner, a args) (string, error) {
 	p, err := fencing.ParsePolicy(a.str("policy", "epoch"))
 	if err != nil {
-		return "", a.errorf("%v", err)
+		return "", a.errorf("%w", err)
 	}
 	nodes, err := a.count("nodes", 3, 1, maxNodes)
 	if err != nil {

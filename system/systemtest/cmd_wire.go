@@ -88,11 +88,11 @@ func cmdInject(r *Runner, a args) (string, error) {
 	e := r.Env
 	from, err := e.node(a.str("from", ""))
 	if err != nil {
-		return "", a.errorf("from: %v", err)
+		return "", a.errorf("from: %w", err)
 	}
 	to, err := e.known(a.str("to", ""))
 	if err != nil {
-		return "", a.errorf("to: %v", err)
+		return "", a.errorf("to: %w", err)
 	}
 	epoch, _, err := a.epoch()
 	if err != nil {

@@ -119,9 +119,10 @@ type args struct {
 	usage string
 }
 
-// errorf reports a malformed command, with its usage.
+// errorf reports a malformed command, with its usage; format may wrap
+// with %w.
 func (a args) errorf(format string, v ...any) error {
-	return fmt.Errorf("%s: %s (usage: %s)", a.d.Cmd, fmt.Sprintf(format, v...), a.usage)
+	return fmt.Errorf("%s: %w (usage: %s)", a.d.Cmd, fmt.Errorf(format, v...), a.usage)
 }
 
 // positional returns the bare words, "verbose" aside.
