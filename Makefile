@@ -24,9 +24,10 @@ export CHAOSRUN_KAFKA_IMAGE
 PROTOC_GEN_GO_VERSION      = v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION = v1.5.1
 STATICCHECK_VERSION        = v0.8.2
+STRINGER_VERSION           = v0.51.0
 
 .PHONY: all deps deps-apt deps-go deps-docker kafka-jars kafka-image build run test test-short \
-	test-containers lint proto proto-check clean-cache clean-containers
+	test-containers lint proto generate-check clean-cache clean-containers
 
 all: build
 
@@ -45,6 +46,8 @@ deps-go:
 		$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 	@test -x $(GOBIN)/staticcheck && $(GOBIN)/staticcheck -version | grep -q "($(STATICCHECK_VERSION:v%=%))" || \
 		$(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@$(GO) version -m $(GOBIN)/stringer 2>/dev/null | grep -q "golang.org/x/tools	$(STRINGER_VERSION)" || \
+		$(GO) install golang.org/x/tools/cmd/stringer@$(STRINGER_VERSION)
 	$(GO) mod download
 
 ## kafka-jars: resolve the Apache Kafka broker jars through Maven into $(KAFKA_LIBS)
@@ -70,7 +73,7 @@ run: deps build
 	$(BIN) compare stale-bootstrap-in-flight --backend netns
 
 ## test: every test (brings in what they need through deps)
-test: deps proto-check lint
+test: deps generate-check lint
 	$(GO) test -race -count=1 -timeout 40m ./...
 
 ## test-containers: the testcontainers provider's tests and the provider contract suite only
@@ -93,9 +96,9 @@ proto:
 	cd upstreampb && protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative upstream.proto
 
-## proto-check: fail if the committed generated code is stale
-proto-check:
-	scripts/proto-check.sh
+## generate-check: fail if committed generated code (protobuf, stringer) is stale
+generate-check:
+	scripts/generate-check.sh
 
 clean-cache:
 	rm -rf $(CACHE_DIR) bin

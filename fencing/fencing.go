@@ -2,6 +2,8 @@ package fencing
 
 import "fmt"
 
+//go:generate stringer -type=Policy,Verdict -linecomment -output=enums_string.go
+
 // Policy selects the fencing rules. It is the only switch between the fixed
 // and the pre-fix behaviour, and only this package branches on it.
 type Policy int
@@ -9,24 +11,12 @@ type Policy int
 const (
 	// Epoch is the fix: every receiver checks the maintainer epoch (and the
 	// sender node where the rule says so).
-	Epoch Policy = iota
+	Epoch Policy = iota // epoch
 	// Off is the behaviour before the fix: a bootstrap always overwrites the
 	// dispatcher manager's owner, a close always closes, statuses are not
 	// epoch-checked and an add is ignored if any maintainer exists.
-	Off
+	Off // off
 )
-
-// String returns the flag spelling of the policy.
-func (p Policy) String() string {
-	switch p {
-	case Epoch:
-		return "epoch"
-	case Off:
-		return "off"
-	default:
-		return fmt.Sprintf("Policy(%d)", int(p))
-	}
-}
 
 // ParsePolicy parses the flag spelling of a policy ("epoch" or "off").
 func ParsePolicy(s string) (Policy, error) {
@@ -72,28 +62,6 @@ const (
 	// RejectUnknown means there is no local component to apply the message to.
 	RejectUnknown
 )
-
-var verdictNames = [...]string{
-	Accept:           "Accept",
-	TakeOver:         "TakeOver",
-	Duplicate:        "Duplicate",
-	AckWithoutActing: "AckWithoutActing",
-	Blocked:          "Blocked",
-	RejectStale:      "RejectStale",
-	RejectNewer:      "RejectNewer",
-	RejectSender:     "RejectSender",
-	RejectCompat:     "RejectCompat",
-	RejectTombstone:  "RejectTombstone",
-	RejectUnknown:    "RejectUnknown",
-}
-
-// String returns the verdict's name.
-func (v Verdict) String() string {
-	if v >= 0 && int(v) < len(verdictNames) {
-		return verdictNames[v]
-	}
-	return fmt.Sprintf("Verdict(%d)", int(v))
-}
 
 // Acts reports whether the receiver changes its state for this verdict.
 func (v Verdict) Acts() bool { return v == Accept || v == TakeOver }
