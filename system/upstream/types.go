@@ -83,9 +83,6 @@ func Str(s string) Value { return Value{s: s} }
 // Int returns an int64 value.
 func Int(i int64) Value { return Value{isInt: true, i: i} }
 
-// IsInt reports whether v holds an int64.
-func (v Value) IsInt() bool { return v.isInt }
-
 // Int64 returns the int64 and true if v holds one.
 func (v Value) Int64() (int64, bool) { return v.i, v.isInt }
 
