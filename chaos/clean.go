@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chaosrun/chaosrun/internal/proc"
 )
 
 // CleanOptions selects what Clean undoes.
@@ -206,7 +208,7 @@ func (c *cleaner) signal(ctx context.Context, run string, e Entry, sig syscall.S
 	}
 	if sig == syscall.SIGCONT {
 		members, _ := groupMembers(e.Pgid, e.Start)
-		if !slices.ContainsFunc(members, func(m procInfo) bool { return m.State == 'T' }) {
+		if !slices.ContainsFunc(members, func(m proc.Stat) bool { return m.State == 'T' }) {
 			return // nothing stopped: nothing to resume
 		}
 	}
