@@ -12,6 +12,7 @@ import (
 
 	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/internal/wait"
 )
 
 // Retry budgets for the compare-and-swap loops. Every failed round means
@@ -179,8 +180,8 @@ func (s *Store) BumpEpoch(ctx context.Context, cf string, candidate uint64, node
 			s.log.Info("bumped epoch", "changefeed", cf, "node", node, "epoch", next, "prev_epoch", cur.Epoch, "revision", tresp.Header.Revision)
 			return next, nil
 		}
-		if !sleepCtx(ctx, jitter(casBackoff)) {
-			return 0, fmt.Errorf("meta: bump epoch of %s: %w", cf, ctx.Err())
+		if err := wait.Sleep(ctx, jitter(casBackoff)); err != nil {
+			return 0, fmt.Errorf("meta: bump epoch of %s: %w", cf, err)
 		}
 	}
 	return 0, fmt.Errorf("%w: %s after %d attempts", ErrEpochConflict, cf, maxCASAttempts)
@@ -290,8 +291,8 @@ func (s *Store) SaveCheckpoint(ctx context.Context, cf string, ts uint64, ownerK
 			}
 		}
 		// The status moved under us; re-read and retry.
-		if !sleepCtx(ctx, jitter(casBackoff)) {
-			return fmt.Errorf("meta: checkpoint of %s: %w", cf, ctx.Err())
+		if err := wait.Sleep(ctx, jitter(casBackoff)); err != nil {
+			return fmt.Errorf("meta: checkpoint of %s: %w", cf, err)
 		}
 	}
 	return fmt.Errorf("%w: %s after %d attempts", ErrCheckpointConflict, cf, maxCASAttempts)
