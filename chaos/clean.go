@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/chaosrun/chaosrun/internal/proc"
 )
 
 // CleanOptions selects what Clean undoes.
@@ -116,44 +118,15 @@ func Clean(ctx context.Context, opts CleanOptions) (CleanReport, error) {
 
 // ledgerRun cleans the run recorded in runDir's ledger.
 func (c *cleaner) ledgerRun(ctx context.Context, runDir string) error {
-	entries, err := ReadLedger(filepath.Join(runDir, LedgerFile))
-	if err != nil {
+	entries, run, err := readRunLedger(runDir)
+	if err != nil || len(entries) == 0 {
 		return err
 	}
-	if len(entries) == 0 {
-		return nil
+	if err := c.refuseActive(run, entries); err != nil {
+		return err
 	}
-	run := entries[0].Run
-	if err := ValidateRunID(run); err != nil {
-		return fmt.Errorf("chaos: clean %s: %w", runDir, err)
-	}
-	var harness []Entry
-	for _, e := range entries {
-		if e.Run != run {
-			return fmt.Errorf("chaos: clean %s: ledger mixes runs %s and %s", runDir, run, e.Run)
-		}
-		if e.Kind == EntryHarness {
-			harness = append(harness, e)
-		}
-	}
-	for _, h := range harness {
-		if _, ok := alive(h.Pid, h.Start); ok && h.Start != 0 && !c.opts.Force {
-			return fmt.Errorf("%w: run %s harness pid %d is alive (use force)", ErrRunActive, run, h.Pid)
-		}
-	}
-	// 1. Resume what a pause fault stopped, so nothing stays frozen.
-	for _, e := range entries {
-		if e.Op == LedgerIntent && e.Kind == EntrySignal && e.Signal == "SIGSTOP" {
-			c.signal(ctx, run, e, syscall.SIGCONT, ActionResumed)
-		}
-	}
-	// 2. Kill the processes the run started.
-	for _, e := range entries {
-		if e.Op == LedgerIntent && e.Kind == EntryProcess {
-			c.signal(ctx, run, e, syscall.SIGKILL, ActionKilled)
-		}
-	}
-	// 3. Rules and chains, namespace by namespace.
+	c.processes(ctx, run, entries)
+	// Rules and chains, namespace by namespace.
 	seen := map[string]bool{}
 	for _, e := range entries {
 		if (e.Kind == EntryRules || e.Kind == EntryChain) && !seen[e.Netns] {
@@ -161,8 +134,67 @@ func (c *cleaner) ledgerRun(ctx context.Context, runDir string) error {
 			c.rules(ctx, run, e.Netns)
 		}
 	}
-	// 4. Proxies lived in the harness process; report those it did not
-	// close itself.
+	c.proxies(runDir, run, entries)
+	// Namespaces (recorded ones, then any other of the run) and links.
+	c.scan(ctx, run)
+	return nil
+}
+
+// readRunLedger reads runDir's ledger and returns its entries and run id,
+// checking that every entry belongs to one valid run.
+func readRunLedger(runDir string) ([]Entry, string, error) {
+	entries, err := ReadLedger(filepath.Join(runDir, LedgerFile))
+	if err != nil || len(entries) == 0 {
+		return nil, "", err
+	}
+	run := entries[0].Run
+	if err := ValidateRunID(run); err != nil {
+		return nil, "", fmt.Errorf("chaos: clean %s: %w", runDir, err)
+	}
+	for _, e := range entries {
+		if e.Run != run {
+			return nil, "", fmt.Errorf("chaos: clean %s: ledger mixes runs %s and %s", runDir, run, e.Run)
+		}
+	}
+	return entries, run, nil
+}
+
+// refuseActive returns an error wrapping ErrRunActive when a harness of the
+// run still runs, unless CleanOptions.Force.
+func (c *cleaner) refuseActive(run string, entries []Entry) error {
+	if c.opts.Force {
+		return nil
+	}
+	for _, h := range entries {
+		if h.Kind != EntryHarness || h.Start == 0 {
+			continue
+		}
+		if _, ok := alive(h.Pid, h.Start); ok {
+			return fmt.Errorf("%w: run %s harness pid %d is alive (use force)", ErrRunActive, run, h.Pid)
+		}
+	}
+	return nil
+}
+
+// processes resumes what a pause fault stopped, so nothing stays frozen,
+// then kills the processes the run started.
+func (c *cleaner) processes(ctx context.Context, run string, entries []Entry) {
+	for _, e := range entries {
+		if e.Op == LedgerIntent && e.Kind == EntrySignal && e.Signal == "SIGSTOP" {
+			c.signal(ctx, run, e, syscall.SIGCONT, ActionResumed)
+		}
+	}
+	for _, e := range entries {
+		if e.Op == LedgerIntent && e.Kind == EntryProcess {
+			c.signal(ctx, run, e, syscall.SIGKILL, ActionKilled)
+		}
+	}
+}
+
+// proxies reports the proxies and toxics the harness did not undo itself:
+// they lived in the harness process and ended with it. It marks them undone
+// in the ledger, so that the next clean does not report them again.
+func (c *cleaner) proxies(runDir, run string, entries []Entry) {
 	undone := map[string]bool{}
 	for _, e := range entries {
 		if e.Op == LedgerUndone {
@@ -180,21 +212,18 @@ func (c *cleaner) ledgerRun(ctx context.Context, runDir string) error {
 			gone = append(gone, Entry{Op: LedgerUndone, Kind: e.Kind, Backend: e.Backend, Name: e.Name, Fault: e.Fault, Detail: "chaosrun clean"})
 		}
 	}
-	if len(gone) > 0 && !c.opts.DryRun {
-		// Mark them in the ledger so the next clean does not report them again.
-		l, err := appendLedger(filepath.Join(runDir, LedgerFile), run)
-		if err != nil {
-			c.errs = append(c.errs, err)
-		} else {
-			for _, e := range gone {
-				c.errs = append(c.errs, l.Append(e))
-			}
-			c.errs = append(c.errs, l.Close())
-		}
+	if len(gone) == 0 || c.opts.DryRun {
+		return
 	}
-	// 5. Namespaces (recorded ones, then any other of the run) and links.
-	c.scan(ctx, run)
-	return nil
+	l, err := appendLedger(filepath.Join(runDir, LedgerFile), run)
+	if err != nil {
+		c.errs = append(c.errs, err)
+		return
+	}
+	for _, e := range gone {
+		c.errs = append(c.errs, l.Append(e))
+	}
+	c.errs = append(c.errs, l.Close())
 }
 
 // signal sends sig to a recorded process if it is still the same process.
@@ -206,7 +235,7 @@ func (c *cleaner) signal(ctx context.Context, run string, e Entry, sig syscall.S
 	}
 	if sig == syscall.SIGCONT {
 		members, _ := groupMembers(e.Pgid, e.Start)
-		if !slices.ContainsFunc(members, func(m procInfo) bool { return m.State == 'T' }) {
+		if !slices.ContainsFunc(members, func(m proc.Stat) bool { return m.State == 'T' }) {
 			return // nothing stopped: nothing to resume
 		}
 	}

@@ -3,17 +3,22 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/internal/proc"
 )
 
 // harnessMain is a small chaos harness for the crash tests, run as a child
@@ -21,7 +26,7 @@ import (
 // echo server in each, a paused `sleep` inside one namespace and another
 // on the host (both recorded in the ledger), two toxiproxy proxies, and
 // holds a netns cut, hold (with its queue handler) and loss, and a
-// toxiproxy cut. It prints "ACTIVE ..." and waits for SIGINT; then it
+// toxiproxy cut. It prints "READY ..." and waits for SIGINT; then it
 // recovers the way the runner will (Guard.Close under a context that
 // survives cancellation, then the fabric) and prints "CLEAN-EXIT".
 func harnessMain(runDir, run string) int {
@@ -35,39 +40,96 @@ func harnessMain(runDir, run string) int {
 func harnessBody(runDir, run string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	log := discardLogger()
-	fail := func(err error) int { fmt.Fprintln(os.Stderr, "harness:", err); return 2 }
-
-	ledger, err := OpenLedger(runDir, run)
-	if err != nil {
-		return fail(err)
+	h := &harness{run: run, log: discardLogger()}
+	defer h.undo()
+	if err := h.setUp(ctx, runDir); err != nil {
+		fmt.Fprintln(os.Stderr, "harness:", err)
+		return 2
 	}
-	defer ledger.Close()
-	recover := context.WithoutCancel(ctx)
+	<-ctx.Done()
+	return 0
+}
 
-	nw, err := NewNetwork(ctx, run, ledger, log)
-	if err != nil {
-		return fail(err)
+// harness is the state of harnessMain. Every step pushes what undoes it;
+// undo runs them in reverse, the way deferred calls would.
+type harness struct {
+	run    string
+	log    *slog.Logger
+	ledger *Ledger
+	nw     *Network
+	px     *Proxies
+	top    *Topology // the netns processes, and the sleepers
+	ptop   *Topology // the toxiproxy processes
+	undos  []func()
+}
+
+func (h *harness) push(f func()) { h.undos = append(h.undos, f) }
+
+func (h *harness) undo() {
+	for _, f := range slices.Backward(h.undos) {
+		f()
 	}
-	defer nw.Close(recover)
-	top, _ := NewTopology()
+}
+
+// setUp builds the fabric and the processes, injects every fault and
+// prints the READY line.
+func (h *harness) setUp(ctx context.Context, runDir string) error {
+	var err error
+	if h.ledger, err = OpenLedger(runDir, h.run); err != nil {
+		return err
+	}
+	h.push(func() { _ = h.ledger.Close() })
+	if err := h.echoNamespaces(ctx); err != nil {
+		return err
+	}
+	sleeps, err := h.startSleepers()
+	if err != nil {
+		return err
+	}
+	if err := h.proxyMesh(ctx); err != nil {
+		return err
+	}
+	if err := h.injectFaults(ctx); err != nil {
+		return err
+	}
+	proxyAddr, _ := h.px.Addr("y", "x", "echo")
+	b, _ := h.top.Process("b")
+	fmt.Printf("READY sleepns=%d sleeproot=%d proxy=%s echob=%s\n", sleeps[0].Pid, sleeps[1].Pid, proxyAddr, b.Endpoints[0].Addr)
+	return nil
+}
+
+// echoNamespaces makes the netns network with an echo server in each of
+// the namespaces a, b and c.
+func (h *harness) echoNamespaces(ctx context.Context) error {
+	var err error
+	if h.nw, err = NewNetwork(ctx, h.run, h.ledger, h.log); err != nil {
+		return err
+	}
+	// The recovery outlives the signal that cancels ctx.
+	h.push(func() { _ = h.nw.Close(context.WithoutCancel(ctx)) })
+	h.top, _ = NewTopology()
 	for i, name := range []string{"a", "b", "c"} {
-		ns, err := nw.Add(ctx, name)
+		ns, err := h.nw.Add(ctx, name)
 		if err != nil {
-			return fail(err)
+			return err
 		}
 		addr := net.JoinHostPort(ns.Addr.String(), "7000")
 		l, err := ns.Listen(addr)
 		if err != nil {
-			return fail(err)
+			return err
 		}
-		defer l.Close()
+		h.push(func() { _ = l.Close() })
 		go serveEcho(l)
-		_ = top.Add(Process{Name: name, Role: RoleNode, NodeID: strconv.Itoa(i + 1), Namespace: ns.Name, Addr: ns.Addr,
+		_ = h.top.Add(Process{Name: name, Role: RoleNode, NodeID: strconv.Itoa(i + 1), Namespace: ns.Name, Addr: ns.Addr,
 			Endpoints: []Endpoint{{Name: "echo", Addr: addr, Probe: ProbeEcho}}})
 	}
-	// Processes the run started: one inside namespace a, one on the host.
-	nsA, _ := nw.Namespace("a")
+	return nil
+}
+
+// startSleepers starts the processes the run records: a `sleep` inside
+// namespace a and one on the host.
+func (h *harness) startSleepers() ([]Process, error) {
+	nsA, _ := h.nw.Namespace("a")
 	// NB: not bound to ctx: a crashed harness must leave it for clean to
 	// find. Its own session, because a process group that becomes orphaned
 	// with a stopped member gets SIGHUP and SIGCONT from the kernel when
@@ -80,108 +142,108 @@ func harnessBody(runDir, run string) int {
 	var sleeps []Process
 	for i, c := range []*exec.Cmd{sleepNs, sleepRoot} {
 		if err := c.Start(); err != nil {
-			return fail(err)
+			return nil, err
 		}
-		p, err := ledger.AddProcess(Process{Name: "sleep-" + strconv.Itoa(i), Role: "sleeper", Pid: c.Process.Pid})
+		// NB: killed before Wait reaps it, so its group id cannot have been
+		// reused meanwhile.
+		h.push(func() { _ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL); _ = c.Wait() })
+		p, err := h.ledger.AddProcess(Process{Name: "sleep-" + strconv.Itoa(i), Role: "sleeper", Pid: c.Process.Pid})
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
-		_ = top.Add(p)
+		_ = h.top.Add(p)
 		sleeps = append(sleeps, p)
-		defer func() { _ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL); _ = c.Wait() }()
 	}
+	return sleeps, nil
+}
 
-	// Toxiproxy: two loopback echo servers and a proxy mesh between them.
-	px, err := NewProxies(run, ledger, log)
-	if err != nil {
-		return fail(err)
+// proxyMesh starts two loopback echo servers x and y and a toxiproxy mesh
+// between them.
+func (h *harness) proxyMesh(ctx context.Context) error {
+	var err error
+	if h.px, err = NewProxies(h.run, h.ledger, h.log); err != nil {
+		return err
 	}
-	defer px.Close(recover)
-	ptop, _ := NewTopology()
+	h.push(func() { _ = h.px.Close(context.WithoutCancel(ctx)) })
+	h.ptop, _ = NewTopology()
 	for i, name := range []string{"x", "y"} {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return fail(err)
+			return err
 		}
-		defer l.Close()
+		h.push(func() { _ = l.Close() })
 		go serveEcho(l)
-		_ = ptop.Add(Process{Name: name, Role: RoleNode, NodeID: strconv.Itoa(i + 1), Endpoints: []Endpoint{{Name: "echo", Addr: l.Addr().String(), Probe: ProbeEcho}}})
+		_ = h.ptop.Add(Process{Name: name, Role: RoleNode, NodeID: strconv.Itoa(i + 1),
+			Endpoints: []Endpoint{{Name: "echo", Addr: l.Addr().String(), Probe: ProbeEcho}}})
 	}
-	if err := px.Mesh(ctx, ptop); err != nil {
-		return fail(err)
-	}
+	return h.px.Mesh(ctx, h.ptop)
+}
 
+// injectFaults injects, through a guard each, a pause, the netns cut, loss
+// and hold, and the toxiproxy cut, and verifies each.
+func (h *harness) injectFaults(ctx context.Context) error {
 	reg := NewRegistry()
 	if err := Register(reg); err != nil {
-		return fail(err)
+		return err
 	}
-	type fault struct {
+	faults := []struct {
 		backend string
 		top     *Topology
 		spec    Spec
-	}
-	faults := []fault{
-		{BackendPause, top, Spec{ID: "p1", Kind: KindPause, Target: "process:sleep-0"}},
-		{BackendNetns, top, Spec{ID: "f1", Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}}},
+	}{
+		{BackendPause, h.top, Spec{ID: "p1", Kind: KindPause, Target: "process:sleep-0"}},
+		{BackendNetns, h.top, Spec{ID: "f1", Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}}},
 		// NB: the loss and the hold share the only link a's cut leaves, b-c.
 		// The guards close in reverse, so the hold heals first and proves it
 		// through the loss: keep the loss light, or that takes the whole
 		// verify timeout.
-		{BackendNetns, top, Spec{ID: "l1", Kind: KindLoss, Target: "node:3", Links: []string{"node:2"}, Loss: 0.1}},
-		{BackendNetns, top, Spec{ID: "h1", Kind: KindHold, Target: "node:2", Links: []string{"node:3"}}},
-		{BackendToxiproxy, ptop, Spec{ID: "t1", Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}}},
+		{BackendNetns, h.top, Spec{ID: "l1", Kind: KindLoss, Target: "node:3", Links: []string{"node:2"}, Loss: 0.1}},
+		{BackendNetns, h.top, Spec{ID: "h1", Kind: KindHold, Target: "node:2", Links: []string{"node:3"}}},
+		{BackendToxiproxy, h.ptop, Spec{ID: "t1", Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}}},
 	}
 	for _, f := range faults {
-		b, err := reg.New(f.backend, Env{Run: run, Ledger: ledger, Topology: f.top, Network: nw, Proxies: px, Logger: log})
+		b, err := reg.New(f.backend, Env{Run: h.run, Ledger: h.ledger, Topology: f.top, Network: h.nw, Proxies: h.px, Logger: h.log})
 		if err != nil {
-			return fail(err)
+			return err
 		}
-		g, err := NewGuard(GuardConfig{Backend: b, Run: run, Ledger: ledger, Resolver: &TopologyResolver{Topology: f.top}, Logger: log})
+		g, err := NewGuard(GuardConfig{Backend: b, Run: h.run, Ledger: h.ledger, Resolver: &TopologyResolver{Topology: f.top}, Logger: h.log})
 		if err != nil {
-			return fail(err)
+			return err
 		}
-		defer func() {
+		h.push(func() {
 			if err := g.Close(ctx); err != nil {
 				fmt.Fprintln(os.Stderr, "harness: close:", err)
 			}
-		}()
+		})
 		if err := g.Prepare(ctx); err != nil {
-			return fail(err)
+			return err
 		}
 		if err := g.Inject(ctx, f.spec); err != nil {
-			return fail(err)
+			return err
 		}
 		if obs, err := g.Verify(ctx); err != nil || !obs.OK {
-			return fail(fmt.Errorf("%s not effective: %v %s", f.spec.ID, err, obs.Note))
+			return fmt.Errorf("%s not effective: %v %s", f.spec.ID, err, obs.Note)
 		}
 	}
-	proxyAddr, _ := px.Addr("y", "x", "echo")
-	b, _ := top.Process("b")
-	fmt.Printf("ACTIVE sleepns=%d sleeproot=%d proxy=%s echob=%s\n", sleeps[0].Pid, sleeps[1].Pid, proxyAddr, b.Endpoints[0].Addr)
-	<-ctx.Done()
-	return 0
+	return nil
 }
 
-// harnessChild starts the crash-test harness and waits for ACTIVE.
-func harnessChild(t *testing.T, runDir, run string) (*exec.Cmd, map[string]string, *lineWaiter) {
+// harnessChild starts the crash-test harness and waits for its READY line.
+// At cleanup it kills the harness and cleans whatever the run left.
+func harnessChild(t *testing.T, runDir, run string) (*proc.Proc, map[string]string) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envHarness+"="+runDir, envHarnessID+"="+run)
-	cmd.Stderr = os.Stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out, err := cmd.StdoutPipe()
+	p, err := startChild(t, nil, envHarness+"="+runDir, envHarnessID+"="+run)
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	w := newLineWaiter(out)
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		assert.NoError(t, p.Kill())
 		// Whatever happened, leave nothing behind.
 		_, _ = Clean(context.Background(), CleanOptions{RunDir: runDir, Force: true, Logger: discardLogger()})
 	})
-	fields, err := w.wait("ACTIVE", 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	fields, err := p.WaitReady(ctx)
 	require.NoError(t, err, "harness never became active")
-	return cmd, fields, w
+	return p, fields
 }
 
 // TestCrashSIGINT: SIGINT in the middle of a cut; the harness recovers on
@@ -189,20 +251,21 @@ func harnessChild(t *testing.T, runDir, run string) (*exec.Cmd, map[string]strin
 func TestCrashSIGINT(t *testing.T) {
 	requireRoot(t)
 	run, dir := NewRunID(), t.TempDir()
-	cmd, fields, w := harnessChild(t, dir, run)
+	p, fields := harnessChild(t, dir, run)
 	assertRunPresent(t, run)
 
-	require.NoError(t, cmd.Process.Signal(os.Interrupt))
-	_, err := w.wait("CLEAN-EXIT", 30*time.Second)
-	require.NoError(t, err)
-	require.NoError(t, cmd.Wait())
+	require.NoError(t, p.Signal(syscall.SIGINT))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, p.Wait(ctx))
+	require.Contains(t, proc.Tail(p.LogPath(), 5), "CLEAN-EXIT")
 
 	assertNoLeftovers(t, run)
 	for _, k := range []string{"sleepns", "sleeproot"} {
 		pid, _ := strconv.Atoi(fields[k])
 		assertProcessGone(t, pid)
 	}
-	_, err = net.DialTimeout("tcp", fields["proxy"], time.Second)
+	_, err := net.DialTimeout("tcp", fields["proxy"], time.Second)
 	require.Error(t, err, "proxy still listening")
 	// And clean finds nothing.
 	rep, err := Clean(context.Background(), CleanOptions{RunDir: dir, Logger: testLogger(t)})
@@ -216,14 +279,13 @@ func TestCrashSIGINT(t *testing.T) {
 func TestCrashSIGKILL(t *testing.T) {
 	requireRoot(t)
 	run, dir := NewRunID(), t.TempDir()
-	cmd, fields, _ := harnessChild(t, dir, run)
-	require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
-	_ = cmd.Wait()
+	p, fields := harnessChild(t, dir, run)
+	require.NoError(t, p.Kill())
 
 	assertRunPresent(t, run)
 	sleepNs, _ := strconv.Atoi(fields["sleepns"])
 	sleepRoot, _ := strconv.Atoi(fields["sleeproot"])
-	pi, err := readProc(sleepNs)
+	pi, err := proc.ReadStat(sleepNs)
 	require.NoError(t, err)
 	require.Equal(t, byte('T'), pi.State, "paused process should still be stopped")
 	out, err := iptablesSave(context.Background(), nsName(run, "a"))
@@ -309,7 +371,7 @@ func run2(ctx context.Context, name string, args ...string) (string, error) {
 func assertProcessGone(t *testing.T, pid int) {
 	t.Helper()
 	eventually(t, 5*time.Second, func() error {
-		if pi, err := readProc(pid); err == nil && pi.State != 'Z' {
+		if pi, err := proc.ReadStat(pid); err == nil && pi.Alive() {
 			return fmt.Errorf("pid %d still alive (state %c)", pid, pi.State)
 		}
 		return nil

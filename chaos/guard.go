@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/chaosrun/chaosrun/internal/wait"
 )
 
 // State is a Guard's lifecycle state.
@@ -350,12 +352,9 @@ func (g *Guard) verifyLocked(ctx context.Context) (Observation, error) {
 		if ctx.Err() != nil || !g.cfg.Now().Before(deadline) {
 			break
 		}
-		t := time.NewTimer(g.cfg.PollInterval)
-		select {
-		case <-ctx.Done():
-		case <-t.C:
+		if wait.Sleep(ctx, g.cfg.PollInterval) != nil {
+			break
 		}
-		t.Stop()
 	}
 	if obs.Start.IsZero() && lastErr != nil {
 		return obs, fmt.Errorf("chaos: %s: verify %s (%s): %w", g.cfg.Backend.Name(), g.fault.ID, phase, lastErr)

@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,13 +8,15 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"strings"
-	"sync"
-	"syscall"
+	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/internal/proc"
 )
 
 // Helper modes: the test binary re-executes itself as a child process.
@@ -36,22 +37,24 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// echoMain serves TCP echo on addr and prints "READY addr=<addr>".
+// echoMain serves TCP echo on addr and prints "READY addr=<addr>", with
+// child=<pid> when it also runs a `sleep` in its process group.
 func echoMain(addr string, child bool) int {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "echo:", err)
 		return 2
 	}
+	ready := "READY addr=" + l.Addr().String()
 	if child {
 		c := exec.Command("sleep", "600") // inherits our process group
 		if err := c.Start(); err != nil {
 			fmt.Fprintln(os.Stderr, "echo child:", err)
 			return 2
 		}
-		fmt.Printf("CHILD pid=%d\n", c.Process.Pid)
+		ready += " child=" + strconv.Itoa(c.Process.Pid)
 	}
-	fmt.Printf("READY addr=%s\n", l.Addr())
+	fmt.Println(ready)
 	serveEcho(l)
 	return 0
 }
@@ -75,52 +78,27 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// startHelper starts cmd (stdout piped), waits up to 15s for its READY
-// line and returns the fields of every line before it, READY's included.
-// The process is killed (whole group) and reaped at test cleanup.
-func startHelper(t *testing.T, cmd *exec.Cmd) map[string]string {
+// startHelper starts the test binary as a helper (env selects the mode)
+// through mk (nil: exec.CommandContext), waits up to 15s for its READY line
+// and returns the process and the line's fields. The process group is
+// killed at test cleanup.
+func startHelper(t *testing.T, mk func(ctx context.Context, name string, args ...string) *exec.Cmd, env ...string) (*proc.Proc, map[string]string) {
 	t.Helper()
-	if cmd.SysProcAttr == nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	}
-	out, err := cmd.StdoutPipe()
+	p, err := startChild(t, mk, env...)
 	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	var once sync.Once
-	reap := func() {
-		once.Do(func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-		})
-	}
-	t.Cleanup(reap)
-	fields := map[string]string{}
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			line := sc.Text()
-			for _, f := range strings.Fields(line)[1:] {
-				if k, v, ok := strings.Cut(f, "="); ok {
-					fields[k] = v
-				}
-			}
-			if strings.HasPrefix(line, "READY") {
-				ready <- nil
-				_, _ = io.Copy(io.Discard, out)
-				return
-			}
-		}
-		ready <- fmt.Errorf("helper exited before READY: %v", sc.Err())
-	}()
-	select {
-	case err := <-ready:
-		require.NoError(t, err)
-	case <-time.After(15 * time.Second):
-		t.Fatalf("helper %v: no READY within 15s", cmd.Args)
-	}
-	return fields
+	t.Cleanup(func() { assert.NoError(t, p.Kill()) })
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	fields, err := p.WaitReady(ctx)
+	require.NoError(t, err)
+	return p, fields
+}
+
+// startChild starts the test binary as a helper with env added to the
+// environment, its output in a temporary file of t.
+func startChild(t *testing.T, mk func(ctx context.Context, name string, args ...string) *exec.Cmd, env ...string) (*proc.Proc, error) {
+	return proc.Start(context.Background(), proc.Spec{Name: "test helper", Path: os.Args[0], Args: []string{"-test.run=^$"},
+		Env: append(os.Environ(), env...), Command: mk, Log: filepath.Join(t.TempDir(), "helper.log"), Ready: true})
 }
 
 // echoOnce dials addr from namespace ns ("" = here) and checks an echo
@@ -155,64 +133,5 @@ func requireRoot(t *testing.T) {
 	t.Helper()
 	if !isRoot() {
 		t.Skip("skipping: netns tests need root (network namespaces and iptables)")
-	}
-}
-
-// lineWaiter collects a child's stdout lines.
-type lineWaiter struct {
-	mu    sync.Mutex
-	lines []string
-	more  chan struct{} // closed and replaced on every new line
-	done  bool
-}
-
-func newLineWaiter(r io.Reader) *lineWaiter {
-	w := &lineWaiter{more: make(chan struct{})}
-	go func() {
-		sc := bufio.NewScanner(r)
-		for sc.Scan() {
-			w.mu.Lock()
-			w.lines = append(w.lines, sc.Text())
-			close(w.more)
-			w.more = make(chan struct{})
-			w.mu.Unlock()
-		}
-		w.mu.Lock()
-		w.done = true
-		close(w.more)
-		w.mu.Unlock()
-	}()
-	return w
-}
-
-// wait returns the key=value fields of the first line starting with
-// prefix, waiting up to timeout for it.
-func (w *lineWaiter) wait(prefix string, timeout time.Duration) (map[string]string, error) {
-	deadline := time.After(timeout)
-	for {
-		w.mu.Lock()
-		for _, line := range w.lines {
-			if strings.HasPrefix(line, prefix) {
-				w.mu.Unlock()
-				fields := map[string]string{}
-				for _, f := range strings.Fields(line)[1:] {
-					if k, v, ok := strings.Cut(f, "="); ok {
-						fields[k] = v
-					}
-				}
-				return fields, nil
-			}
-		}
-		if w.done {
-			w.mu.Unlock()
-			return nil, fmt.Errorf("output ended without %q", prefix)
-		}
-		more := w.more
-		w.mu.Unlock()
-		select {
-		case <-more:
-		case <-deadline:
-			return nil, fmt.Errorf("no %q line within %s", prefix, timeout)
-		}
 	}
 }

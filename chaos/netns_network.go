@@ -16,6 +16,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/chaosrun/chaosrun/internal/proc"
+	"github.com/chaosrun/chaosrun/internal/wait"
 )
 
 // ErrNeedRoot reports that the netns backend needs root (CAP_NET_ADMIN and
@@ -359,11 +362,12 @@ func (n *Network) Close(ctx context.Context) error {
 // Command returns a command that runs name with args inside ns through
 // `ip netns exec` (which execs, so the started pid is the program's). The
 // command gets its own process group, so process faults can signal the
-// whole group, and ctx cancellation kills that group.
+// whole group. Started through internal/proc (as system/cluster does),
+// ending ctx kills that group; started directly, it kills the program only
+// (exec's default), never a group that may have been reaped.
 func (ns *Namespace) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	c := exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.Name, name}, args...)...)
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	c.Cancel = func() error { return syscall.Kill(-c.Process.Pid, syscall.SIGKILL) }
 	return c
 }
 
@@ -504,7 +508,7 @@ func waitGone(ctx context.Context, pids []int, timeout time.Duration) error {
 	for {
 		left := 0
 		for _, pid := range pids {
-			if pi, err := readProc(pid); err == nil && pi.State != 'Z' {
+			if pi, err := proc.ReadStat(pid); err == nil && pi.Alive() {
 				left++
 			}
 		}
@@ -514,12 +518,8 @@ func waitGone(ctx context.Context, pids []int, timeout time.Duration) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d of %d processes still alive after %s", left, len(pids), timeout)
 		}
-		t := time.NewTimer(10 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := wait.Sleep(ctx, 10*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }

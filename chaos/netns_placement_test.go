@@ -3,7 +3,7 @@ package chaos
 import (
 	"context"
 	"net"
-	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,9 +39,10 @@ func TestNetnsPlacement(t *testing.T) {
 	port, err := pl.PeerPort("a")
 	require.NoError(t, err)
 	addr := net.JoinHostPort(pl.Host("a"), strconv.Itoa(port))
-	cmd := pl.Command(ctx, "a", os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envEcho+"="+addr)
-	startHelper(t, cmd)
+	inA := func(ctx context.Context, name string, args ...string) *exec.Cmd {
+		return pl.Command(ctx, "a", name, args...)
+	}
+	startHelper(t, inA, envEcho+"="+addr)
 	nsB, ok := pl.Namespace("b")
 	require.True(t, ok)
 	require.NoError(t, echoOnce("", addr, 2*time.Second), "harness -> a over the uplink")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,10 +45,8 @@ func newNetnsFixture(t *testing.T) *netnsFixture {
 		ns, err := fx.net.Add(ctx, name)
 		require.NoError(t, err)
 		addr := net.JoinHostPort(ns.Addr.String(), "7000")
-		cmd := ns.Command(ctx, os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envEcho+"="+addr)
-		startHelper(t, cmd)
-		p, err := fx.ledger.AddProcess(Process{Name: name, Role: RoleNode, NodeID: strconv.Itoa(i + 1), Pid: cmd.Process.Pid,
+		echo, _ := startHelper(t, ns.Command, envEcho+"="+addr)
+		p, err := fx.ledger.AddProcess(Process{Name: name, Role: RoleNode, NodeID: strconv.Itoa(i + 1), Pid: echo.Pid(),
 			Namespace: ns.Name, Addr: ns.Addr, Endpoints: []Endpoint{{Name: "echo", Addr: addr, Probe: ProbeEcho}}})
 		require.NoError(t, err)
 		require.NoError(t, fx.top.Add(p))

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/chaosrun/chaosrun/internal/wait"
 )
 
 // Handler tuning.
@@ -371,12 +373,8 @@ func (q *nfQueue) drain(ctx context.Context) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("chaos: nfqueue %d in %s: %d packets still queued after %v", q.num, q.ns, pq.Waiting, nfqDrainTimeout)
 		}
-		t := time.NewTimer(5 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-t.C:
+		if err := wait.Sleep(ctx, 5*time.Millisecond); err != nil {
+			return err
 		}
 	}
 }

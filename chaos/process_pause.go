@@ -24,7 +24,7 @@ func newPauseBackend(env Env) (Backend, error) {
 	return &pauseBackend{env: env, log: env.logger().With("backend", BackendPause)}, nil
 }
 
-func (b *pauseBackend) Name() string                  { return BackendPause }
+func (b *pauseBackend) Name() string { return BackendPause }
 
 // Inject records the signal, then stops the group.
 func (b *pauseBackend) Inject(ctx context.Context, f *Fault) error {

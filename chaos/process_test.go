@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"os"
 	"os/exec"
 	"strconv"
 	"syscall"
@@ -10,20 +9,20 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/internal/proc"
 )
 
 // startEcho starts the test binary as a loopback echo server that also
 // runs a `sleep` child in its process group, and returns it as a Process.
 func startEcho(t *testing.T, name, addr string) (Process, int) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envEcho+"="+addr, envEchoChild+"=1")
-	fields := startHelper(t, cmd)
-	child, err := strconv.Atoi(fields["pid"])
+	p, fields := startHelper(t, nil, envEcho+"="+addr, envEchoChild+"=1")
+	child, err := strconv.Atoi(fields["child"])
 	require.NoError(t, err)
-	st, err := procStartTime(cmd.Process.Pid)
+	st, err := procStartTime(p.Pid())
 	require.NoError(t, err)
-	return Process{Name: name, Role: RoleNode, NodeID: "1", Pid: cmd.Process.Pid, StartTime: st,
+	return Process{Name: name, Role: RoleNode, NodeID: "1", Pid: p.Pid(), StartTime: st,
 		Endpoints: []Endpoint{{Name: "echo", Addr: fields["addr"], Probe: ProbeEcho}}}, child
 }
 
@@ -52,7 +51,7 @@ func TestPauseStopsWholeGroup(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, obs.OK, obs.Note)
 	for _, pid := range []int{p.Pid, child} {
-		pi, err := readProc(pid)
+		pi, err := proc.ReadStat(pid)
 		require.NoError(t, err)
 		require.Equal(t, byte('T'), pi.State, "pid %d", pid)
 	}
@@ -62,7 +61,7 @@ func TestPauseStopsWholeGroup(t *testing.T) {
 	obs, err = g.Verify(ctx)
 	require.NoError(t, err)
 	require.True(t, obs.OK, obs.Note)
-	pi, err := readProc(child)
+	pi, err := proc.ReadStat(child)
 	require.NoError(t, err)
 	require.NotEqual(t, byte('T'), pi.State)
 	require.NoError(t, echoOnce("", p.Endpoints[0].Addr, time.Second))

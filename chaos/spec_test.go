@@ -176,17 +176,6 @@ COMMIT
 	require.Empty(t, rules[2].Comment)
 }
 
-func TestParseStat(t *testing.T) {
-	// The command name may hold spaces and parentheses.
-	line := []byte("4242 (evil) (name) T 1 4242 4242 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 987654 1000 100 0\n")
-	pi, err := parseStat(4242, line)
-	require.NoError(t, err)
-	require.Equal(t, procInfo{Pid: 4242, State: 'T', Pgrp: 4242, Start: 987654}, pi)
-	own, err := readProc(os.Getpid())
-	require.NoError(t, err)
-	require.NotZero(t, own.Start)
-}
-
 func TestLedgerTornLine(t *testing.T) {
 	dir := t.TempDir()
 	l, err := OpenLedger(dir, "abc123")

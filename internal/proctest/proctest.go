@@ -1,24 +1,19 @@
-// Package proctest starts chaosrun role processes from tests: it builds the
-// binary, starts children in their own process group with a parent-death
-// signal, waits for their readiness line and makes sure nothing is left
-// running when the test ends.
+// Package proctest starts chaosrun role processes from tests on top of
+// internal/proc: it builds the binary, starts children, waits for their
+// readiness line and makes sure nothing of them is left running when the
+// test ends.
 package proctest
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"errors"
-	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/chaosrun/chaosrun/internal/proc"
 )
 
 // ReadyTimeout bounds how long Start waits for the readiness line.
@@ -39,162 +34,60 @@ func Build(t testing.TB) string {
 	return bin
 }
 
-// Proc is a started child process.
+// Proc is a started child process (see proc.Proc for its methods).
 type Proc struct {
+	*proc.Proc
 	t     testing.TB
-	name  string
-	cmd   *exec.Cmd
-	pgid  int
 	ready map[string]string
-
-	stderr lockedBuffer
-	done   chan struct{}
-	err    error // set before done is closed
 }
 
-// Start runs bin with args, waits (up to ReadyTimeout) for a stdout line
-// starting with "READY" and parses its key=value fields. The child gets its
-// own process group and SIGKILL if the test process dies; t.Cleanup kills
-// the whole group, reaps it and fails the test if any member survives.
+// Start runs bin with args, waits (up to ReadyTimeout) for its readiness
+// line and returns the process. Its output goes to a log file in a
+// temporary directory of t. t.Cleanup kills the whole group, and fails the
+// test if any member survives.
 func Start(t testing.TB, bin string, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
-	setProcAttr(cmd)
-	stdout, err := cmd.StdoutPipe()
+	name := filepath.Base(bin) + " " + strings.Join(args, " ")
+	p, err := proc.Start(context.Background(), proc.Spec{Name: name, Path: bin, Args: args,
+		Log: filepath.Join(t.TempDir(), filepath.Base(bin)+".log"), Ready: true})
 	if err != nil {
-		t.Fatalf("proctest: stdout pipe: %v", err)
+		t.Fatalf("proctest: %v", err)
 	}
-	p := &Proc{t: t, name: filepath.Base(bin) + " " + strings.Join(args, " "), cmd: cmd, done: make(chan struct{})}
-	cmd.Stderr = &p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("proctest: start %s: %v", p.name, err)
+	pp := &Proc{Proc: p, t: t}
+	t.Cleanup(pp.cleanup)
+	ctx, cancel := context.WithTimeout(context.Background(), ReadyTimeout)
+	defer cancel()
+	if pp.ready, err = p.WaitReady(ctx); err != nil {
+		t.Fatalf("proctest: %v", err)
 	}
-	p.pgid = cmd.Process.Pid
-	t.Cleanup(p.cleanup)
-
-	readyc := make(chan map[string]string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			if !sent && strings.HasPrefix(line, "READY") {
-				readyc <- parseFields(line)
-				sent = true
-			}
-		}
-		// Drain until EOF so the child never blocks on a full pipe.
-		_, _ = io.Copy(io.Discard, stdout)
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-
-	select {
-	case p.ready = <-readyc:
-		return p
-	case <-p.done:
-		t.Fatalf("proctest: %s exited before READY: %v\nstderr:\n%s", p.name, p.err, p.stderr.String())
-	case <-time.After(ReadyTimeout):
-		t.Fatalf("proctest: %s not READY after %s\nstderr:\n%s", p.name, ReadyTimeout, p.stderr.String())
-	}
-	return nil
-}
-
-func parseFields(line string) map[string]string {
-	m := map[string]string{}
-	for _, f := range strings.Fields(line)[1:] {
-		if k, v, ok := strings.Cut(f, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
+	return pp
 }
 
 // Ready returns a field of the readiness line ("" if absent).
 func (p *Proc) Ready(key string) string { return p.ready[key] }
 
-// Pid is the child's pid (also its process group id).
-func (p *Proc) Pid() int { return p.pgid }
-
-// Stderr returns what the child wrote to stderr so far.
-func (p *Proc) Stderr() string { return p.stderr.String() }
-
-// Signal sends sig to the child only (not its group).
-func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
-
-// Kill sends SIGKILL to the child's process group and waits for the child.
-func (p *Proc) Kill() {
-	_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
-	<-p.done
-}
-
-// Wait waits for the child to exit (bounded by ctx) and returns its exit
-// error (nil for status 0).
-func (p *Proc) Wait(ctx context.Context) error {
-	select {
-	case <-p.done:
-		return p.err
-	case <-ctx.Done():
-		return fmt.Errorf("proctest: wait for %s: %w", p.name, ctx.Err())
+// Stderr returns what the child wrote so far (stderr and stdout).
+func (p *Proc) Stderr() string {
+	b, err := os.ReadFile(p.LogPath())
+	if err != nil {
+		return "(no output: " + err.Error() + ")"
 	}
+	return string(b)
 }
 
-// Exited reports whether the child has exited.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
+// Kill kills the child's process group and waits for it; it fails the
+// test if the group does not go away.
+func (p *Proc) Kill() {
+	p.t.Helper()
+	if err := p.Proc.Kill(); err != nil {
+		p.t.Errorf("proctest: %v", err)
 	}
 }
 
 func (p *Proc) cleanup() {
 	p.t.Helper()
-	_ = syscall.Kill(-p.pgid, syscall.SIGKILL)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.t.Errorf("proctest: %s not reaped 10 s after SIGKILL", p.name)
-		return
-	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := syscall.Kill(-p.pgid, 0)
-		if errors.Is(err, syscall.ESRCH) {
-			break
-		}
-		if time.Now().After(deadline) {
-			p.t.Errorf("proctest: process group %d of %s still has members: %v", p.pgid, p.name, err)
-			break
-		}
-		time.Sleep(20 * time.Millisecond) // poll with a deadline, not for readiness
-	}
+	p.Kill()
 	if p.t.Failed() {
-		p.t.Logf("stderr of %s:\n%s", p.name, tail(p.stderr.String(), 8000))
+		p.t.Logf("last output of %s:\n%s", p.Proc, proc.Tail(p.LogPath(), 100))
 	}
-}
-
-func tail(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return "..." + s[len(s)-n:]
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // BenchmarkProducer compares Producer with a raw sarama AsyncProducer built
@@ -20,70 +22,11 @@ import (
 //	go test -run '^$' -bench BenchmarkProducer -benchtime 40x ./sink/kafka/
 func BenchmarkProducer(b *testing.B) {
 	const perRound = 10_000
-	addrs := shared.get(b)
-	ctx := context.Background()
-	topic := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-	require.NoError(b, CreateTopic(ctx, addrs, TopicSpec{Name: topic, Partitions: 4}))
-	msgs := encodeRows(b, topic, testRows(perRound, 1), time.Time{})
-	size := len(msgs[0].Key) + len(msgs[0].Value)
-	for _, h := range msgs[0].Headers {
-		size += len(h.Key) + len(h.Value)
-	}
-
-	cfg := ProducerConfig{Brokers: addrs, Logger: testLogger(b)}.withDefaults()
-	w, err := NewProducer(ctx, cfg)
-	require.NoError(b, err)
-	defer func() { require.NoError(b, w.Close()) }()
-	raw, err := sarama.NewAsyncProducer(addrs, producerConfig(cfg, sarama.NewMurmur2Partitioner))
-	require.NoError(b, err)
-	defer func() { require.NoError(b, raw.Close()) }()
-
-	wrapperRound := func() time.Duration {
-		t0 := time.Now()
-		for i, r := range w.Produce(ctx, msgs) {
-			if r.Outcome != OutcomeOK {
-				b.Fatalf("wrapper record %d: %v %v", i, r.Outcome, r.Err)
-			}
-		}
-		return time.Since(t0)
-	}
-	rawRound := func() time.Duration {
-		done := make(chan error, 1)
-		go func() {
-			var first error
-			for range msgs {
-				select {
-				case <-raw.Successes():
-				case e := <-raw.Errors():
-					if first == nil {
-						first = e
-					}
-				}
-			}
-			done <- first
-		}()
-		// The baseline gets its headers in sarama's type for free.
-		headers := make([][]sarama.RecordHeader, len(msgs))
-		for i, m := range msgs {
-			for _, h := range m.Headers {
-				headers[i] = append(headers[i], sarama.RecordHeader{Key: h.Key, Value: h.Value})
-			}
-		}
-		t0 := time.Now()
-		for i := range msgs {
-			m := &msgs[i]
-			raw.Input() <- &sarama.ProducerMessage{Topic: m.Topic, Key: sarama.ByteEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Headers: headers[i]}
-		}
-		if err := <-done; err != nil {
-			b.Fatalf("raw sarama: %v", err)
-		}
-		return time.Since(t0)
-	}
-
+	pb := newProducerBench(b, perRound)
 	// Warm up connections, producer ids and the broker's JIT for both.
 	for range 3 {
-		wrapperRound()
-		rawRound()
+		pb.wrapperRound()
+		pb.rawRound()
 	}
 	b.ResetTimer()
 	var wd, rd time.Duration
@@ -91,29 +34,115 @@ func BenchmarkProducer(b *testing.B) {
 	for i := range b.N {
 		var w, r time.Duration
 		if i%2 == 0 {
-			w = wrapperRound()
-			r = rawRound()
+			w = pb.wrapperRound()
+			r = pb.rawRound()
 		} else {
-			r = rawRound()
-			w = wrapperRound()
+			r = pb.rawRound()
+			w = pb.wrapperRound()
 		}
 		wd, rd = wd+w, rd+r
 		ratios = append(ratios, r.Seconds()/w.Seconds())
 	}
 	b.StopTimer()
-	n := float64(perRound * b.N)
+	pb.report(wd, rd, ratios)
+}
+
+// producerBench sends the same records through Producer and through a raw
+// sarama AsyncProducer of the same configuration.
+type producerBench struct {
+	b    *testing.B
+	msgs []evidence.Message
+	w    *Producer
+	raw  sarama.AsyncProducer
+}
+
+// newProducerBench makes a topic on the shared broker, perRound records for
+// it and both producers, closed at the end of the benchmark.
+func newProducerBench(b *testing.B, perRound int) *producerBench {
+	addrs := shared.get(b)
+	ctx := context.Background()
+	topic := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	require.NoError(b, CreateTopic(ctx, addrs, TopicSpec{Name: topic, Partitions: 4}))
+	pb := &producerBench{b: b, msgs: encodeRows(b, topic, testRows(perRound, 1), time.Time{})}
+	cfg := ProducerConfig{Brokers: addrs, Logger: testLogger(b)}.withDefaults()
+	var err error
+	pb.w, err = NewProducer(ctx, cfg)
+	require.NoError(b, err)
+	b.Cleanup(func() { require.NoError(b, pb.w.Close()) })
+	pb.raw, err = sarama.NewAsyncProducer(addrs, producerConfig(cfg, sarama.NewMurmur2Partitioner))
+	require.NoError(b, err)
+	b.Cleanup(func() { require.NoError(b, pb.raw.Close()) })
+	return pb
+}
+
+// wrapperRound sends every record through Producer and returns how long
+// that took.
+func (pb *producerBench) wrapperRound() time.Duration {
+	t0 := time.Now()
+	for i, r := range pb.w.Produce(context.Background(), pb.msgs) {
+		if r.Outcome != OutcomeOK {
+			pb.b.Fatalf("wrapper record %d: %v %v", i, r.Outcome, r.Err)
+		}
+	}
+	return time.Since(t0)
+}
+
+// rawRound sends every record through the raw producer and returns how
+// long that took, acknowledgements included.
+func (pb *producerBench) rawRound() time.Duration {
+	done := make(chan error, 1)
+	go func() {
+		var first error
+		for range pb.msgs {
+			select {
+			case <-pb.raw.Successes():
+			case e := <-pb.raw.Errors():
+				if first == nil {
+					first = e
+				}
+			}
+		}
+		done <- first
+	}()
+	// The baseline gets its headers in sarama's type for free.
+	headers := make([][]sarama.RecordHeader, len(pb.msgs))
+	for i, m := range pb.msgs {
+		for _, h := range m.Headers {
+			headers[i] = append(headers[i], sarama.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+	}
+	t0 := time.Now()
+	for i := range pb.msgs {
+		m := &pb.msgs[i]
+		pb.raw.Input() <- &sarama.ProducerMessage{Topic: m.Topic, Key: sarama.ByteEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Headers: headers[i]}
+	}
+	if err := <-done; err != nil {
+		pb.b.Fatalf("raw sarama: %v", err)
+	}
+	return time.Since(t0)
+}
+
+// report reports the rates of both producers from their total times and
+// the median of the per-round ratios.
+func (pb *producerBench) report(wd, rd time.Duration, ratios []float64) {
+	b := pb.b
+	n := float64(len(pb.msgs) * b.N)
 	wRate, rRate := n/wd.Seconds(), n/rd.Seconds()
 	// The median of per-pair ratios resists bursts of load from other
 	// processes on a shared machine better than the ratio of totals.
 	slices.Sort(ratios)
 	median := ratios[len(ratios)/2]
+	size := len(pb.msgs[0].Key) + len(pb.msgs[0].Value)
+	for _, h := range pb.msgs[0].Headers {
+		size += len(h.Key) + len(h.Value)
+	}
 	b.ReportMetric(0, "ns/op")
 	b.ReportMetric(wRate, "wrapper-rec/s")
 	b.ReportMetric(rRate, "raw-rec/s")
 	b.ReportMetric(wRate/rRate, "ratio")
 	b.ReportMetric(median, "median-ratio")
 	b.Logf("%d rounds of %d records of %d bytes (key+value+headers): wrapper %.0f rec/s, raw %.0f rec/s, ratio %.2f, median pair ratio %.2f",
-		b.N, perRound, size, wRate, rRate, wRate/rRate, median)
+		b.N, len(pb.msgs), size, wRate, rRate, wRate/rRate, median)
 }
 
 // BenchmarkLocalStart measures a local cluster's start: storage format plus

@@ -15,11 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/IBM/sarama"
+	"github.com/chaosrun/chaosrun/internal/proc"
 )
-
-// readyTopic is the topic whose creation proves the cluster takes writes.
-const readyTopic = "chaosrun-ready"
 
 // Local is the default Provider: Apache Kafka in KRaft mode, every node a
 // combined broker+controller JVM child process with its data and log in the
@@ -59,7 +56,7 @@ type localNode struct {
 	props   string
 	logPath string
 	addr    string
-	proc    *proc // nil before the first start
+	proc    *proc.Proc // nil before the first start
 }
 
 var _ BrokerController = (*Local)(nil)
@@ -197,7 +194,7 @@ func (l *Local) layout() error {
 		specs[i] = nodeSpec{id: int32(i + 1), clientPort: clientPorts[i], controllerPort: free[i], dataDir: filepath.Join(dir, "data")}
 		n := &localNode{
 			nodeSpec: specs[i], dir: dir, props: filepath.Join(dir, "server.properties"),
-			logPath: filepath.Join(dir, "logs", "server.log"), addr: hostPort(host, clientPorts[i]),
+			logPath: filepath.Join(dir, "logs", "server.log"), addr: net.JoinHostPort(host, strconv.Itoa(clientPorts[i])),
 		}
 		for _, d := range []string{n.dataDir, filepath.Dir(n.logPath)} {
 			if err := os.MkdirAll(d, 0o755); err != nil {
@@ -265,17 +262,27 @@ func (l *Local) format(ctx context.Context) error {
 			args := append(l.toolArgs(), "kafka.tools.StorageTool", "format",
 				"--cluster-id", l.clusterID, "--config", n.props, "--initial-controllers", controllers)
 			logPath := filepath.Join(n.dir, "logs", "format.log")
-			p, err := startProc(l.life, l.command(n.id), l.java, args, n.dir, logPath)
-			if err == nil {
-				err = p.wait(ctx)
-			}
-			if err != nil {
-				errs[i] = fmt.Errorf("format node %d storage: %w: %w\n%s", n.id, ErrBrokerExited, err, tailLines(logPath, 20))
+			if err := l.runTool(ctx, n, args, logPath); err != nil {
+				errs[i] = fmt.Errorf("format node %d storage: %w: %w\n%s", n.id, ErrBrokerExited, err, proc.Tail(logPath, 20))
 			}
 		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// runTool runs a short-lived JVM of node n (the storage format tool) to
+// its end; when ctx ends first, it kills it.
+func (l *Local) runTool(ctx context.Context, n *localNode, args []string, logPath string) error {
+	p, err := proc.Start(l.life, proc.Spec{Name: fmt.Sprintf("node %d tool", n.id), Path: l.java, Args: args,
+		Dir: n.dir, Command: l.command(n.id), Log: logPath})
+	if err != nil {
+		return err
+	}
+	if err := p.Wait(ctx); err != nil {
+		return errors.Join(err, p.Kill())
+	}
+	return nil
 }
 
 // command returns LocalConfig.Command bound to node id, or nil (java is
@@ -295,97 +302,58 @@ func (l *Local) startNode(n *localNode) error {
 		return fmt.Errorf("start node %d: %w", n.id, ErrClosed)
 	}
 	args := append(l.jvmArgs("-Dkafka.logs.dir="+filepath.Dir(n.logPath)), "kafka.Kafka", n.props)
-	p, err := startProc(l.life, l.command(n.id), l.java, args, n.dir, n.logPath)
+	// NB: the broker lives as long as l.life and dies at once when it ends:
+	// a controlled shutdown is for StopBroker.
+	p, err := proc.Start(l.life, proc.Spec{Name: fmt.Sprintf("node %d", n.id), Path: l.java, Args: args,
+		Dir: n.dir, Command: l.command(n.id), Log: n.logPath})
 	if err != nil {
 		return fmt.Errorf("start node %d: %w", n.id, err)
 	}
 	n.proc = p
-	l.log.Debug("broker process started", "node", n.id, "pid", p.pid, "addr", n.addr)
+	l.log.Debug("broker process started", "node", n.id, "pid", p.Pid(), "addr", n.addr)
 	return nil
 }
 
 // exitError describes a node whose process exited, with its log's tail.
-func exitError(n *localNode, p *proc) error {
-	tail := tailLines(n.logPath, 20)
-	base := fmt.Errorf("%w: node %d (pid %d, %v)", ErrBrokerExited, n.id, p.pid, p.waitErr)
+func exitError(n *localNode, p *proc.Proc) error {
+	tail := proc.Tail(n.logPath, 20)
+	base := fmt.Errorf("%w: node %d (pid %d, %v)", ErrBrokerExited, n.id, p.Pid(), p.Err())
 	if mentionsPortInUse(tail) {
 		base = fmt.Errorf("%w: %w", base, ErrPortInUse)
 	}
 	return fmt.Errorf("%w; last lines of %s:\n%s", base, n.logPath, tail)
 }
 
-// waitReady polls until each node of which serves metadata that lists
+// waitReady waits until each node of which serves metadata that lists
 // itself and every other running broker and, when initial, until the ready
-// topic can be created. A node of which exiting meanwhile ends the wait with
-// its log's tail.
+// topic can be created. A node of which exiting meanwhile ends the wait
+// with its log's tail.
 func (l *Local) waitReady(ctx context.Context, which []*localNode, initial bool) error {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		// Cancelling ctx also kills the processes; say so, not that they exited.
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w; last probe: %v", ErrNotReady, context.Cause(ctx), last)
-		}
-		for _, n := range which {
-			l.mu.Lock()
-			p := n.proc
-			l.mu.Unlock()
-			if p.exited() {
-				return exitError(n, p)
-			}
-		}
-		if last = l.probe(ctx, which, initial); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-		case <-tick.C:
-		}
+	r := readiness{want: l.running, exited: func(context.Context) error { return l.exited(which) }}
+	for _, n := range which {
+		r.nodes = append(r.nodes, readyNode{id: n.id, addr: n.addr})
 	}
+	if initial {
+		r.bootstrap, r.replicas = l.Bootstrap(), int16(min(len(which), 3))
+	}
+	return waitReady(ctx, r)
 }
 
-// probe checks readiness once.
-func (l *Local) probe(ctx context.Context, which []*localNode, initial bool) error {
-	cfg := baseConfig("chaosrun-probe")
-	cfg.Net.DialTimeout = time.Second
-	cfg.Net.ReadTimeout = 5 * time.Second
-	cfg.Metadata.Retry.Max = 0
-	want := l.PIDs() // the running brokers
+// running returns the ids of the running brokers.
+func (l *Local) running() []int32 { return slices.Sorted(maps.Keys(l.PIDs())) }
+
+// exited returns the exit error of the first node of which whose process
+// has exited, or nil.
+func (l *Local) exited(which []*localNode) error {
 	for _, n := range which {
-		// One seed per client: the node itself must answer, not a peer. A
-		// broker enables its client listener only after the controller has
-		// unfenced it (BrokerServer waits for that first), so an answer
-		// means the node finished starting; its list must then hold every
-		// running broker.
-		c, err := sarama.NewClient([]string{n.addr}, cfg)
-		if err != nil {
-			return fmt.Errorf("node %d at %s: %w", n.id, n.addr, err)
-		}
-		seen := map[int32]bool{}
-		for _, b := range c.Brokers() {
-			seen[b.ID()] = true
-		}
-		_ = c.Close()
-		for id := range want {
-			if !seen[id] {
-				return fmt.Errorf("node %d lists brokers %v, not yet %d", n.id, slices.Sorted(maps.Keys(seen)), id)
-			}
+		l.mu.Lock()
+		p := n.proc
+		l.mu.Unlock()
+		if p.Exited() {
+			return exitError(n, p)
 		}
 	}
-	if !initial {
-		return nil
-	}
-	c, err := sarama.NewClient(l.Bootstrap(), cfg)
-	if err != nil {
-		return fmt.Errorf("bootstrap: %w", err)
-	}
-	defer func() { _ = c.Close() }()
-	err = createTopic(ctx, c, TopicSpec{Name: readyTopic, Partitions: 1, ReplicationFactor: int16(min(len(which), 3))})
-	if errors.Is(err, ErrTopicExists) {
-		return leadersReady(c, readyTopic, 1)
-	}
-	return err
+	return nil
 }
 
 // Bootstrap returns the client addresses of all brokers (valid after Start).
@@ -426,8 +394,8 @@ func (l *Local) PIDs() map[int32]int {
 	defer l.mu.Unlock()
 	out := map[int32]int{}
 	for _, n := range l.nodes {
-		if n.proc != nil && !n.proc.exited() {
-			out[n.id] = n.proc.pid
+		if n.proc != nil && !n.proc.Exited() {
+			out[n.id] = n.proc.Pid()
 		}
 	}
 	return out
@@ -454,8 +422,8 @@ func (l *Local) KillBroker(id int32) error {
 	if p == nil {
 		return nil
 	}
-	l.log.Info("killing broker", "node", id, "pid", p.pid)
-	if err := p.kill(); err != nil {
+	l.log.Info("killing broker", "node", id, "pid", p.Pid())
+	if err := p.Kill(); err != nil {
 		return fmt.Errorf("kill broker %d: %w", id, err)
 	}
 	return nil
@@ -474,8 +442,8 @@ func (l *Local) StopBroker(ctx context.Context, id int32) error {
 	if p == nil {
 		return nil
 	}
-	l.log.Info("stopping broker", "node", id, "pid", p.pid)
-	if err := p.stop(ctx); err != nil {
+	l.log.Info("stopping broker", "node", id, "pid", p.Pid())
+	if err := p.Stop(ctx); err != nil {
 		return fmt.Errorf("stop broker %d: %w", id, err)
 	}
 	return nil
@@ -491,7 +459,7 @@ func (l *Local) StartBroker(ctx context.Context, id int32) error {
 		return fmt.Errorf("start: %w", err)
 	}
 	l.mu.Lock()
-	if n.proc != nil && !n.proc.exited() {
+	if n.proc != nil && !n.proc.Exited() {
 		l.mu.Unlock()
 		return nil
 	}
@@ -504,7 +472,7 @@ func (l *Local) StartBroker(ctx context.Context, id int32) error {
 	if err := l.waitReady(ctx, []*localNode{n}, false); err != nil {
 		return fmt.Errorf("restart broker %d: %w", id, err)
 	}
-	l.log.Info("broker restarted", "node", id, "pid", n.proc.pid, "took", time.Since(t0).Round(time.Millisecond))
+	l.log.Info("broker restarted", "node", id, "pid", n.proc.Pid(), "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
@@ -517,7 +485,7 @@ func (l *Local) Close() error {
 		return nil
 	}
 	l.closed = true
-	var procs []*proc
+	var procs []*proc.Proc
 	for _, n := range l.nodes {
 		if n.proc != nil {
 			procs = append(procs, n.proc)
@@ -526,7 +494,7 @@ func (l *Local) Close() error {
 	l.mu.Unlock()
 	var errs []error
 	for _, p := range procs {
-		if err := p.kill(); err != nil {
+		if err := p.Kill(); err != nil {
 			errs = append(errs, err)
 		}
 	}

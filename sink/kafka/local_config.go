@@ -46,8 +46,9 @@ type LocalConfig struct {
 	Host string
 	// Command, when set, builds the command that runs a JVM of node node
 	// (1-based): the storage format tool and the broker. name and args are
-	// java and its arguments; ctx is the cluster's life. The provider then
-	// sets the command's directory, output, process group and cancellation.
+	// java and its arguments; ctx is the cluster's life, to be passed to
+	// exec.CommandContext. The provider then sets the command's directory,
+	// output, process group and cancellation.
 	// Nil runs java directly. The netns placement uses it to start the
 	// JVMs inside Kafka's network namespace.
 	Command func(ctx context.Context, node int, name string, args ...string) *exec.Cmd
@@ -179,14 +180,16 @@ type nodeSpec struct {
 func renderProps(n nodeSpec, all []nodeSpec, host string, overrides map[string]string) string {
 	var quorum []string
 	for _, o := range all {
-		quorum = append(quorum, hostPort(host, o.controllerPort))
+		quorum = append(quorum, net.JoinHostPort(host, strconv.Itoa(o.controllerPort)))
 	}
+	listeners := fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s",
+		net.JoinHostPort(host, strconv.Itoa(n.clientPort)), net.JoinHostPort(host, strconv.Itoa(n.controllerPort)))
 	props := map[string]string{
 		"process.roles":                       "broker,controller",
 		"node.id":                             strconv.Itoa(int(n.id)),
 		"controller.quorum.bootstrap.servers": strings.Join(quorum, ","),
-		"listeners":                           fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s", hostPort(host, n.clientPort), hostPort(host, n.controllerPort)),
-		"advertised.listeners":                fmt.Sprintf("PLAINTEXT://%s,CONTROLLER://%s", hostPort(host, n.clientPort), hostPort(host, n.controllerPort)),
+		"listeners":                           listeners,
+		"advertised.listeners":                listeners,
 		"inter.broker.listener.name":          "PLAINTEXT",
 		"controller.listener.names":           "CONTROLLER",
 		"listener.security.protocol.map":      "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
@@ -207,16 +210,9 @@ func renderProps(n nodeSpec, all []nodeSpec, host string, overrides map[string]s
 func initialControllers(all []nodeSpec, host string, dirIDs []string) string {
 	parts := make([]string, len(all))
 	for i, n := range all {
-		parts[i] = fmt.Sprintf("%d@%s:%s", n.id, hostPort(host, n.controllerPort), dirIDs[i])
+		parts[i] = fmt.Sprintf("%d@%s:%s", n.id, net.JoinHostPort(host, strconv.Itoa(n.controllerPort)), dirIDs[i])
 	}
 	return strings.Join(parts, ",")
-}
-
-func hostPort(host string, port int) string {
-	if strings.Contains(host, ":") {
-		return fmt.Sprintf("[%s]:%d", host, port)
-	}
-	return fmt.Sprintf("%s:%d", host, port)
 }
 
 // escapeProp escapes a java.util.Properties value.

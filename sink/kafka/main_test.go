@@ -32,8 +32,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func writeFile(p, s string) error { return os.WriteFile(p, []byte(s), 0o644) }
-
 // testLogger sends slog output to the test's output.
 func testLogger(tb testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
@@ -59,14 +60,14 @@ func topicConfig(tb testing.TB, addrs []string, topic, name string) string {
 // order per partition, headers intact, stamped with the broker's append
 // time.
 func TestRoundTrip100k(t *testing.T) {
-	const n, batch = 100_000, 10_000
+	const n = 100_000
 	_, addrs := startLocal(t, 1)
 	ctx := within(t, 3*time.Minute)
 	const topic = "roundtrip"
 	require.NoError(t, CreateTopic(ctx, addrs, TopicSpec{Name: topic, Partitions: 4}))
-	require.Equal(t, "LogAppendTime", topicConfig(t, addrs, topic, "message.timestamp.type"))
+	assert.Equal(t, "LogAppendTime", topicConfig(t, addrs, topic, "message.timestamp.type"))
 	err := CreateTopic(ctx, addrs, TopicSpec{Name: topic, Partitions: 4})
-	require.ErrorIs(t, err, ErrTopicExists)
+	assert.ErrorIs(t, err, ErrTopicExists)
 
 	p, err := NewProducer(ctx, ProducerConfig{Brokers: addrs, Logger: testLogger(t)})
 	require.NoError(t, err)
@@ -75,72 +76,128 @@ func TestRoundTrip100k(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int32(4), parts)
 
-	rows := testRows(n, 1)
-	// A CreateTime a day old: if the topic kept producer time, it would show.
-	createTime := time.Now().Add(-24 * time.Hour).Truncate(time.Millisecond)
-	msgs := encodeRows(t, topic, rows, createTime)
-	start := time.Now().Add(-time.Second) // broker and test share a clock; allow ms truncation
-	results := make([]Result, 0, n)
-	t0 := time.Now()
-	for i := 0; i < n; i += batch {
-		results = append(results, p.Produce(ctx, msgs[i:i+batch])...)
-	}
-	t.Logf("produced %d records in %v", n, time.Since(t0))
-	wms, err := evidence.EncodeWatermark(topic, evidence.Watermark{Changefeed: "cf-test", Epoch: 1, Node: "node-0", Ts: uint64(1000 + n)}, parts)
-	require.NoError(t, err)
-	wmResults := p.Produce(ctx, wms)
-	end := time.Now().Add(time.Second)
-
-	// Produce order per partition, from the acknowledgements.
-	wantOrder := map[int32][]int64{}
-	for i, r := range results {
-		require.Equal(t, OutcomeOK, r.Outcome, "record %d: %v", i, r.Err)
-		wantOrder[r.Partition] = append(wantOrder[r.Partition], rows[i].PK)
-		require.WithinRange(t, r.Timestamp, start, end, "ack timestamp of record %d is the append time", i)
-	}
-	for i, r := range wmResults {
-		require.Equal(t, OutcomeOK, r.Outcome, "watermark %d: %v", i, r.Err)
-		require.Equal(t, int32(i), r.Partition)
-	}
-	require.Len(t, wantOrder, 4, "murmur2 spreads the keys over every partition")
+	pr := produceAll(ctx, t, p, topic, testRows(n, 1), parts)
+	wantOrder := checkAcks(t, pr)
 
 	c, err := NewConsumer(ctx, ConsumerConfig{Brokers: addrs, Topic: topic, Logger: testLogger(t)})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, c.Close()) }()
-	t0 = time.Now()
+	t0 := time.Now()
 	recs, err := c.ReadToEnd(ctx)
 	require.NoError(t, err)
 	t.Logf("consumed %d records in %v", len(recs), time.Since(t0))
 	require.Len(t, recs, n+int(parts))
+	checkRecords(t, pr, recs, wantOrder)
+}
 
+// produced is what produceAll sent and what the broker acknowledged, with
+// a window around the produce calls that every append time falls in.
+type produced struct {
+	rows       []evidence.Row
+	results    []Result // of rows, in order
+	watermarks []Result // one per partition, in partition order
+	wmTs       uint64
+	start, end time.Time
+}
+
+// produceAll produces rows in batches of 10,000, stamped a day old (the
+// topic must replace that with the append time), then a watermark to each
+// of parts partitions.
+func produceAll(ctx context.Context, t *testing.T, p *Producer, topic string, rows []evidence.Row, parts int32) produced {
+	t.Helper()
+	const batch = 10_000
+	// A CreateTime a day old: if the topic kept producer time, it would show.
+	createTime := time.Now().Add(-24 * time.Hour).Truncate(time.Millisecond)
+	msgs := encodeRows(t, topic, rows, createTime)
+	pr := produced{rows: rows, results: make([]Result, 0, len(rows)), wmTs: uint64(1000 + len(rows))}
+	pr.start = time.Now().Add(-time.Second) // broker and test share a clock; allow ms truncation
+	t0 := time.Now()
+	for i := 0; i < len(msgs); i += batch {
+		pr.results = append(pr.results, p.Produce(ctx, msgs[i:min(i+batch, len(msgs))])...)
+	}
+	t.Logf("produced %d records in %v", len(msgs), time.Since(t0))
+	wms, err := evidence.EncodeWatermark(topic, evidence.Watermark{Changefeed: "cf-test", Epoch: 1, Node: "node-0", Ts: pr.wmTs}, parts)
+	require.NoError(t, err)
+	pr.watermarks = p.Produce(ctx, wms)
+	pr.end = time.Now().Add(time.Second)
+	return pr
+}
+
+// checkAcks checks that every record and watermark was acknowledged with
+// an append time, and returns the produce order of the rows' PKs per
+// partition.
+func checkAcks(t *testing.T, pr produced) map[int32][]int64 {
+	t.Helper()
+	order := map[int32][]int64{}
+	for i, r := range pr.results {
+		if !assert.Equal(t, OutcomeOK, r.Outcome, "record %d: %v", i, r.Err) ||
+			!assert.WithinRange(t, r.Timestamp, pr.start, pr.end, "ack timestamp of record %d is the append time", i) {
+			break
+		}
+		order[r.Partition] = append(order[r.Partition], pr.rows[i].PK)
+	}
+	for i, r := range pr.watermarks {
+		assert.Equal(t, OutcomeOK, r.Outcome, "watermark %d: %v", i, r.Err)
+		assert.Equal(t, int32(i), r.Partition)
+	}
+	assert.Len(t, order, len(pr.watermarks), "murmur2 spreads the keys over every partition")
+	return order
+}
+
+// checkRecords checks what was read back against what was produced: every
+// row exactly once, at its acknowledged partition and offset, with its
+// headers, in produce order per partition, stamped with the append time;
+// and one watermark per partition.
+func checkRecords(t *testing.T, pr produced, recs []evidence.Record, wantOrder map[int32][]int64) {
+	t.Helper()
 	gotOrder := map[int32][]int64{}
-	seen := make([]int, n)
+	seen := make([]int, len(pr.rows))
 	lastOffset := map[int32]int64{}
 	watermarks := 0
 	for _, rec := range recs {
-		if last, ok := lastOffset[rec.Partition]; ok {
-			require.Greater(t, rec.Offset, last, "offsets grow within partition %d", rec.Partition)
+		if !checkRecord(t, pr, rec, lastOffset) {
+			return
 		}
-		lastOffset[rec.Partition] = rec.Offset
-		require.WithinRange(t, rec.Timestamp, start, end, "record %s/%d@%d carries the broker's append time", rec.Topic, rec.Partition, rec.Offset)
 		if rec.Kind == evidence.KindWatermark {
 			watermarks++
-			require.Equal(t, uint64(1000+n), rec.Watermark.Ts)
 			continue
 		}
-		require.Equal(t, evidence.KindRow, rec.Kind)
-		pk := rec.Row.PK
-		seen[pk]++
-		require.Equal(t, rows[pk], *rec.Row, "row %d with its headers round-trips", pk)
-		require.Equal(t, results[pk].Partition, rec.Partition)
-		require.Equal(t, results[pk].Offset, rec.Offset)
-		gotOrder[rec.Partition] = append(gotOrder[rec.Partition], pk)
+		seen[rec.Row.PK]++
+		gotOrder[rec.Partition] = append(gotOrder[rec.Partition], rec.Row.PK)
 	}
 	for pk, k := range seen {
-		require.Equal(t, 1, k, "row %d seen %d times", pk, k)
+		if !assert.Equal(t, 1, k, "row %d seen %d times", pk, k) {
+			break
+		}
 	}
-	assert.Equal(t, int(parts), watermarks)
+	assert.Equal(t, len(pr.watermarks), watermarks)
 	for part, want := range wantOrder {
-		require.Equal(t, want, gotOrder[part], "partition %d order", part)
+		assert.Equal(t, want, gotOrder[part], "partition %d order", part)
 	}
+}
+
+// checkRecord checks one record read back; lastOffset holds the offset of
+// the previous record of each partition.
+func checkRecord(t *testing.T, pr produced, rec evidence.Record, lastOffset map[int32]int64) bool {
+	t.Helper()
+	if last, ok := lastOffset[rec.Partition]; ok && !assert.Greater(t, rec.Offset, last, "offsets grow within partition %d", rec.Partition) {
+		return false
+	}
+	lastOffset[rec.Partition] = rec.Offset
+	if !assert.WithinRange(t, rec.Timestamp, pr.start, pr.end, "record %s/%d@%d carries the broker's append time", rec.Topic, rec.Partition, rec.Offset) {
+		return false
+	}
+	if rec.Kind == evidence.KindWatermark {
+		return assert.Equal(t, pr.wmTs, rec.Watermark.Ts)
+	}
+	if !assert.Equal(t, evidence.KindRow, rec.Kind) {
+		return false
+	}
+	pk := rec.Row.PK
+	if !assert.True(t, pk >= 0 && pk < int64(len(pr.rows)), "row %d was produced", pk) {
+		return false
+	}
+	return assert.Equal(t, pr.rows[pk], *rec.Row, "row %d with its headers round-trips", pk) &&
+		assert.Equal(t, pr.results[pk].Partition, rec.Partition) &&
+		assert.Equal(t, pr.results[pk].Offset, rec.Offset)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -17,7 +18,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/IBM/sarama"
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/network"
@@ -25,6 +25,8 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 	tcnetwork "github.com/testcontainers/testcontainers-go/network"
+
+	"github.com/chaosrun/chaosrun/internal/proc"
 )
 
 // ProviderTestcontainers names the testcontainers provider in
@@ -355,7 +357,7 @@ func (p *Testcontainers) run(ctx context.Context, n *containerNode, all []*conta
 		if err != nil {
 			return fmt.Errorf("start broker %d container: %w", n.id, err)
 		}
-		n.hostPort, n.addr = ports[0], hostPort("127.0.0.1", ports[0])
+		n.hostPort, n.addr = ports[0], net.JoinHostPort(loopback.String(), strconv.Itoa(ports[0]))
 		ctr, err := testcontainers.GenericContainer(ctx, p.request(n, all))
 		if c, ok := ctr.(*testcontainers.DockerContainer); ok && c != nil {
 			adopted := p.adopt(func() {
@@ -492,69 +494,35 @@ func (p *Testcontainers) noteVolumes(ctx context.Context, n *containerNode) erro
 	return nil
 }
 
-// waitReady polls until every broker serves metadata that lists all brokers
-// and the ready topic can be created. A container that exits meanwhile ends
-// the wait with its output's tail.
+// waitReady waits until every broker serves metadata that lists all
+// brokers and the ready topic can be created. A container that exits
+// meanwhile ends the wait with its output's tail.
 func (p *Testcontainers) waitReady(ctx context.Context) error {
-	tick := time.NewTicker(250 * time.Millisecond)
-	defer tick.Stop()
-	var last error
-	for {
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w; last probe: %v", ErrNotReady, context.Cause(ctx), last)
-		}
-		for _, n := range p.nodes {
-			ctr := p.container(n)
-			if ctr == nil {
-				return fmt.Errorf("broker %d container: removed meanwhile: %w", n.id, ErrClosed)
-			}
-			st, err := ctr.State(ctx)
-			if err == nil && !st.Running {
-				return fmt.Errorf("%w: broker %d container %s (exit code %d); last lines of its output:\n%s",
-					ErrBrokerExited, n.id, st.Status, st.ExitCode, p.tail(ctx, n, 30))
-			}
-		}
-		if last = p.probe(ctx); last == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-		case <-tick.C:
-		}
+	r := readiness{bootstrap: p.addrs(), replicas: int16(len(p.nodes)), exited: p.exited}
+	ids := make([]int32, len(p.nodes))
+	for i, n := range p.nodes {
+		r.nodes = append(r.nodes, readyNode{id: n.id, addr: n.addr})
+		ids[i] = n.id
 	}
+	r.want = func() []int32 { return ids }
+	return waitReady(ctx, r)
 }
 
-// probe checks readiness once, over the addresses clients use.
-func (p *Testcontainers) probe(ctx context.Context) error {
-	cfg := baseConfig("chaosrun-probe")
-	cfg.Net.DialTimeout = time.Second
-	cfg.Net.ReadTimeout = 5 * time.Second
-	cfg.Metadata.Retry.Max = 0
+// exited reports the first broker container that is no longer running,
+// with the tail of its output.
+func (p *Testcontainers) exited(ctx context.Context) error {
 	for _, n := range p.nodes {
-		// One seed per client: the node itself must answer, and only does
-		// once the controller has unfenced it.
-		c, err := sarama.NewClient([]string{n.addr}, cfg)
-		if err != nil {
-			return fmt.Errorf("broker %d at %s: %w", n.id, n.addr, err)
+		ctr := p.container(n)
+		if ctr == nil {
+			return fmt.Errorf("broker %d container: removed meanwhile: %w", n.id, ErrClosed)
 		}
-		got := len(c.Brokers())
-		_ = c.Close()
-		if got != len(p.nodes) {
-			return fmt.Errorf("broker %d lists %d of %d brokers", n.id, got, len(p.nodes))
+		st, err := ctr.State(ctx)
+		if err == nil && !st.Running {
+			return fmt.Errorf("%w: broker %d container %s (exit code %d); last lines of its output:\n%s",
+				ErrBrokerExited, n.id, st.Status, st.ExitCode, p.tail(ctx, n, 30))
 		}
 	}
-	c, err := sarama.NewClient(p.addrs(), cfg)
-	if err != nil {
-		return fmt.Errorf("bootstrap: %w", err)
-	}
-	defer func() { _ = c.Close() }()
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	err = createTopic(tctx, c, TopicSpec{Name: readyTopic, Partitions: 1, ReplicationFactor: int16(len(p.nodes))})
-	if errors.Is(err, ErrTopicExists) {
-		return leadersReady(c, readyTopic, 1)
-	}
-	return err
+	return nil
 }
 
 func (p *Testcontainers) addrs() []string {
@@ -572,8 +540,7 @@ func (p *Testcontainers) tail(ctx context.Context, node *containerNode, n int) s
 	if err != nil {
 		return fmt.Sprintf("(no output: %v)", err)
 	}
-	lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n")
-	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+	return proc.LastLines(string(out), n)
 }
 
 func (p *Testcontainers) output(ctx context.Context, node *containerNode) ([]byte, error) {

@@ -1,24 +1,22 @@
 package kafka_test
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaosrun/chaosrun/internal/proc"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/sink/kafka/providertest"
 )
@@ -201,40 +199,24 @@ func TestTestcontainersSIGINT(t *testing.T) {
 	runID := fmt.Sprintf("sigint-%d", time.Now().UnixNano()%1_000_000_000)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, exe, "-test.run=^TestTestcontainersSIGINTChild$", "-test.v")
-	cmd.Env = append(os.Environ(), envSigintChild+"="+runID)
-	cmd.Stderr = t.Output()
-	out, err := cmd.StdoutPipe()
+	child, err := proc.Start(ctx, proc.Spec{Name: "SIGINT child", Path: exe, Args: []string{"-test.run=^TestTestcontainersSIGINTChild$", "-test.v"},
+		Env: append(os.Environ(), envSigintChild+"="+runID), Log: filepath.Join(t.TempDir(), "child.log"), Ready: true})
 	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
 	t.Cleanup(func() {
+		assert.NoError(t, child.Kill())
+		if t.Failed() {
+			t.Logf("child's output:\n%s", proc.Tail(child.LogPath(), 50))
+		}
 		// Whatever happened, leave nothing behind.
 		_, _ = kafka.SweepContainers(context.Background(), runID)
 	})
-	ready := make(chan error, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			t.Log("child:", sc.Text())
-			if strings.Contains(sc.Text(), "CHILD READY") {
-				ready <- nil
-				_, _ = io.Copy(io.Discard, out)
-				return
-			}
-		}
-		ready <- errors.New("child ended before it was ready")
-	}()
-	select {
-	case err := <-ready:
-		require.NoError(t, err)
-	case <-ctx.Done():
-		t.Fatal("child not ready in time")
-	}
+	_, err = child.WaitReady(ctx)
+	require.NoError(t, err)
 	gotC, _ := labelled(t, cli, runID)
 	require.Len(t, gotC, 1, "the child's container runs")
 
-	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
-	err = cmd.Wait()
+	require.NoError(t, child.Signal(syscall.SIGINT))
+	err = child.Wait(ctx)
 	var ee *exec.ExitError
 	require.ErrorAs(t, err, &ee, "the child dies of the signal")
 	ws, ok := ee.Sys().(syscall.WaitStatus)
@@ -257,7 +239,7 @@ func TestTestcontainersSIGINTChild(t *testing.T) {
 	require.NoError(t, err)
 	_, err = p.Start(context.Background())
 	require.NoError(t, err)
-	fmt.Println("CHILD READY")
+	fmt.Println("READY")
 	time.Sleep(3 * time.Minute) // the parent interrupts long before
 	t.Fatal("not interrupted")
 }

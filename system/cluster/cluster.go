@@ -335,11 +335,15 @@ func (c *Cluster) CreateChangefeed(ctx context.Context, id string, tables []stri
 	return nil
 }
 
+// stopGrace is how long a process has between SIGTERM and SIGKILL at Close.
+const stopGrace = 5 * time.Second
+
 // Close stops every process (nodes first, Kafka last) and closes clients.
-// It is idempotent.
+// It reports processes whose group did not go away. It is idempotent.
 func (c *Cluster) Close() error {
+	var errs []error
 	for _, p := range c.Nodes {
-		p.Stop(5 * time.Second)
+		errs = append(errs, p.Stop(stopGrace))
 	}
 	if c.Up != nil {
 		c.Up.Close()
@@ -350,15 +354,15 @@ func (c *Cluster) Close() error {
 		c.Store = nil
 	}
 	if c.Upstream != nil {
-		c.Upstream.Stop(5 * time.Second)
+		errs = append(errs, c.Upstream.Stop(stopGrace))
 	}
 	if c.Meta != nil {
-		c.Meta.Stop(5 * time.Second)
+		errs = append(errs, c.Meta.Stop(stopGrace))
 	}
 	if c.Provider != nil {
 		if err := c.Provider.Close(); err != nil {
-			return fmt.Errorf("cluster: stop kafka: %w", err)
+			errs = append(errs, fmt.Errorf("cluster: stop kafka: %w", err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -12,6 +12,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/chaosrun/chaosrun/internal/wait"
 )
 
 // CaptureInfo is what a node registers under its session lease.
@@ -131,7 +133,7 @@ func (s *Store) WatchCaptures(ctx context.Context) <-chan []CaptureInfo {
 		for ctx.Err() == nil {
 			list, rev, err := s.Captures(ctx)
 			if err != nil {
-				if !sleepCtx(ctx, 200*time.Millisecond) {
+				if wait.Sleep(ctx, 200*time.Millisecond) != nil {
 					return
 				}
 				continue
@@ -169,17 +171,6 @@ func sendLatest[T any](ctx context.Context, ch chan T, v T) {
 		case <-ch:
 		default:
 		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 
@@ -277,7 +268,7 @@ func (ss *Session) ObserveOwner(ctx context.Context) <-chan Owner {
 				kv := resp.Kvs[0]
 				sendLatest(ctx, out, Owner{Node: string(kv.Value), Key: string(kv.Key), Rev: kv.CreateRevision})
 			}
-			if !sleepCtx(ctx, 100*time.Millisecond) {
+			if wait.Sleep(ctx, 100*time.Millisecond) != nil {
 				return
 			}
 		}

@@ -2,13 +2,13 @@ package upstream
 
 import (
 	"context"
-	"errors"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaosrun/chaosrun/internal/proctest"
@@ -32,10 +32,37 @@ func TestChangeLogSurvivesSIGKILL(t *testing.T) {
 	ctx := testCtx(t, 2*time.Minute)
 
 	p := proctest.Start(t, bin, "upstream", "--dir", dir, "--listen", "127.0.0.1:0", "--tables", "2")
+	acked := commitUntilKilled(ctx, t, p, 300)
+	log, err := ReadChangeLog(filepath.Join(dir, ChangeLogFile))
+	require.NoError(t, err)
+	checkAckedLogged(t, acked, log)
+
+	// Restart on the same dir.
+	p2 := proctest.Start(t, bin, "upstream", "--dir", dir, "--tables", "2")
+	c2, err := Dial(ctx, p2.Ready("addr"))
+	require.NoError(t, err)
+	defer c2.Close()
+	ts := checkRecovered(ctx, t, c2, log)
+	checkReplay(ctx, t, c2, log, ts)
+
+	// SIGTERM is a clean shutdown.
+	require.NoError(t, p2.Signal(syscall.SIGTERM))
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	assert.NoError(t, p2.Wait(wctx), "output:\n%s", p2.Stderr())
+
+	_, err = Dial(testCtx(t, 500*time.Millisecond), p2.Ready("addr"))
+	assert.ErrorIs(t, err, context.DeadlineExceeded, "nothing listens after shutdown")
+}
+
+// commitUntilKilled commits from four writers to the upstream p until at
+// least n commits are acknowledged, kills p with SIGKILL mid-load and
+// returns the acknowledged commits.
+func commitUntilKilled(ctx context.Context, t *testing.T, p *proctest.Proc, n int) []ackedTxn {
+	t.Helper()
 	c, err := Dial(ctx, p.Ready("addr"))
 	require.NoError(t, err)
 	defer c.Close()
-
 	var (
 		mu    sync.Mutex
 		acked []ackedTxn
@@ -61,32 +88,38 @@ func TestChangeLogSurvivesSIGKILL(t *testing.T) {
 	require.Eventually(t, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(acked) >= 300
+		return len(acked) >= n
 	}, 60*time.Second, 10*time.Millisecond)
-	p.Kill() // SIGKILL mid-load
+	p.Kill()
 	wg.Wait()
+	return acked
+}
 
-	log, err := ReadChangeLog(filepath.Join(dir, ChangeLogFile))
-	require.NoError(t, err)
+// checkAckedLogged checks that every acknowledged commit is in the change
+// log, whole. It reports the first one that is not.
+func checkAckedLogged(t *testing.T, acked []ackedTxn, log []Change) {
+	t.Helper()
 	byTs := map[uint64][]Change{}
 	for _, ch := range log {
 		byTs[ch.CommitTs] = append(byTs[ch.CommitTs], ch)
 	}
 	for _, a := range acked {
-		got := byTs[a.ts]
-		require.Len(t, got, len(a.writes), "acked commit %d missing from the change log", a.ts)
+		want := make([]Change, len(a.writes))
 		for i, w := range a.writes {
-			require.Equal(t, Change{CommitTs: a.ts, Table: w.Table, PK: w.PK, Op: OpInsert, Columns: w.Columns}, got[i])
+			want[i] = Change{CommitTs: a.ts, Table: w.Table, PK: w.PK, Op: OpInsert, Columns: w.Columns}
+		}
+		if !assert.Equal(t, want, byTs[a.ts], "acked commit %d in the change log", a.ts) {
+			return
 		}
 	}
 	t.Logf("%d acked, %d transactions in the log (the rest had unknown outcomes)", len(acked), len(byTs))
+}
 
-	// Restart on the same dir.
-	p2 := proctest.Start(t, bin, "upstream", "--dir", dir, "--tables", "2")
-	c2, err := Dial(ctx, p2.Ready("addr"))
-	require.NoError(t, err)
-	defer c2.Close()
-
+// checkRecovered checks that c, an upstream restarted on the log's
+// directory, holds exactly the logged rows and never reuses a logged ts. It
+// returns the ts of a new commit.
+func checkRecovered(ctx context.Context, t *testing.T, c *Client, log []Change) uint64 {
+	t.Helper()
 	want := map[string]map[int64]map[string]Value{"t1": {}, "t2": {}}
 	for _, ch := range log {
 		want[ch.Table][ch.PK] = ch.Columns
@@ -96,23 +129,28 @@ func TestChangeLogSurvivesSIGKILL(t *testing.T) {
 		maxLogged = log[len(log)-1].CommitTs
 	}
 	for tbl, rows := range want {
-		got, readTs, err := c2.Snapshot(ctx, WholeTable(tbl))
+		got, readTs, err := c.Snapshot(ctx, WholeTable(tbl))
 		require.NoError(t, err)
-		require.Greater(t, readTs, maxLogged)
+		assert.Greater(t, readTs, maxLogged)
 		gotRows := map[int64]map[string]Value{}
 		for _, r := range got {
 			gotRows[r.PK] = r.Columns
 		}
-		require.Equal(t, rows, gotRows, "table %s recovered from the log", tbl)
+		assert.Equal(t, rows, gotRows, "table %s recovered from the log", tbl)
 	}
-	ts, err := c2.Commit(ctx, ins("t1", -1, nil))
+	ts, err := c.Commit(ctx, ins("t1", -1, nil))
 	require.NoError(t, err)
-	require.Greater(t, ts, maxLogged, "no ts reused after a SIGKILL restart")
+	assert.Greater(t, ts, maxLogged, "no ts reused after a SIGKILL restart")
+	return ts
+}
 
-	// A feed from 0 replays the log and then the new commit.
+// checkReplay checks that a feed of t2 from 0 replays the log up to the
+// commit at ts.
+func checkReplay(ctx context.Context, t *testing.T, c *Client, log []Change, ts uint64) {
+	t.Helper()
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	f, err := c2.EventFeed(fctx, WholeTable("t2"), 0)
+	f, err := c.EventFeed(fctx, WholeTable("t2"), 0)
 	require.NoError(t, err)
 	var replay []Change
 	for {
@@ -123,15 +161,5 @@ func TestChangeLogSurvivesSIGKILL(t *testing.T) {
 			break
 		}
 	}
-	require.Equal(t, expectedFor(log, WholeTable("t2"), 0), replay)
-	cancel()
-
-	// SIGTERM is a clean shutdown.
-	require.NoError(t, p2.Signal(syscall.SIGTERM))
-	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
-	defer wcancel()
-	require.NoError(t, p2.Wait(wctx), "stderr:\n%s", p2.Stderr())
-
-	_, err = Dial(testCtx(t, 500*time.Millisecond), p2.Ready("addr"))
-	require.True(t, errors.Is(err, context.DeadlineExceeded), "nothing listens after shutdown: %v", err)
+	assert.Equal(t, expectedFor(log, WholeTable("t2"), 0), replay)
 }
