@@ -23,6 +23,7 @@ import (
 	"github.com/chaosrun/chaosrun/checker/tail"
 	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/internal/wait"
 	"github.com/chaosrun/chaosrun/reports"
 	"github.com/chaosrun/chaosrun/reports/result"
 	"github.com/chaosrun/chaosrun/sink/kafka"
@@ -235,7 +236,7 @@ func (r *runner) execute(ctx context.Context) error {
 		return err
 	}
 	r.setPhase("recovery")
-	if err := sleepUntil(ctx, time.Now().Add(r.sc.RecoveryWindow)); err != nil {
+	if err := wait.Sleep(ctx, r.sc.RecoveryWindow); err != nil {
 		return err
 	}
 	r.setPhase("drain")
@@ -415,7 +416,7 @@ func (r *runner) steady(ctx context.Context) error {
 		default:
 			since = time.Time{}
 		}
-		if err := sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -435,7 +436,7 @@ func (r *runner) faults(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := sleepUntil(fctx, planStart.Add(st.At)); err != nil {
+			if err := wait.Sleep(fctx, time.Until(planStart.Add(st.At))); err != nil {
 				return
 			}
 			if err := r.fault(fctx, st); err != nil {
@@ -489,7 +490,7 @@ func (r *runner) fault(ctx context.Context, st Step) error {
 		r.log.Warn("fault did not take effect", "fault", st.ID, "err", err)
 	}
 	r.writeFaults()
-	if err := sleepUntil(ctx, time.Now().Add(st.Duration)); err != nil {
+	if err := wait.Sleep(ctx, st.Duration); err != nil {
 		return err
 	}
 	if err := g.Heal(ctx); err != nil {
@@ -630,7 +631,7 @@ func (r *runner) drain(ctx context.Context) error {
 		if st := r.tailer.State(); st.GlobalDefined && st.Global >= ts {
 			return nil
 		}
-		if err := sleepUntil(ctx, time.Now().Add(100*time.Millisecond)); err != nil {
+		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
 	}
@@ -846,19 +847,4 @@ func (r *runner) status(ctx context.Context, now time.Time, rps float64) string 
 	}
 	return fmt.Sprintf("phase=%s elapsed=%s owner=%s epoch=%s lag=%s rows/s=%.0f faults=%d",
 		phase, now.Sub(r.start).Round(time.Second), owner, epoch, lag, rps, r.faultsOn.Load())
-}
-
-func sleepUntil(ctx context.Context, t time.Time) error {
-	d := time.Until(t)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

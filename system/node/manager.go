@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/chaosrun/chaosrun/evidence"
+	"github.com/chaosrun/chaosrun/internal/wait"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/roles"
 	"github.com/chaosrun/chaosrun/system/upstream"
@@ -79,7 +80,7 @@ func (n *node) openManager(ctx context.Context, e roles.OpenManager) {
 				return
 			}
 			n.log.Warn("open producer failed; retrying", "changefeed", m.cf, "err", err)
-			sleep(mctx, 500*time.Millisecond)
+			_ = wait.Sleep(mctx, 500*time.Millisecond)
 		}
 	}()
 	go func() {
@@ -191,7 +192,7 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 		stream, err := m.n.up.EventFeed(ctx, d.span, checkpoint)
 		if err != nil {
 			log.Debug("open feed failed; retrying", "err", err)
-			sleep(ctx, 200*time.Millisecond)
+			_ = wait.Sleep(ctx, 200*time.Millisecond)
 			continue
 		}
 		var pending []evidence.Message
@@ -232,7 +233,7 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 			}
 		}
 		if ctx.Err() == nil {
-			sleep(ctx, 100*time.Millisecond)
+			_ = wait.Sleep(ctx, 100*time.Millisecond)
 		}
 	}
 }

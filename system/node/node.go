@@ -21,6 +21,7 @@ import (
 
 	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/internal/wait"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/meta"
 	"github.com/chaosrun/chaosrun/system/roles"
@@ -330,7 +331,7 @@ func (n *node) campaign(ctx context.Context, sess *meta.Session, id string) {
 				return
 			}
 			n.log.Warn("campaign failed; retrying", "err", err)
-			if !sleep(ctx, time.Second) {
+			if wait.Sleep(ctx, time.Second) != nil {
 				return
 			}
 			continue
@@ -362,17 +363,6 @@ func (n *node) campaign(ctx context.Context, sess *meta.Session, id string) {
 		if lost == "etcd session lost" {
 			return
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }
 
@@ -481,7 +471,7 @@ func (n *node) rejoin(ctx context.Context) {
 				return
 			}
 			n.log.Warn("rejoin failed; retrying", "err", err)
-			if !sleep(ctx, 500*time.Millisecond) {
+			if wait.Sleep(ctx, 500*time.Millisecond) != nil {
 				return
 			}
 		}
