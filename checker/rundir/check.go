@@ -57,6 +57,40 @@ type Info struct {
 // Errors wrap ErrNotRunDir (dir or the dump missing), ErrInput (a file does
 // not parse) or checker.ErrConfig.
 func CheckRunDir(dir string, slos checker.SLOs, info Info) (*result.Result, error) {
+	in, err := openInputs(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer in.close()
+	c, err := checker.New(in.config(slos, info))
+	if err != nil {
+		return nil, err
+	}
+	if err := feed(c, in.changes, in.records); err != nil {
+		return nil, fmt.Errorf("%w: %s or %s: %w", ErrInput, SinkRecordsFile, ChangeLogPath, err)
+	}
+	res := c.Finish()
+	res.Timings.Phases = info.Phases
+	in.judgeDumpComplete(res)
+	return res, nil
+}
+
+// inputs are a run directory's files, opened or read for one check.
+type inputs struct {
+	records     io.Reader // the dump's complete lines
+	tornRecords bool
+	changes     io.Reader // the change log's complete lines; nil without one
+	grants      []checker.EpochGrant
+	faults      []checker.FaultEvent
+	decisions   []checker.DecisionEntry
+	offsets     SinkOffsets
+	haveOffsets bool
+	malformed   []Malformed
+	files       []*os.File
+}
+
+// openInputs opens the dump and the change log and reads the small files.
+func openInputs(dir string) (*inputs, error) {
 	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -66,107 +100,130 @@ func CheckRunDir(dir string, slos checker.SLOs, info Info) (*result.Result, erro
 	case !st.IsDir():
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrNotRunDir, dir)
 	}
-	recf, err := os.Open(filepath.Join(dir, SinkRecordsFile))
+	in := &inputs{}
+	if err := in.openDump(dir); err != nil {
+		in.close()
+		return nil, err
+	}
+	if err := in.readSmallFiles(dir); err != nil {
+		in.close()
+		return nil, err
+	}
+	if err := in.openChangeLog(dir); err != nil {
+		in.close()
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *inputs) openDump(dir string) error {
+	f, err := os.Open(filepath.Join(dir, SinkRecordsFile))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("%w: %s has no %s (the Kafka tailer never ran there)", ErrNotRunDir, dir, SinkRecordsFile)
+		return fmt.Errorf("%w: %s has no %s (the Kafka tailer never ran there)", ErrNotRunDir, dir, SinkRecordsFile)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+		return fmt.Errorf("%w: %w", ErrInput, err)
 	}
-	defer recf.Close()
-	records, tornRecords, err := completeLines(recf)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrInput, SinkRecordsFile, err)
+	in.files = append(in.files, f)
+	if in.records, in.tornRecords, err = completeLines(f); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInput, SinkRecordsFile, err)
 	}
+	return nil
+}
 
-	grants, _, err := LoadGrants(dir)
-	if err != nil {
-		return nil, err
+func (in *inputs) readSmallFiles(dir string) error {
+	var err error
+	if in.grants, _, err = LoadGrants(dir); err != nil {
+		return err
 	}
-	faults, _, err := LoadFaults(dir)
-	if err != nil {
-		return nil, err
+	if in.faults, _, err = LoadFaults(dir); err != nil {
+		return err
 	}
-	sortFaults(faults)
-	decisions, err := LoadDecisions(dir)
-	if err != nil {
-		return nil, err
+	sortFaults(in.faults)
+	if in.decisions, err = LoadDecisions(dir); err != nil {
+		return err
 	}
-	offsets, haveOffsets, err := LoadOffsets(dir)
-	if err != nil {
-		return nil, err
+	if in.offsets, in.haveOffsets, err = LoadOffsets(dir); err != nil {
+		return err
 	}
-	malformed, err := LoadMalformed(dir)
-	if err != nil {
-		return nil, err
-	}
+	in.malformed, err = LoadMalformed(dir)
+	return err
+}
 
-	var changes io.Reader
-	logf, err := os.Open(filepath.Join(dir, ChangeLogPath))
+// openChangeLog opens the upstream change log; a run without one is checked
+// without it.
+func (in *inputs) openChangeLog(dir string) error {
+	f, err := os.Open(filepath.Join(dir, ChangeLogPath))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
+		return nil
 	case err != nil:
-		return nil, fmt.Errorf("%w: %w", ErrInput, err)
-	default:
-		defer logf.Close()
-		if changes, _, err = completeLines(logf); err != nil {
-			return nil, fmt.Errorf("%w: %s: %w", ErrInput, ChangeLogPath, err)
-		}
+		return fmt.Errorf("%w: %w", ErrInput, err)
 	}
+	in.files = append(in.files, f)
+	if in.changes, _, err = completeLines(f); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrInput, ChangeLogPath, err)
+	}
+	return nil
+}
 
+func (in *inputs) close() {
+	for _, f := range in.files {
+		f.Close()
+	}
+}
+
+// config is the checker's configuration for these inputs, with what makes
+// the dump untrustworthy as environment errors.
+func (in *inputs) config(slos checker.SLOs, info Info) checker.Config {
 	cfg := checker.Config{
 		Run:         info.Run,
 		Changefeed:  info.Changefeed,
 		SLOs:        slos,
 		Partitions:  info.Partitions,
-		Grants:      grants,
-		Decisions:   decisions,
-		Faults:      faults,
+		Grants:      in.grants,
+		Decisions:   in.decisions,
+		Faults:      in.faults,
 		Start:       info.Start,
 		End:         info.End,
 		Step:        info.Step,
-		NoChangeLog: changes == nil,
+		NoChangeLog: in.changes == nil,
 		StartTs:     info.StartTs,
 		Bank:        info.Bank,
 		EnvErrors:   slices.Clone(info.EnvErrors),
 	}
 	if cfg.Changefeed == "" {
-		cfg.Changefeed = onlyChangefeed(grants)
+		cfg.Changefeed = onlyChangefeed(in.grants)
 	}
-	if cfg.Partitions == 0 && haveOffsets {
-		cfg.Partitions = len(offsets.Partitions)
+	if cfg.Partitions == 0 && in.haveOffsets {
+		cfg.Partitions = len(in.offsets.Partitions)
 	}
-	if !haveOffsets {
+	if !in.haveOffsets {
 		cfg.EnvErrors = append(cfg.EnvErrors, fmt.Sprintf("the Kafka tailer never drained the topic (no %s): the record dump may be incomplete", SinkOffsetsFile))
 	}
-	if tornRecords {
+	if in.tornRecords {
 		cfg.EnvErrors = append(cfg.EnvErrors, fmt.Sprintf("%s ends in a torn line: the tailer was killed while writing", SinkRecordsFile))
 	}
-	if n := len(malformed); n > 0 {
-		m := malformed[0]
+	if n := len(in.malformed); n > 0 {
+		m := in.malformed[0]
 		cfg.EnvErrors = append(cfg.EnvErrors, fmt.Sprintf("%d records in the topic are not valid cdc records, first partition %d offset %d: %s",
 			n, m.Partition, m.Offset, m.Error))
 	}
+	return cfg
+}
 
-	c, err := checker.New(cfg)
-	if err != nil {
-		return nil, err
+// judgeDumpComplete makes res inconclusive when the dump held fewer records
+// than the topic had when the tailer drained it. NB: after Finish, so that
+// the records actually read are compared.
+func (in *inputs) judgeDumpComplete(res *result.Result) {
+	if !in.haveOffsets {
+		return
 	}
-	if err := feed(c, changes, records); err != nil {
-		return nil, fmt.Errorf("%w: %s or %s: %w", ErrInput, SinkRecordsFile, ChangeLogPath, err)
+	got := res.Counters.Records + res.Counters.Foreign + int64(len(in.malformed))
+	if want := in.offsets.Total(); got < want {
+		res.Verdict = checker.Decide(res.Invariants, append(res.Verdict.Reasons,
+			fmt.Sprintf("environment: the record dump holds %d of the %d records the topic %s had when it was drained", got, want, in.offsets.Topic)))
 	}
-	res := c.Finish()
-	res.Timings.Phases = info.Phases
-
-	if haveOffsets {
-		// NB: after Finish, so that the records actually read are compared.
-		got := res.Counters.Records + res.Counters.Foreign + int64(len(malformed))
-		if want := offsets.Total(); got < want {
-			res.Verdict = checker.Decide(res.Invariants, append(res.Verdict.Reasons,
-				fmt.Sprintf("environment: the record dump holds %d of the %d records the topic %s had when it was drained", got, want, offsets.Topic)))
-		}
-	}
-	return res, nil
 }
 
 // onlyChangefeed returns the changefeed the grants name if they name

@@ -53,79 +53,18 @@ const Partitions = 2
 // records in its dump.
 func Write(tb testing.TB, dir string, o Options) int {
 	tb.Helper()
-	if o.Rows == 0 {
-		o.Rows = 200
-	}
-	if o.RowEvery == 0 {
-		o.RowEvery = 10 * time.Millisecond
-	}
-	if o.Keys == 0 {
-		o.Keys = 20
-	}
-	require.NoError(tb, os.MkdirAll(filepath.Join(dir, "upstream"), 0o755))
-	logf, err := os.Create(filepath.Join(dir, rundir.ChangeLogPath))
-	require.NoError(tb, err)
-	defer func() { require.NoError(tb, logf.Close()) }()
-	recf, err := os.Create(filepath.Join(dir, rundir.SinkRecordsFile))
-	require.NoError(tb, err)
-	defer func() { require.NoError(tb, recf.Close()) }()
-	logw, recw := bufio.NewWriter(logf), bufio.NewWriter(recf)
-
-	var offsets [Partitions]int64
-	records := 0
-	emit := func(r evidence.Record) {
-		r.Offset = offsets[r.Partition]
-		offsets[r.Partition]++
-		b, err := json.Marshal(rundir.Record(r))
-		require.NoError(tb, err)
-		_, err = recw.Write(append(b, '\n'))
-		require.NoError(tb, err)
-		records++
-	}
-	for i := 1; i <= o.Rows; i++ {
-		at := Base.Add(time.Duration(i) * o.RowEvery)
-		ts := checker.ComposeTS(at.UnixMilli(), 0)
-		pk := int64(i % o.Keys)
-		v := strconv.Itoa(i)
-		_, err := fmt.Fprintf(logw, `{"commit_ts":%d,"rows":[{"table":"t1","pk":%d,"op":"update","columns":{"v":%q,"n":%d}}]}`+"\n", ts, pk, v, i)
-		require.NoError(tb, err)
-		if i != o.Drop {
-			// Columns as the node renders them: strings quoted, ints bare.
-			emit(evidence.Record{
-				Partition: int32(pk % Partitions), Timestamp: at.Add(5 * time.Millisecond), Kind: evidence.KindRow,
-				Changefeed: "cf1", Epoch: 1, Node: "n1",
-				Row: &evidence.Row{Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%Partitions)),
-					Table: "t1", PK: pk, Op: evidence.OpUpdate, CommitTs: ts, Columns: map[string]string{"v": strconv.Quote(v), "n": v}},
-			})
-		}
-		if i%10 == 0 {
-			for p := range int32(Partitions) {
-				emit(evidence.Record{Partition: p, Timestamp: at.Add(6 * time.Millisecond), Kind: evidence.KindWatermark, Changefeed: "cf1", Epoch: 1, Node: "n1",
-					Watermark: &evidence.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: ts}})
-			}
-		}
-	}
-	require.NoError(tb, logw.Flush())
-	require.NoError(tb, recw.Flush())
-
+	o = o.withDefaults()
+	offsets, records := writeStream(tb, dir, o)
 	writeJSON(tb, filepath.Join(dir, evidence.EpochsFile), []evidence.Epoch{
 		{Changefeed: "cf1", Epoch: 1, GrantedAt: Base.Add(-time.Second), Node: "n1", Revision: 7},
 	})
-	decisions, err := os.Create(filepath.Join(dir, "decisions-n1.jsonl"))
+	decisions, err := os.Create(filepath.Join(dir, evidence.DecisionsFile("n1")))
 	require.NoError(tb, err)
 	enc := json.NewEncoder(decisions)
 	require.NoError(tb, enc.Encode(evidence.Decision{Time: Base, Node: "n1", Role: "maintainer", Changefeed: "cf1",
 		Message: "CheckpointTsMessage", MsgEpoch: 1, LocalEpoch: 1, Sender: "n1", Verdict: "Accept", Acted: true}))
 	require.NoError(tb, decisions.Close())
-
-	var faults []checker.FaultEvent
-	if o.Fault || o.Ineffective {
-		span := time.Duration(o.Rows) * o.RowEvery
-		faults = append(faults, checker.FaultEvent{ID: "f1", Kind: "partition", TargetRole: "owner", TargetProcess: "n1",
-			Inject: Base.Add(span / 4), Heal: Base.Add(span * 4 / 10), Effective: !o.Ineffective})
-	}
-	writeJSON(tb, filepath.Join(dir, rundir.FaultsFile), faults)
-
+	writeJSON(tb, filepath.Join(dir, rundir.FaultsFile), o.faults())
 	if !o.NoOffsets {
 		so := rundir.SinkOffsets{Topic: "cf1", DrainedAt: Base.Add(time.Hour), Records: int64(records)}
 		for p := range int32(Partitions) {
@@ -137,6 +76,86 @@ func Write(tb testing.TB, dir string, o Options) int {
 		writeJSON(tb, filepath.Join(dir, rundir.SinkOffsetsFile), so)
 	}
 	return records
+}
+
+func (o Options) withDefaults() Options {
+	if o.Rows == 0 {
+		o.Rows = 200
+	}
+	if o.RowEvery == 0 {
+		o.RowEvery = 10 * time.Millisecond
+	}
+	if o.Keys == 0 {
+		o.Keys = 20
+	}
+	return o
+}
+
+func (o Options) faults() []checker.FaultEvent {
+	if !o.Fault && !o.Ineffective {
+		return nil
+	}
+	span := time.Duration(o.Rows) * o.RowEvery
+	return []checker.FaultEvent{{ID: "f1", Kind: "partition", TargetRole: "owner", TargetProcess: "n1",
+		Inject: Base.Add(span / 4), Heal: Base.Add(span * 4 / 10), Effective: !o.Ineffective}}
+}
+
+// dumpWriter appends records to the dump, numbering offsets per partition.
+type dumpWriter struct {
+	tb      testing.TB
+	w       *bufio.Writer
+	offsets [Partitions]int64
+	records int
+}
+
+func (d *dumpWriter) emit(r evidence.Record) {
+	r.Offset = d.offsets[r.Partition]
+	d.offsets[r.Partition]++
+	b, err := json.Marshal(rundir.Record(r))
+	require.NoError(d.tb, err)
+	_, err = d.w.Write(append(b, '\n'))
+	require.NoError(d.tb, err)
+	d.records++
+}
+
+// writeStream writes the change log and the dump: one row change every
+// RowEvery, a watermark broadcast after every ten.
+func writeStream(tb testing.TB, dir string, o Options) (offsets [Partitions]int64, records int) {
+	require.NoError(tb, os.MkdirAll(filepath.Join(dir, "upstream"), 0o755))
+	logf, err := os.Create(filepath.Join(dir, rundir.ChangeLogPath))
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, logf.Close()) }()
+	recf, err := os.Create(filepath.Join(dir, rundir.SinkRecordsFile))
+	require.NoError(tb, err)
+	defer func() { require.NoError(tb, recf.Close()) }()
+	logw := bufio.NewWriter(logf)
+	dump := &dumpWriter{tb: tb, w: bufio.NewWriter(recf)}
+	for i := 1; i <= o.Rows; i++ {
+		at := Base.Add(time.Duration(i) * o.RowEvery)
+		ts := checker.ComposeTS(at.UnixMilli(), 0)
+		pk := int64(i % o.Keys)
+		v := strconv.Itoa(i)
+		_, err := fmt.Fprintf(logw, `{"commit_ts":%d,"rows":[{"table":"t1","pk":%d,"op":"update","columns":{"v":%q,"n":%d}}]}`+"\n", ts, pk, v, i)
+		require.NoError(tb, err)
+		if i != o.Drop {
+			// Columns as the node renders them: strings quoted, ints bare.
+			dump.emit(evidence.Record{
+				Partition: int32(pk % Partitions), Timestamp: at.Add(5 * time.Millisecond), Kind: evidence.KindRow,
+				Changefeed: "cf1", Epoch: 1, Node: "n1",
+				Row: &evidence.Row{Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%Partitions)),
+					Table: "t1", PK: pk, Op: evidence.OpUpdate, CommitTs: ts, Columns: map[string]string{"v": strconv.Quote(v), "n": v}},
+			})
+		}
+		if i%10 == 0 {
+			for p := range int32(Partitions) {
+				dump.emit(evidence.Record{Partition: p, Timestamp: at.Add(6 * time.Millisecond), Kind: evidence.KindWatermark, Changefeed: "cf1", Epoch: 1, Node: "n1",
+					Watermark: &evidence.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: ts}})
+			}
+		}
+	}
+	require.NoError(tb, logw.Flush())
+	require.NoError(tb, dump.w.Flush())
+	return dump.offsets, dump.records
 }
 
 func writeJSON(tb testing.TB, path string, v any) {
