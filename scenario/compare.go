@@ -13,15 +13,15 @@ import (
 
 // Arm is one configuration of a comparison and the outcome of its run.
 type Arm struct {
-	Name    string // "epoch", "off", "epoch+self-fence"
-	Dir     string
-	Outcome Outcome
+	Name string // "epoch", "off", "epoch+self-fence"
+	Dir  string
+	Run  RunSummary
 }
 
 // Met reports whether an arm's verdict is the one its scenario declares
 // for it (see Expect.For).
 func Met(e Expect, a Arm) bool {
-	o := a.Outcome.Verdict.Outcome
+	o := a.Run.Verdict.Outcome
 	if e.For(a.Name) == ExpectEither {
 		return o == result.Pass || o == result.Fail
 	}
@@ -131,11 +131,11 @@ func compareRows(arms []Arm) [][]string {
 	get := func(f func(r *result.Result) string) []string {
 		var out []string
 		for _, a := range arms {
-			if a.Outcome.Result == nil {
+			if a.Run.Result == nil {
 				out = append(out, "—")
 				continue
 			}
-			out = append(out, f(a.Outcome.Result))
+			out = append(out, f(a.Run.Result))
 		}
 		return out
 	}

@@ -12,7 +12,7 @@ import (
 // scenario declares for each arm.
 func TestDiscriminatedAgainstDeclaration(t *testing.T) {
 	arm := func(name string, o result.Outcome) Arm {
-		return Arm{Name: name, Outcome: Outcome{Verdict: result.Verdict{Outcome: o}}}
+		return Arm{Name: name, Run: RunSummary{Verdict: result.Verdict{Outcome: o}}}
 	}
 	bite := Expect{On: ExpectPass, Off: ExpectFail}
 	quiet := Expect{On: ExpectPass, Off: ExpectPass, Reason: "nothing in flight"}

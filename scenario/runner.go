@@ -56,8 +56,8 @@ type RunOptions struct {
 	Logger *slog.Logger
 }
 
-// Outcome is what a run ended with.
-type Outcome struct {
+// RunSummary is what a run ended with.
+type RunSummary struct {
 	Dir     string
 	Verdict result.Verdict
 	Result  *result.Result
@@ -104,7 +104,7 @@ type runner struct {
 // everything down on every path, including cancellation of ctx. A non-nil
 // error wraps ErrHarness; the outcome's verdict says pass, fail or
 // inconclusive otherwise.
-func Run(ctx context.Context, opt RunOptions) (out Outcome, err error) {
+func Run(ctx context.Context, opt RunOptions) (out RunSummary, err error) {
 	sc := opt.Plan.Scenario.WithDefaults()
 	if err := sc.Validate(); err != nil {
 		return out, fmt.Errorf("%w: %w", ErrHarness, err)

@@ -53,7 +53,7 @@ func leftovers(t *testing.T, dir string) []string {
 	return out
 }
 
-func runPlan(t *testing.T, bin, backend string, p fencing.Policy) scenario.Outcome {
+func runPlan(t *testing.T, bin, backend string, p fencing.Policy) scenario.RunSummary {
 	t.Helper()
 	sc, ok := scenario.Lookup("owner-isolation")
 	require.True(t, ok)

@@ -52,21 +52,21 @@ type Workload interface {
 	// nothing it can safely write right now.
 	Next(r *rand.Rand) (txn []Write, ok bool)
 	// Done reports the outcome of a transaction returned by Next.
-	Done(txn []Write, outcome Outcome)
+	Done(txn []Write, outcome TxnOutcome)
 }
 
-// Outcome is the result of one transaction.
-type Outcome string
+// TxnOutcome is the result of one transaction.
+type TxnOutcome string
 
 // Transaction outcomes, as recorded in the history.
 const (
-	OutcomeOK      Outcome = "ok"
-	OutcomeFail    Outcome = "fail"
-	OutcomeUnknown Outcome = "info"
+	OutcomeOK      TxnOutcome = "ok"
+	OutcomeFail    TxnOutcome = "fail"
+	OutcomeUnknown TxnOutcome = "info"
 )
 
 // Classify maps a Store error to an outcome.
-func Classify(err error) Outcome {
+func Classify(err error) TxnOutcome {
 	switch {
 	case err == nil:
 		return OutcomeOK
@@ -149,7 +149,7 @@ func newAppend(o Options) *appendWL {
 func (a *appendWL) Name() string     { return "append" }
 func (a *appendWL) Tables() []string { return a.tables }
 func (a *appendWL) Setup() [][]Write { return nil }
-func (a *appendWL) Done([]Write, Outcome) {
+func (a *appendWL) Done([]Write, TxnOutcome) {
 }
 
 func (a *appendWL) Next(r *rand.Rand) ([]Write, bool) {
@@ -239,7 +239,7 @@ func (b *bank) Next(r *rand.Rand) ([]Write, bool) {
 	}, true
 }
 
-func (b *bank) Done(txn []Write, o Outcome) {
+func (b *bank) Done(txn []Write, o TxnOutcome) {
 	for _, w := range txn {
 		b.busy[w.PK] = false
 		switch o {
@@ -267,10 +267,10 @@ func newHotkey(o Options) *hotkey {
 	return &hotkey{tables: tableNames(o.Tables), hot: o.HotKeys, space: o.KeySpace, weight: o.HotWeight, seen: map[string]bool{}}
 }
 
-func (h *hotkey) Name() string          { return "hotkey" }
-func (h *hotkey) Tables() []string      { return h.tables }
-func (h *hotkey) Setup() [][]Write      { return nil }
-func (h *hotkey) Done([]Write, Outcome) {}
+func (h *hotkey) Name() string             { return "hotkey" }
+func (h *hotkey) Tables() []string         { return h.tables }
+func (h *hotkey) Setup() [][]Write         { return nil }
+func (h *hotkey) Done([]Write, TxnOutcome) {}
 
 func (h *hotkey) Next(r *rand.Rand) ([]Write, bool) {
 	var pk int64
@@ -306,7 +306,7 @@ type Stats struct {
 	Rows    int64
 }
 
-func (s *Stats) add(o Outcome, rows int) {
+func (s *Stats) add(o TxnOutcome, rows int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch o {
@@ -426,7 +426,7 @@ type job struct {
 
 type result struct {
 	job
-	outcome Outcome
+	outcome TxnOutcome
 }
 
 // runOne sends one transaction and records its invoke and completion.

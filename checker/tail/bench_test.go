@@ -227,10 +227,10 @@ func produceBenchRun(ctx context.Context, b *testing.B, addrs []string, topic, s
 		logical++
 		// Rows first, acknowledged, then the watermark that covers them.
 		for k, r := range prod.Produce(ctx, msgs) {
-			require.Equal(b, kafka.OutcomeOK, r.Outcome, "record %d: %v", k, r.Err)
+			require.Equal(b, kafka.DeliveryAcked, r.Delivery, "record %d: %v", k, r.Err)
 		}
 		for k, r := range prod.Produce(ctx, wms) {
-			require.Equal(b, kafka.OutcomeOK, r.Outcome, "watermark %d: %v", k, r.Err)
+			require.Equal(b, kafka.DeliveryAcked, r.Delivery, "watermark %d: %v", k, r.Err)
 		}
 	}
 	require.NoError(b, prod.Close())

@@ -50,7 +50,7 @@ func produceAll(ctx context.Context, t *testing.T, p *kafka.Producer, msgs []evi
 		require.NoError(t, ctx.Err(), "%d records never acknowledged", len(msgs))
 		var retry []evidence.Message
 		for i, r := range p.Produce(ctx, msgs) {
-			if r.Outcome != kafka.OutcomeOK {
+			if r.Delivery != kafka.DeliveryAcked {
 				retry = append(retry, msgs[i])
 			}
 		}

@@ -81,7 +81,7 @@ func (o *compareOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	out := cmd.OutOrStdout()
 	fmt.Fprintf(out, "comparison: %s\n", filepath.Join(dir, "compare.html"))
-	inconclusive := slices.ContainsFunc(done, func(a scenario.Arm) bool { return a.Outcome.Verdict.Outcome == result.Inconclusive })
+	inconclusive := slices.ContainsFunc(done, func(a scenario.Arm) bool { return a.Run.Verdict.Outcome == result.Inconclusive })
 	switch {
 	case inconclusive:
 		return &exitError{code: exitInconclusive, err: errors.New("a run was inconclusive")}
@@ -106,7 +106,7 @@ func (o *compareOptions) runArms(cmd *cobra.Command, p scenario.Plan, dir string
 			return nil, &exitError{code: exitHarnessError, err: fmt.Errorf("%s run: %w", a.name, err)}
 		}
 		fmt.Fprintf(out, "== %s: verdict %s\n", a.name, res.Verdict.Outcome)
-		done = append(done, scenario.Arm{Name: a.name, Dir: opt.Dir, Outcome: res})
+		done = append(done, scenario.Arm{Name: a.name, Dir: opt.Dir, Run: res})
 	}
 	return done, nil
 }

@@ -34,7 +34,7 @@ func (j sweepJob) key() sweepKey { return sweepKey{j.scenario.Name, j.backend, j
 
 // record is what sweep.json keeps of j's run: its verdict, or the harness
 // error it ended in, and how long it took.
-func (j sweepJob) record(o scenario.Outcome, err error, took time.Duration) scenario.SweepRun {
+func (j sweepJob) record(o scenario.RunSummary, err error, took time.Duration) scenario.SweepRun {
 	rec := scenario.SweepRun{Scenario: j.scenario.Name, Backend: j.backend, Seed: j.seed, Arm: j.arm.name, Dir: j.dir,
 		Expect: j.expect(), Expected: j.expect().For(j.arm.name), DurationMs: took.Milliseconds()}
 	if err != nil {
@@ -42,7 +42,7 @@ func (j sweepJob) record(o scenario.Outcome, err error, took time.Duration) scen
 		return rec
 	}
 	rec.Outcome, rec.Violated = o.Verdict.Outcome, o.Verdict.Violated
-	rec.Met = scenario.Met(j.expect(), scenario.Arm{Name: j.arm.name, Dir: j.dir, Outcome: o})
+	rec.Met = scenario.Met(j.expect(), scenario.Arm{Name: j.arm.name, Dir: j.dir, Run: o})
 	return rec
 }
 

@@ -25,17 +25,17 @@ func fakeRuns(t *testing.T, verdict func(ctx context.Context, opt scenario.RunOp
 	var calls []scenario.RunOptions
 	prev := runScenario
 	t.Cleanup(func() { runScenario = prev })
-	runScenario = func(ctx context.Context, opt scenario.RunOptions) (scenario.Outcome, error) {
+	runScenario = func(ctx context.Context, opt scenario.RunOptions) (scenario.RunSummary, error) {
 		calls = append(calls, opt)
 		if verdict == nil {
 			t.Errorf("sweep ran %s although its input was bad", opt.Dir)
-			return scenario.Outcome{}, errors.New("must not run")
+			return scenario.RunSummary{}, errors.New("must not run")
 		}
 		v, err := verdict(ctx, opt)
 		if err != nil {
-			return scenario.Outcome{}, err
+			return scenario.RunSummary{}, err
 		}
-		return scenario.Outcome{Dir: opt.Dir, Verdict: v, Result: &result.Result{Verdict: v}}, nil
+		return scenario.RunSummary{Dir: opt.Dir, Verdict: v, Result: &result.Result{Verdict: v}}, nil
 	}
 	return &calls
 }

@@ -80,8 +80,8 @@ func newProducerBench(b *testing.B, perRound int) *producerBench {
 func (pb *producerBench) wrapperRound() time.Duration {
 	t0 := time.Now()
 	for i, r := range pb.w.Produce(context.Background(), pb.msgs) {
-		if r.Outcome != OutcomeOK {
-			pb.b.Fatalf("wrapper record %d: %v %v", i, r.Outcome, r.Err)
+		if r.Delivery != DeliveryAcked {
+			pb.b.Fatalf("wrapper record %d: %v %v", i, r.Delivery, r.Err)
 		}
 	}
 	return time.Since(t0)

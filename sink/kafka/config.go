@@ -23,7 +23,7 @@ type ProducerConfig struct {
 	// RetryBackoff is the wait between retries; default 250ms.
 	RetryBackoff time.Duration
 	// Timeout bounds how long Produce waits for outcomes (the context may
-	// shorten it); records still unacknowledged then are OutcomeUnknown.
+	// shorten it); records still unacknowledged then are DeliveryUnknown.
 	// Default 30s.
 	Timeout time.Duration
 	// Logger receives the producer's logs; default slog.Default().

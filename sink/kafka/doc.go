@@ -9,9 +9,9 @@
 // # Producing
 //
 // Producer is an idempotent, acks=all producer with a murmur2 (Java
-// compatible) key partitioner. Produce reports one Outcome per record:
-// OutcomeOK (acknowledged), OutcomeFailed (provably not written) or
-// OutcomeUnknown (may or may not be in the topic; a timeout is unknown, never
+// compatible) key partitioner. Produce reports one Delivery per record:
+// DeliveryAcked (acknowledged), DeliveryFailed (provably not written) or
+// DeliveryUnknown (may or may not be in the topic; a timeout is unknown, never
 // failed). Callers that resend unknown records must expect duplicates: the
 // checker counts them, it does not forbid them.
 //

@@ -17,9 +17,9 @@ import (
 // outcome is not OK (as a CDC dispatcher would), until all are acknowledged
 // or ctx is done. onAcked sees the running count of acknowledged records.
 // It returns the outcome counts of all attempts.
-func produceUntilAcked(ctx context.Context, tb testing.TB, p *Producer, msgs []evidence.Message, batch int, onAcked func(int)) map[Outcome]int {
+func produceUntilAcked(ctx context.Context, tb testing.TB, p *Producer, msgs []evidence.Message, batch int, onAcked func(int)) map[Delivery]int {
 	tb.Helper()
-	counts := map[Outcome]int{}
+	counts := map[Delivery]int{}
 	acked := 0
 	pending := make([]int, len(msgs))
 	for i := range pending {
@@ -36,8 +36,8 @@ func produceUntilAcked(ctx context.Context, tb testing.TB, p *Producer, msgs []e
 		var retry []int
 		var first error
 		for i, r := range p.Produce(ctx, send) {
-			counts[r.Outcome]++
-			if r.Outcome == OutcomeOK {
+			counts[r.Delivery]++
+			if r.Delivery == DeliveryAcked {
 				acked++
 				continue
 			}
@@ -93,8 +93,8 @@ func TestBrokerKilledMidProduction(t *testing.T) {
 	require.NoError(t, <-faultDone)
 	require.ErrorIs(t, syscall.Kill(oldPID, 0), syscall.ESRCH, "the killed JVM is gone")
 	require.NotEqual(t, oldPID, l.PIDs()[1])
-	t.Logf("outcomes over all attempts: ok=%d unknown=%d failed=%d", counts[OutcomeOK], counts[OutcomeUnknown], counts[OutcomeFailed])
-	require.Equal(t, n, counts[OutcomeOK])
+	t.Logf("outcomes over all attempts: ok=%d unknown=%d failed=%d", counts[DeliveryAcked], counts[DeliveryUnknown], counts[DeliveryFailed])
+	require.Equal(t, n, counts[DeliveryAcked])
 
 	c, err := NewConsumer(ctx, ConsumerConfig{Brokers: addrs, Topic: topic, Logger: testLogger(t)})
 	require.NoError(t, err)
@@ -111,7 +111,7 @@ func TestBrokerKilledMidProduction(t *testing.T) {
 		dups += k - 1
 	}
 	t.Logf("%d records in the topic for %d rows: %d duplicates", len(recs), n, dups)
-	assert.LessOrEqual(t, dups, counts[OutcomeUnknown], "only resent unknown records can duplicate")
+	assert.LessOrEqual(t, dups, counts[DeliveryUnknown], "only resent unknown records can duplicate")
 }
 
 // TestThreeBrokersOneDown starts a 3-broker cluster; a topic with
@@ -132,7 +132,7 @@ func TestThreeBrokersOneDown(t *testing.T) {
 	rows := testRows(2*n, 1)
 	msgs := encodeRows(t, topic, rows, time.Time{})
 	for i, r := range p.Produce(ctx, msgs[:n]) {
-		require.Equal(t, OutcomeOK, r.Outcome, "record %d before the fault: %v", i, r.Err)
+		require.Equal(t, DeliveryAcked, r.Delivery, "record %d before the fault: %v", i, r.Err)
 	}
 
 	require.NoError(t, l.KillBroker(3))
@@ -142,7 +142,7 @@ func TestThreeBrokersOneDown(t *testing.T) {
 	waitBrokers(ctx, t, addrs[:2], 2)
 	t.Logf("broker 3 fenced %v after the kill", time.Since(t0).Round(time.Millisecond))
 	for i, r := range p.Produce(ctx, msgs[n:]) {
-		require.Equal(t, OutcomeOK, r.Outcome, "record %d with broker 3 down: %v", n+i, r.Err)
+		require.Equal(t, DeliveryAcked, r.Delivery, "record %d with broker 3 down: %v", n+i, r.Err)
 	}
 	t.Logf("%d records acknowledged with one broker down, %v after the kill", n, time.Since(t0).Round(time.Millisecond))
 

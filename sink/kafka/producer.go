@@ -13,51 +13,41 @@ import (
 	"github.com/chaosrun/chaosrun/evidence"
 )
 
-// Outcome is what the producer knows about one record after Produce.
-type Outcome uint8
+//go:generate stringer -type=Delivery -linecomment -output=delivery_string.go
 
-// The outcomes. The zero value is OutcomeUnknown, so a result nobody filled
-// in never claims more than is known.
+// Delivery is what the producer knows about one record after Produce.
+type Delivery uint8
+
+// The deliveries. The zero value is DeliveryUnknown, so a receipt nobody
+// filled in never claims more than is known.
 const (
-	// OutcomeUnknown: the record may or may not be in the topic (a timeout,
+	// DeliveryUnknown: the record may or may not be in the topic (a timeout,
 	// a broken connection, retries exhausted after a send).
-	OutcomeUnknown Outcome = iota
-	// OutcomeOK: the broker acknowledged the record with acks=all.
-	OutcomeOK
-	// OutcomeFailed: the record is certainly not in the topic (never sent,
+	DeliveryUnknown Delivery = iota // unknown
+	// DeliveryAcked: the broker acknowledged the record with acks=all.
+	DeliveryAcked // ok
+	// DeliveryFailed: the record is certainly not in the topic (never sent,
 	// or rejected for its content, which every attempt would have been).
-	OutcomeFailed
+	DeliveryFailed // failed
 )
 
-// String returns "unknown", "ok" or "failed".
-func (o Outcome) String() string {
-	switch o {
-	case OutcomeOK:
-		return "ok"
-	case OutcomeFailed:
-		return "failed"
-	default:
-		return "unknown"
-	}
-}
-
-// Result is the outcome of one record of a Produce call.
-type Result struct {
-	Outcome Outcome
-	// Partition, Offset and Timestamp are set when Outcome is OutcomeOK.
+// Receipt is the outcome of one record of a Produce call.
+type Receipt struct {
+	Delivery Delivery
+	// Partition, Offset and Timestamp are set when Delivery is DeliveryAcked.
 	// Timestamp is the broker's append time on LogAppendTime topics.
 	Partition int32
 	Offset    int64
 	Timestamp time.Time
-	// Err says why the outcome is not OutcomeOK.
+	// Err says why the outcome is not DeliveryAcked.
 	Err error
 }
 
 // Producer writes Messages through an idempotent, acks=all sarama async
-// producer and reports a per-record Outcome. It is safe for concurrent use.
+// producer and reports a per-record Delivery. It is safe for concurrent use.
 //
 // NB: when sarama finally gives up on an idempotent batch it bumps the
-// producer epoch, so resending an OutcomeUnknown record can duplicate it, and
+// producer epoch, so resending an DeliveryUnknown record can duplicate it, and
 // records sent after a failure may land before the resent ones. Callers that
 // need per-key order rebuild the producer and resend from the last
 // acknowledged record.
@@ -89,7 +79,7 @@ type ticket struct {
 // batch collects the results of one Produce call.
 type batch struct {
 	mu        sync.Mutex
-	results   []Result
+	results   []Receipt
 	settled   []bool
 	open      int
 	done      chan struct{}
@@ -97,12 +87,12 @@ type batch struct {
 }
 
 func newBatch(n int) *batch {
-	return &batch{results: make([]Result, n), settled: make([]bool, n), open: n, done: make(chan struct{})}
+	return &batch{results: make([]Receipt, n), settled: make([]bool, n), open: n, done: make(chan struct{})}
 }
 
 // settle records the outcome of record i; it reports false when the batch
 // no longer wants it (already settled, or the caller stopped waiting).
-func (b *batch) settle(i int, r Result) bool {
+func (b *batch) settle(i int, r Receipt) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.abandoned || b.settled[i] {
@@ -122,7 +112,7 @@ func (b *batch) abandon(cause error) {
 	defer b.mu.Unlock()
 	for i, ok := range b.settled {
 		if !ok {
-			b.results[i] = Result{Outcome: OutcomeUnknown, Err: fmt.Errorf("%w: %w", ErrOutcomeTimeout, cause)}
+			b.results[i] = Receipt{Delivery: DeliveryUnknown, Err: fmt.Errorf("%w: %w", ErrOutcomeTimeout, cause)}
 		}
 	}
 	b.abandoned = true
@@ -186,28 +176,28 @@ func (p *Producer) drain() {
 				succ = nil
 				continue
 			}
-			p.settle(m, Result{Outcome: OutcomeOK, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp})
+			p.settle(m, Receipt{Delivery: DeliveryAcked, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp})
 		case e, ok := <-errs:
 			if !ok {
 				errs = nil
 				continue
 			}
-			p.settle(e.Msg, Result{
-				Outcome: classify(e.Err),
-				Err:     fmt.Errorf("produce to %s/%d: %w", e.Msg.Topic, e.Msg.Partition, e.Err),
+			p.settle(e.Msg, Receipt{
+				Delivery: classify(e.Err),
+				Err:      fmt.Errorf("produce to %s/%d: %w", e.Msg.Topic, e.Msg.Partition, e.Err),
 			})
 		}
 	}
 }
 
-func (p *Producer) settle(m *sarama.ProducerMessage, r Result) {
+func (p *Producer) settle(m *sarama.ProducerMessage, r Receipt) {
 	t, ok := m.Metadata.(*ticket)
 	if !ok {
 		return
 	}
 	if !t.b.settle(t.i, r) {
 		p.log.Debug("outcome after the caller stopped waiting", "topic", m.Topic,
-			"partition", m.Partition, "offset", m.Offset, "outcome", r.Outcome.String())
+			"partition", m.Partition, "offset", m.Offset, "outcome", r.Delivery.String())
 	}
 }
 
@@ -234,25 +224,25 @@ var definiteFailures = []error{
 
 // classify maps a produce error to an outcome (maelstrom's rule: only errors
 // that prove nothing was written are failures).
-func classify(err error) Outcome {
+func classify(err error) Delivery {
 	for _, f := range definiteFailures {
 		if errors.Is(err, f) {
-			return OutcomeFailed
+			return DeliveryFailed
 		}
 	}
 	var ce sarama.ConfigurationError
 	if errors.As(err, &ce) {
-		return OutcomeFailed
+		return DeliveryFailed
 	}
-	return OutcomeUnknown
+	return DeliveryUnknown
 }
 
 // Produce sends msgs and waits until each has an outcome, the context is
 // done, or ProducerConfig.Timeout passes; records still unacknowledged then
-// are OutcomeUnknown. Results are in the order of msgs. Records of one key
+// are DeliveryUnknown. Results are in the order of msgs. Records of one key
 // (or one explicit partition) keep their order within a call and across
 // sequential calls, as long as nothing fails.
-func (p *Producer) Produce(ctx context.Context, msgs []evidence.Message) []Result {
+func (p *Producer) Produce(ctx context.Context, msgs []evidence.Message) []Receipt {
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -263,7 +253,7 @@ func (p *Producer) Produce(ctx context.Context, msgs []evidence.Message) []Resul
 	pms := make([]sarama.ProducerMessage, len(msgs))
 	sent, cause := p.send(ctx, b, msgs, tickets, pms)
 	for i := sent; i < len(msgs); i++ {
-		b.settle(i, Result{Outcome: OutcomeFailed, Err: fmt.Errorf("%w: %w", ErrNotSent, cause)})
+		b.settle(i, Receipt{Delivery: DeliveryFailed, Err: fmt.Errorf("%w: %w", ErrNotSent, cause)})
 	}
 	select {
 	case <-b.done:
@@ -285,7 +275,7 @@ func (p *Producer) send(ctx context.Context, b *batch, msgs []evidence.Message, 
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Topic == "" || m.Partition < evidence.AnyPartition {
-			b.settle(i, Result{Outcome: OutcomeFailed, Err: fmt.Errorf("produce record %d: topic %q partition %d: %w", i, m.Topic, m.Partition, ErrBadConfig)})
+			b.settle(i, Receipt{Delivery: DeliveryFailed, Err: fmt.Errorf("produce record %d: topic %q partition %d: %w", i, m.Topic, m.Partition, ErrBadConfig)})
 			continue
 		}
 		tickets[i] = ticket{b: b, i: i, explicit: m.Partition != evidence.AnyPartition}

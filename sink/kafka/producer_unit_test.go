@@ -54,47 +54,47 @@ func TestPartitionerExplicit(t *testing.T) {
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		err  error
-		want Outcome
+		want Delivery
 	}{
-		{sarama.ErrMessageSizeTooLarge, OutcomeFailed},
-		{fmt.Errorf("wrapped: %w", sarama.ErrInvalidTopic), OutcomeFailed},
-		{sarama.ErrInvalidPartition, OutcomeFailed},
-		{sarama.ErrShuttingDown, OutcomeFailed},
-		{sarama.ConfigurationError("bad"), OutcomeFailed},
-		{ErrNotSent, OutcomeFailed},
+		{sarama.ErrMessageSizeTooLarge, DeliveryFailed},
+		{fmt.Errorf("wrapped: %w", sarama.ErrInvalidTopic), DeliveryFailed},
+		{sarama.ErrInvalidPartition, DeliveryFailed},
+		{sarama.ErrShuttingDown, DeliveryFailed},
+		{sarama.ConfigurationError("bad"), DeliveryFailed},
+		{ErrNotSent, DeliveryFailed},
 		// Anything that may have reached the log is unknown.
-		{sarama.ErrRequestTimedOut, OutcomeUnknown},
-		{sarama.ErrNotEnoughReplicas, OutcomeUnknown},
-		{sarama.ErrNotEnoughReplicasAfterAppend, OutcomeUnknown},
-		{sarama.ErrNotLeaderForPartition, OutcomeUnknown},
-		{sarama.ErrOutOfBrokers, OutcomeUnknown},
-		{io.EOF, OutcomeUnknown},
-		{&net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, OutcomeUnknown},
+		{sarama.ErrRequestTimedOut, DeliveryUnknown},
+		{sarama.ErrNotEnoughReplicas, DeliveryUnknown},
+		{sarama.ErrNotEnoughReplicasAfterAppend, DeliveryUnknown},
+		{sarama.ErrNotLeaderForPartition, DeliveryUnknown},
+		{sarama.ErrOutOfBrokers, DeliveryUnknown},
+		{io.EOF, DeliveryUnknown},
+		{&net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, DeliveryUnknown},
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, classify(tt.err), "%v", tt.err)
 	}
-	assert.Equal(t, "unknown", Outcome(0).String())
-	assert.Equal(t, "ok", OutcomeOK.String())
-	assert.Equal(t, "failed", OutcomeFailed.String())
+	assert.Equal(t, "unknown", Delivery(0).String())
+	assert.Equal(t, "ok", DeliveryAcked.String())
+	assert.Equal(t, "failed", DeliveryFailed.String())
 }
 
 func TestBatchSettleAndAbandon(t *testing.T) {
 	b := newBatch(3)
-	assert.True(t, b.settle(0, Result{Outcome: OutcomeOK, Offset: 5}))
-	assert.False(t, b.settle(0, Result{Outcome: OutcomeFailed}), "second outcome for one record is dropped")
+	assert.True(t, b.settle(0, Receipt{Delivery: DeliveryAcked, Offset: 5}))
+	assert.False(t, b.settle(0, Receipt{Delivery: DeliveryFailed}), "second outcome for one record is dropped")
 	b.abandon(context.DeadlineExceeded)
-	assert.False(t, b.settle(1, Result{Outcome: OutcomeOK}), "outcome after abandon is dropped")
-	assert.Equal(t, OutcomeOK, b.results[0].Outcome)
+	assert.False(t, b.settle(1, Receipt{Delivery: DeliveryAcked}), "outcome after abandon is dropped")
+	assert.Equal(t, DeliveryAcked, b.results[0].Delivery)
 	for _, r := range b.results[1:] {
-		assert.Equal(t, OutcomeUnknown, r.Outcome)
+		assert.Equal(t, DeliveryUnknown, r.Delivery)
 		require.ErrorIs(t, r.Err, ErrOutcomeTimeout)
 		require.ErrorIs(t, r.Err, context.DeadlineExceeded)
 	}
 
 	b = newBatch(2)
-	b.settle(1, Result{Outcome: OutcomeOK})
-	b.settle(0, Result{Outcome: OutcomeOK})
+	b.settle(1, Receipt{Delivery: DeliveryAcked})
+	b.settle(0, Receipt{Delivery: DeliveryAcked})
 	select {
 	case <-b.done:
 	default:

@@ -94,8 +94,8 @@ func TestRoundTrip100k(t *testing.T) {
 // a window around the produce calls that every append time falls in.
 type produced struct {
 	rows       []evidence.Row
-	results    []Result // of rows, in order
-	watermarks []Result // one per partition, in partition order
+	results    []Receipt // of rows, in order
+	watermarks []Receipt // one per partition, in partition order
 	wmTs       uint64
 	start, end time.Time
 }
@@ -109,7 +109,7 @@ func produceAll(ctx context.Context, t *testing.T, p *Producer, topic string, ro
 	// A CreateTime a day old: if the topic kept producer time, it would show.
 	createTime := time.Now().Add(-24 * time.Hour).Truncate(time.Millisecond)
 	msgs := encodeRows(t, topic, rows, createTime)
-	pr := produced{rows: rows, results: make([]Result, 0, len(rows)), wmTs: uint64(1000 + len(rows))}
+	pr := produced{rows: rows, results: make([]Receipt, 0, len(rows)), wmTs: uint64(1000 + len(rows))}
 	pr.start = time.Now().Add(-time.Second) // broker and test share a clock; allow ms truncation
 	t0 := time.Now()
 	for i := 0; i < len(msgs); i += batch {
@@ -130,14 +130,14 @@ func checkAcks(t *testing.T, pr produced) map[int32][]int64 {
 	t.Helper()
 	order := map[int32][]int64{}
 	for i, r := range pr.results {
-		if !assert.Equal(t, OutcomeOK, r.Outcome, "record %d: %v", i, r.Err) ||
+		if !assert.Equal(t, DeliveryAcked, r.Delivery, "record %d: %v", i, r.Err) ||
 			!assert.WithinRange(t, r.Timestamp, pr.start, pr.end, "ack timestamp of record %d is the append time", i) {
 			break
 		}
 		order[r.Partition] = append(order[r.Partition], pr.rows[i].PK)
 	}
 	for i, r := range pr.watermarks {
-		assert.Equal(t, OutcomeOK, r.Outcome, "watermark %d: %v", i, r.Err)
+		assert.Equal(t, DeliveryAcked, r.Delivery, "watermark %d: %v", i, r.Err)
 		assert.Equal(t, int32(i), r.Partition)
 	}
 	assert.Len(t, order, len(pr.watermarks), "murmur2 spreads the keys over every partition")

@@ -242,9 +242,9 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 func (m *manager) produceAll(ctx context.Context, prod *kafka.Producer, msgs []evidence.Message) bool {
 	ok := true
 	for _, r := range prod.Produce(ctx, msgs) {
-		if r.Outcome != kafka.OutcomeOK {
+		if r.Delivery != kafka.DeliveryAcked {
 			ok = false
-			if r.Outcome == kafka.OutcomeUnknown {
+			if r.Delivery == kafka.DeliveryUnknown {
 				m.n.met.produceUnknown.Inc()
 			}
 		}

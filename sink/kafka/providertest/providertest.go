@@ -47,8 +47,8 @@ func Records(n int) Option { return func(c *config) { c.records = n } }
 // NothingLeft adds a provider-specific leftover check.
 func NothingLeft(c Check) Option { return func(cfg *config) { cfg.nothingLeft = c } }
 
-// Result is what a Run measured.
-type Result struct {
+// Timings is what a Run measured.
+type Timings struct {
 	// Start is how long Start took.
 	Start time.Duration
 }
@@ -56,7 +56,7 @@ type Result struct {
 // Run runs the contract against the provider newProvider returns, as
 // subtests Start, RoundTrip, Close and StartAfterClose; a failed Start skips
 // the round trip.
-func Run(t *testing.T, newProvider func(t *testing.T) kafka.Provider, opts ...Option) Result {
+func Run(t *testing.T, newProvider func(t *testing.T) kafka.Provider, opts ...Option) Timings {
 	t.Helper()
 	cfg := config{records: 1000, partitions: 4}
 	for _, o := range opts {
@@ -73,7 +73,7 @@ func Run(t *testing.T, newProvider func(t *testing.T) kafka.Provider, opts ...Op
 		cancel()
 	})
 
-	var res Result
+	var res Timings
 	var addrs []string
 	started := t.Run("Start", func(t *testing.T) {
 		t0 := time.Now()
@@ -143,7 +143,7 @@ func roundTrip(t *testing.T, addrs []string, cfg config) {
 	const batch = 5000
 	for i := 0; i < len(msgs); i += batch {
 		for j, r := range prod.Produce(ctx, msgs[i:min(i+batch, len(msgs))]) {
-			require.Equal(t, kafka.OutcomeOK, r.Outcome, "record %d: %v", i+j, r.Err)
+			require.Equal(t, kafka.DeliveryAcked, r.Delivery, "record %d: %v", i+j, r.Err)
 		}
 	}
 	require.NoError(t, prod.Close())
