@@ -1,6 +1,8 @@
 package checker
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -180,6 +182,62 @@ func BenchmarkChecker(b *testing.B) {
 			b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
 		})
 	}
+}
+
+// BenchmarkFeed1M is the file side of `chaosrun check`: it encodes the
+// generated 1,000,000-record topic as the tailer dumps it and its change log
+// as the upstream writes it (one transaction per line), untimed, then
+// decodes and checks both with Feed, Finish included. records/s and
+// allocs/record are the figures of merit; records/cpu-s, from the process's
+// CPU time, is the steadier one on a busy machine.
+//
+//	go test -run '^$' -bench BenchmarkFeed1M -benchmem ./checker/
+func BenchmarkFeed1M(b *testing.B) {
+	const keys, total = 10_000, 1_000_000
+	w := newWorkload(keys, total)
+	cfg := w.config()
+	var changes, records []byte
+	buf := make([]wlEvent, 0, 1<<15)
+	for {
+		events, n := w.fill(buf)
+		if n == 0 {
+			break
+		}
+		for i := range events {
+			e := &events[i]
+			if e.hasChange {
+				line, err := json.Marshal(changeLine{Change: Change{CommitTs: e.ch.CommitTs}, Rows: []changeRow{
+					{Table: e.ch.Table, PK: e.ch.PK, Op: e.ch.Op, Columns: e.ch.Columns},
+				}})
+				require.NoError(b, err)
+				changes = append(append(changes, line...), '\n')
+			}
+			records = append(AppendRecordJSON(records, &e.rec), '\n')
+		}
+	}
+	b.SetBytes(int64(len(changes) + len(records)))
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		c, err := New(cfg)
+		require.NoError(b, err)
+		require.NoError(b, Feed(c, bytes.NewReader(changes), bytes.NewReader(records)))
+		res := c.Finish()
+		if res.Counters.Records != total || res.Verdict.Outcome != result.Pass {
+			b.Fatalf("records %d verdict %+v", res.Counters.Records, res.Verdict)
+		}
+	}
+	b.StopTimer()
+	cpu = processCPU() - cpu
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "records/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(total*b.N)/cpu.Seconds(), "records/cpu-s")
+	}
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(total*b.N), "allocs/record")
 }
 
 func liveHeap() uint64 {
