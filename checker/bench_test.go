@@ -251,14 +251,14 @@ func liveHeap() uint64 {
 // with changes fed before their rows, nothing is buffered per record.
 func TestSteadyStateKeepsNoPerRecordState(t *testing.T) {
 	res := runWorkload(t, nil, 500, 50_000, func(c *Checker) {
-		var exp, pend int
-		for i := range c.states {
-			exp += len(c.states[i].exp) - c.states[i].expHead
-			pend += len(c.states[i].pend)
+		var expected, pending int
+		for _, s := range c.completeness.perKey {
+			expected += len(s.expected) - s.expectedHead
+			pending += len(s.pending)
 		}
-		require.Zero(t, pend, "rows buffered although their changes came first")
-		require.Zero(t, exp, "changes left unmatched")
-		require.Len(t, c.states, 500)
+		require.Zero(t, pending, "rows buffered although their changes came first")
+		require.Zero(t, expected, "changes left unmatched")
+		require.Equal(t, 500, c.keys.len())
 	})
 	require.Equal(t, result.Pass, res.Verdict.Outcome, "%+v", res.Verdict)
 	require.NotEmpty(t, res.StaleEpochs, "the generated zombie window")
