@@ -332,7 +332,7 @@ func (a *args) key() (string, int64) {
 
 // columns takes every argument not read otherwise.
 func (a *args) columns() Columns {
-	known := []string{"p", "at", "ts", "e", "n", "d", "op", "off"}
+	known := []string{"p", "at", "ts", "e", "n", "d", "op", "off", "seen", "de", "ds"}
 	var cols Columns
 	for k, v := range a.kv {
 		if slices.Contains(known, k) {
