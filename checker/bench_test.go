@@ -21,30 +21,30 @@ import (
 // halfway through after which partition 0 keeps writing under the old epoch
 // for 200 ms (a tolerated zombie).
 type workload struct {
-	r        *rand.Rand
-	keys     int
-	parts    int
-	total    int
-	rows     int
-	clock    int64 // Unix ms
-	logical  uint64
-	lastWm   int64
-	off      []int64
-	lastApp  []int64
-	switchAt int64
-	cols     []Columns
+	r             *rand.Rand
+	keys          int
+	partitions    int
+	total         int
+	records       int
+	clock         int64 // Unix ms
+	logical       uint64
+	lastWatermark int64
+	offsets       []int64
+	lastAppend    []int64
+	switchAt      int64
+	columns       []Columns
 }
 
 const wlPartitions = 4
 
 func newWorkload(keys, total int) *workload {
 	w := &workload{
-		r: rand.New(rand.NewPCG(1, 2)), keys: keys, parts: wlPartitions, total: total,
-		clock: base.UnixMilli(), off: make([]int64, wlPartitions), lastApp: make([]int64, wlPartitions),
+		r: rand.New(rand.NewPCG(1, 2)), keys: keys, partitions: wlPartitions, total: total,
+		clock: base.UnixMilli(), offsets: make([]int64, wlPartitions), lastAppend: make([]int64, wlPartitions),
 	}
-	w.lastWm = w.clock
+	w.lastWatermark = w.clock
 	for i := range 64 {
-		w.cols = append(w.cols, Columns{"v": strconv.Itoa(i), "note": "bench"})
+		w.columns = append(w.columns, Columns{"v": strconv.Itoa(i), "note": "bench"})
 	}
 	// About 4% of the records are watermarks.
 	w.switchAt = w.clock + int64(total/2)/10
@@ -53,7 +53,7 @@ func newWorkload(keys, total int) *workload {
 
 func (w *workload) config() Config {
 	return Config{
-		Partitions: w.parts,
+		Partitions: w.partitions,
 		SLOs:       SLOs{L: time.Second, W: time.Second, RecoveryBound: 5 * time.Second, AllowedZombie: time.Second},
 		Grants: []EpochGrant{
 			{Epoch: 1, GrantedAt: time.UnixMilli(w.clock - 1000), Node: "n1"},
@@ -78,8 +78,8 @@ func (w *workload) epochFor(p int) (uint64, string) {
 }
 
 func (w *workload) appendTime(p int, lat int64) time.Time {
-	t := max(w.lastApp[p], w.clock+lat)
-	w.lastApp[p] = t
+	t := max(w.lastAppend[p], w.clock+lat)
+	w.lastAppend[p] = t
 	return time.UnixMilli(t)
 }
 
@@ -87,32 +87,32 @@ func (w *workload) appendTime(p int, lat int64) time.Time {
 // hold; it stops when the workload is exhausted.
 func (w *workload) fill(buf []wlEvent) (events []wlEvent, records int) {
 	events = buf[:0]
-	for len(events) < cap(buf)-w.parts && w.rows < w.total {
-		if w.clock-w.lastWm >= 100 {
-			w.lastWm = w.clock
-			for p := range w.parts {
+	for len(events) < cap(buf)-w.partitions && w.records < w.total {
+		if w.clock-w.lastWatermark >= 100 {
+			w.lastWatermark = w.clock
+			for p := range w.partitions {
 				e, n := w.epochFor(p)
-				events = append(events, wlEvent{rec: Record{Partition: int32(p), Offset: w.off[p], AppendTime: w.appendTime(p, 1),
+				events = append(events, wlEvent{rec: Record{Partition: int32(p), Offset: w.offsets[p], AppendTime: w.appendTime(p, 1),
 					Kind: KindWatermark, WatermarkTs: ComposeTS(w.clock-20, 0), Epoch: e, Node: n}})
-				w.off[p]++
-				w.rows++
+				w.offsets[p]++
+				w.records++
 				records++
 			}
 			continue
 		}
 		pk := int64(w.r.IntN(w.keys))
-		p := int(pk % int64(w.parts))
+		p := int(pk % int64(w.partitions))
 		ts := ComposeTS(w.clock, w.logical)
-		cols := w.cols[w.r.IntN(len(w.cols))]
+		cols := w.columns[w.r.IntN(len(w.columns))]
 		e, n := w.epochFor(p)
 		events = append(events, wlEvent{
 			hasChange: true,
 			ch:        Change{CommitTs: ts, Table: "orders", PK: pk, Op: "put", Columns: cols},
-			rec: Record{Partition: int32(p), Offset: w.off[p], AppendTime: w.appendTime(p, 3+int64(w.r.IntN(10))), Kind: KindRow,
+			rec: Record{Partition: int32(p), Offset: w.offsets[p], AppendTime: w.appendTime(p, 3+int64(w.r.IntN(10))), Kind: KindRow,
 				Table: "orders", PK: pk, Op: "put", CommitTs: ts, Columns: cols, Epoch: e, Node: n, Dispatcher: "d" + strconv.Itoa(p)},
 		})
-		w.off[p]++
-		w.rows++
+		w.offsets[p]++
+		w.records++
 		records++
 		w.logical++
 		if w.logical == 10 {
