@@ -3,6 +3,7 @@ package checker
 import (
 	"cmp"
 	"slices"
+	"strconv"
 )
 
 // BalanceCheck is the balance-sum helper for bank workloads. It keeps the
@@ -64,4 +65,61 @@ func (b *BalanceCheck) Check(watermarks []uint64) []BalanceViolation {
 		}
 	}
 	return out
+}
+
+// bankBalances feeds a BalanceCheck with the rows of the bank table: it
+// keeps each account's balance after its newest row.
+type bankBalances struct {
+	cfg      BankConfig
+	table    uint32 // the table's id
+	check    *BalanceCheck
+	balances []balance // indexed by key
+	keys     *keyIndex
+	failed   int64 // watermarks at which the balances did not add up
+}
+
+// balance is an account's balance; known is false before its first row.
+type balance struct {
+	value int64
+	known bool
+}
+
+func newBankBalances(cfg BankConfig, keys *keyIndex) *bankBalances {
+	return &bankBalances{cfg: cfg, table: keys.tables.id(cfg.Table), check: NewBalanceCheck(), keys: keys}
+}
+
+// observe applies a row of key k that raised the key's commit_ts (an
+// account's rows must come in commit_ts order); rows of other tables are
+// ignored, and a bank row without an integer balance is reported to input.
+func (b *bankBalances) observe(k int32, r *Record, atMs int64, input *violations) {
+	if b.keys.table(k) != b.table {
+		return
+	}
+	v, ok := r.Columns[b.cfg.Column]
+	next, err := strconv.ParseInt(v, 10, 64)
+	if !ok || err != nil {
+		input.add("input", atMs, "bank row %s commit_ts %d has no integer %q column", b.keys.name(k), r.CommitTs, b.cfg.Column)
+		return
+	}
+	bal := grownAt(&b.balances, k)
+	prev := b.cfg.Initial
+	if bal.known {
+		prev = bal.value
+	}
+	*bal = balance{value: next, known: true}
+	b.check.Apply(r.CommitTs, prev, next)
+}
+
+// finish checks the balances at every global watermark step and reports
+// each violation into honesty's.
+func (b *bankBalances) finish(steps []Step, into *violations) {
+	ws := make([]uint64, len(steps))
+	for i, s := range steps {
+		ws[i] = s.Ts
+	}
+	for _, v := range b.check.Check(ws) {
+		b.failed++
+		into.add("balance", PhysicalMs(v.Watermark), "at global watermark %d the %s balances rebuilt from the topic are off by %+d",
+			v.Watermark, b.cfg.Table, v.Net)
+	}
 }

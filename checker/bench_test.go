@@ -1,6 +1,8 @@
 package checker
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -19,30 +21,30 @@ import (
 // halfway through after which partition 0 keeps writing under the old epoch
 // for 200 ms (a tolerated zombie).
 type workload struct {
-	r        *rand.Rand
-	keys     int
-	parts    int
-	total    int
-	rows     int
-	clock    int64 // Unix ms
-	logical  uint64
-	lastWm   int64
-	off      []int64
-	lastApp  []int64
-	switchAt int64
-	cols     []Columns
+	r             *rand.Rand
+	keys          int
+	partitions    int
+	total         int
+	records       int
+	clock         int64 // Unix ms
+	logical       uint64
+	lastWatermark int64
+	offsets       []int64
+	lastAppend    []int64
+	switchAt      int64
+	columns       []Columns
 }
 
 const wlPartitions = 4
 
 func newWorkload(keys, total int) *workload {
 	w := &workload{
-		r: rand.New(rand.NewPCG(1, 2)), keys: keys, parts: wlPartitions, total: total,
-		clock: base.UnixMilli(), off: make([]int64, wlPartitions), lastApp: make([]int64, wlPartitions),
+		r: rand.New(rand.NewPCG(1, 2)), keys: keys, partitions: wlPartitions, total: total,
+		clock: base.UnixMilli(), offsets: make([]int64, wlPartitions), lastAppend: make([]int64, wlPartitions),
 	}
-	w.lastWm = w.clock
+	w.lastWatermark = w.clock
 	for i := range 64 {
-		w.cols = append(w.cols, Columns{"v": strconv.Itoa(i), "note": "bench"})
+		w.columns = append(w.columns, Columns{"v": strconv.Itoa(i), "note": "bench"})
 	}
 	// About 4% of the records are watermarks.
 	w.switchAt = w.clock + int64(total/2)/10
@@ -51,7 +53,7 @@ func newWorkload(keys, total int) *workload {
 
 func (w *workload) config() Config {
 	return Config{
-		Partitions: w.parts,
+		Partitions: w.partitions,
 		SLOs:       SLOs{L: time.Second, W: time.Second, RecoveryBound: 5 * time.Second, AllowedZombie: time.Second},
 		Grants: []EpochGrant{
 			{Epoch: 1, GrantedAt: time.UnixMilli(w.clock - 1000), Node: "n1"},
@@ -76,8 +78,8 @@ func (w *workload) epochFor(p int) (uint64, string) {
 }
 
 func (w *workload) appendTime(p int, lat int64) time.Time {
-	t := max(w.lastApp[p], w.clock+lat)
-	w.lastApp[p] = t
+	t := max(w.lastAppend[p], w.clock+lat)
+	w.lastAppend[p] = t
 	return time.UnixMilli(t)
 }
 
@@ -85,32 +87,32 @@ func (w *workload) appendTime(p int, lat int64) time.Time {
 // hold; it stops when the workload is exhausted.
 func (w *workload) fill(buf []wlEvent) (events []wlEvent, records int) {
 	events = buf[:0]
-	for len(events) < cap(buf)-w.parts && w.rows < w.total {
-		if w.clock-w.lastWm >= 100 {
-			w.lastWm = w.clock
-			for p := range w.parts {
+	for len(events) < cap(buf)-w.partitions && w.records < w.total {
+		if w.clock-w.lastWatermark >= 100 {
+			w.lastWatermark = w.clock
+			for p := range w.partitions {
 				e, n := w.epochFor(p)
-				events = append(events, wlEvent{rec: Record{Partition: int32(p), Offset: w.off[p], AppendTime: w.appendTime(p, 1),
+				events = append(events, wlEvent{rec: Record{Partition: int32(p), Offset: w.offsets[p], AppendTime: w.appendTime(p, 1),
 					Kind: KindWatermark, WatermarkTs: ComposeTS(w.clock-20, 0), Epoch: e, Node: n}})
-				w.off[p]++
-				w.rows++
+				w.offsets[p]++
+				w.records++
 				records++
 			}
 			continue
 		}
 		pk := int64(w.r.IntN(w.keys))
-		p := int(pk % int64(w.parts))
+		p := int(pk % int64(w.partitions))
 		ts := ComposeTS(w.clock, w.logical)
-		cols := w.cols[w.r.IntN(len(w.cols))]
+		cols := w.columns[w.r.IntN(len(w.columns))]
 		e, n := w.epochFor(p)
 		events = append(events, wlEvent{
 			hasChange: true,
 			ch:        Change{CommitTs: ts, Table: "orders", PK: pk, Op: "put", Columns: cols},
-			rec: Record{Partition: int32(p), Offset: w.off[p], AppendTime: w.appendTime(p, 3+int64(w.r.IntN(10))), Kind: KindRow,
+			rec: Record{Partition: int32(p), Offset: w.offsets[p], AppendTime: w.appendTime(p, 3+int64(w.r.IntN(10))), Kind: KindRow,
 				Table: "orders", PK: pk, Op: "put", CommitTs: ts, Columns: cols, Epoch: e, Node: n, Dispatcher: "d" + strconv.Itoa(p)},
 		})
-		w.off[p]++
-		w.rows++
+		w.offsets[p]++
+		w.records++
 		records++
 		w.logical++
 		if w.logical == 10 {
@@ -182,6 +184,62 @@ func BenchmarkChecker(b *testing.B) {
 	}
 }
 
+// BenchmarkFeed1M is the file side of `chaosrun check`: it encodes the
+// generated 1,000,000-record topic as the tailer dumps it and its change log
+// as the upstream writes it (one transaction per line), untimed, then
+// decodes and checks both with Feed, Finish included. records/s and
+// allocs/record are the figures of merit; records/cpu-s, from the process's
+// CPU time, is the steadier one on a busy machine.
+//
+//	go test -run '^$' -bench BenchmarkFeed1M -benchmem ./checker/
+func BenchmarkFeed1M(b *testing.B) {
+	const keys, total = 10_000, 1_000_000
+	w := newWorkload(keys, total)
+	cfg := w.config()
+	var changes, records []byte
+	buf := make([]wlEvent, 0, 1<<15)
+	for {
+		events, n := w.fill(buf)
+		if n == 0 {
+			break
+		}
+		for i := range events {
+			e := &events[i]
+			if e.hasChange {
+				line, err := json.Marshal(changeLine{Change: Change{CommitTs: e.ch.CommitTs}, Rows: []changeRow{
+					{Table: e.ch.Table, PK: e.ch.PK, Op: e.ch.Op, Columns: e.ch.Columns},
+				}})
+				require.NoError(b, err)
+				changes = append(append(changes, line...), '\n')
+			}
+			records = append(AppendRecordJSON(records, &e.rec), '\n')
+		}
+	}
+	b.SetBytes(int64(len(changes) + len(records)))
+	b.ReportAllocs()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	cpu := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		c, err := New(cfg)
+		require.NoError(b, err)
+		require.NoError(b, Feed(c, bytes.NewReader(changes), bytes.NewReader(records)))
+		res := c.Finish()
+		if res.Counters.Records != total || res.Verdict.Outcome != result.Pass {
+			b.Fatalf("records %d verdict %+v", res.Counters.Records, res.Verdict)
+		}
+	}
+	b.StopTimer()
+	cpu = processCPU() - cpu
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(total*b.N)/b.Elapsed().Seconds(), "records/s")
+	if cpu > 0 {
+		b.ReportMetric(float64(total*b.N)/cpu.Seconds(), "records/cpu-s")
+	}
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/float64(total*b.N), "allocs/record")
+}
+
 func liveHeap() uint64 {
 	runtime.GC()
 	var m runtime.MemStats
@@ -193,14 +251,14 @@ func liveHeap() uint64 {
 // with changes fed before their rows, nothing is buffered per record.
 func TestSteadyStateKeepsNoPerRecordState(t *testing.T) {
 	res := runWorkload(t, nil, 500, 50_000, func(c *Checker) {
-		var exp, pend int
-		for i := range c.states {
-			exp += len(c.states[i].exp) - c.states[i].expHead
-			pend += len(c.states[i].pend)
+		var expected, pending int
+		for _, s := range c.completeness.perKey {
+			expected += len(s.expected) - s.expectedHead
+			pending += len(s.pending)
 		}
-		require.Zero(t, pend, "rows buffered although their changes came first")
-		require.Zero(t, exp, "changes left unmatched")
-		require.Len(t, c.states, 500)
+		require.Zero(t, pending, "rows buffered although their changes came first")
+		require.Zero(t, expected, "changes left unmatched")
+		require.Equal(t, 500, c.keys.len())
 	})
 	require.Equal(t, result.Pass, res.Verdict.Outcome, "%+v", res.Verdict)
 	require.NotEmpty(t, res.StaleEpochs, "the generated zombie window")

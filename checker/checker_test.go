@@ -134,7 +134,8 @@ func TestTSO(t *testing.T) {
 // TestFeedMatchesDirectFeeding writes a history as JSONL files and checks
 // that Feed reads them to the same result.
 func TestFeedMatchesDirectFeeding(t *testing.T) {
-	h := parseHistory(t, filepath.Join("testdata", "histories", "replay-ok.txt"))
+	h, err := parseHistory(filepath.Join("testdata", "histories", "replay-ok.txt"))
+	require.NoError(t, err)
 	var changes, records bytes.Buffer
 	for _, ch := range h.changes {
 		require.NoError(t, json.NewEncoder(&changes).Encode(ch))
@@ -204,104 +205,119 @@ func TestStaleMessagesFunction(t *testing.T) {
 // orders, and compares the counts with plain set arithmetic.
 func TestCompletenessMatchesNaiveOracle(t *testing.T) {
 	r := rand.New(rand.NewPCG(seed(t), 5))
-	type kt struct {
+	for iter := range 300 {
+		changes, records := randomDeliveries(r)
+		want := naiveCompleteness(changes, records)
+		h := history{cfg: Config{Partitions: 2}, changes: changes, records: records}
+		for _, changesLast := range []bool{false, true} {
+			got := h.run(t, changesLast).Counters
+			require.Equal(t, int64(len(changes)), got.Changes, "iter %d", iter)
+			require.Equal(t, want.duplicates, got.Duplicates, "iter %d duplicates", iter)
+			require.Equal(t, want.lateRows, got.LateRows, "iter %d late rows", iter)
+			require.Equal(t, want.missing, got.Missing, "iter %d missing", iter)
+			require.Equal(t, want.beyondFinal, got.BeyondFinalWatermark, "iter %d beyond", iter)
+			require.Zero(t, got.Phantoms, "iter %d", iter)
+			require.Zero(t, got.InputErrors, "iter %d", iter)
+		}
+	}
+}
+
+// randomDeliveries returns up to 40 changes over a few keys of table t and
+// the records of a topic of two partitions (pk % 2) that delivers each 0 to
+// 2 times in key order, with occasional replays of an earlier change by a
+// newer epoch, watermarks in between and a final watermark on both.
+func randomDeliveries(r *rand.Rand) ([]Change, []Record) {
+	nkeys := 1 + r.IntN(6)
+	var changes []Change
+	for i := range 1 + r.IntN(40) {
+		ts := ComposeTS(base.UnixMilli()+int64(10*(i+1)), 0)
+		changes = append(changes, Change{CommitTs: ts, Table: "t", PK: int64(r.IntN(nkeys)), Op: "put", Columns: Columns{"v": "x"}})
+	}
+	var records []Record
+	clock := int64(5)
+	offsets := map[int32]int64{}
+	add := func(rec Record) {
+		clock += int64(1 + r.IntN(15))
+		rec.AppendTime = at(clock)
+		rec.Offset = offsets[rec.Partition]
+		offsets[rec.Partition]++
+		records = append(records, rec)
+	}
+	var delivered []Change
+	for _, ch := range changes {
+		copies := 1
+		switch r.IntN(8) {
+		case 0:
+			copies = 0
+		case 1:
+			copies = 2
+		}
+		for range copies {
+			add(Record{Kind: KindRow, Partition: int32(ch.PK % 2), Table: "t", PK: ch.PK, Op: "put", CommitTs: ch.CommitTs,
+				Columns: Columns{"v": "x"}, Epoch: 1, Node: "n1"})
+			delivered = append(delivered, ch)
+		}
+		if len(delivered) > 0 && r.IntN(6) == 0 {
+			old := delivered[r.IntN(len(delivered))]
+			add(Record{Kind: KindRow, Partition: int32(old.PK % 2), Table: "t", PK: old.PK, Op: "put", CommitTs: old.CommitTs,
+				Columns: Columns{"v": "x"}, Epoch: 2, Node: "n2"})
+		}
+		if r.IntN(3) == 0 {
+			wm := ComposeTS(base.UnixMilli()+int64(r.IntN(450)), 0)
+			add(Record{Kind: KindWatermark, Partition: int32(r.IntN(2)), WatermarkTs: wm, Epoch: 1, Node: "n1"})
+		}
+	}
+	final := ComposeTS(base.UnixMilli()+int64(r.IntN(500)), 0)
+	add(Record{Kind: KindWatermark, Partition: 0, WatermarkTs: final, Epoch: 1, Node: "n1"})
+	add(Record{Kind: KindWatermark, Partition: 1, WatermarkTs: final, Epoch: 1, Node: "n1"})
+	return changes, records
+}
+
+// oracleCounts are the completeness counts naiveCompleteness derives.
+type oracleCounts struct {
+	duplicates, lateRows, missing, beyondFinal int64
+}
+
+// naiveCompleteness is the completeness definition in plain set arithmetic
+// over (pk, commit_ts) for records of table t in two partitions.
+func naiveCompleteness(changes []Change, records []Record) oracleCounts {
+	type change struct {
 		pk int64
 		ts uint64
 	}
-	for iter := range 300 {
-		nkeys := 1 + r.IntN(6)
-		var changes []Change
-		isChange := map[kt]bool{}
-		for i := range 1 + r.IntN(40) {
-			ts := ComposeTS(base.UnixMilli()+int64(10*(i+1)), 0)
-			pk := int64(r.IntN(nkeys))
-			changes = append(changes, Change{CommitTs: ts, Table: "t", PK: pk, Op: "put", Columns: Columns{"v": "x"}})
-			isChange[kt{pk, ts}] = true
+	var out oracleCounts
+	seen := map[change]bool{}
+	maxWm := map[int32]uint64{}
+	for _, rec := range records {
+		if rec.Kind == KindWatermark {
+			maxWm[rec.Partition] = max(maxWm[rec.Partition], rec.WatermarkTs)
+			continue
 		}
-		// Deliver each change 0 to 2 times, in key order per partition (pk % 2),
-		// plus occasional replays of an earlier change; watermarks in between.
-		var recs []Record
-		clock := int64(5)
-		off := map[int32]int64{}
-		add := func(rec Record) {
-			clock += int64(1 + r.IntN(15))
-			rec.AppendTime = at(clock)
-			rec.Offset = off[rec.Partition]
-			off[rec.Partition]++
-			recs = append(recs, rec)
+		k := change{rec.PK, rec.CommitTs}
+		if seen[k] {
+			out.duplicates++
+			continue
 		}
-		var delivered []Change
-		for _, ch := range changes {
-			copies := 1
-			switch r.IntN(8) {
-			case 0:
-				copies = 0
-			case 1:
-				copies = 2
-			}
-			for range copies {
-				add(Record{Kind: KindRow, Partition: int32(ch.PK % 2), Table: "t", PK: ch.PK, Op: "put", CommitTs: ch.CommitTs,
-					Columns: Columns{"v": "x"}, Epoch: 1, Node: "n1"})
-				delivered = append(delivered, ch)
-			}
-			if len(delivered) > 0 && r.IntN(6) == 0 {
-				old := delivered[r.IntN(len(delivered))]
-				add(Record{Kind: KindRow, Partition: int32(old.PK % 2), Table: "t", PK: old.PK, Op: "put", CommitTs: old.CommitTs,
-					Columns: Columns{"v": "x"}, Epoch: 2, Node: "n2"})
-			}
-			if r.IntN(3) == 0 {
-				wm := ComposeTS(base.UnixMilli()+int64(r.IntN(450)), 0)
-				add(Record{Kind: KindWatermark, Partition: int32(r.IntN(2)), WatermarkTs: wm, Epoch: 1, Node: "n1"})
-			}
-		}
-		final := ComposeTS(base.UnixMilli()+int64(r.IntN(500)), 0)
-		add(Record{Kind: KindWatermark, Partition: 0, WatermarkTs: final, Epoch: 1, Node: "n1"})
-		add(Record{Kind: KindWatermark, Partition: 1, WatermarkTs: final, Epoch: 1, Node: "n1"})
-
-		// Oracle.
-		seen := map[kt]bool{}
-		maxWm := map[int32]uint64{}
-		var dups, late int64
-		for _, rec := range recs {
-			if rec.Kind == KindWatermark {
-				maxWm[rec.Partition] = max(maxWm[rec.Partition], rec.WatermarkTs)
-				continue
-			}
-			k := kt{rec.PK, rec.CommitTs}
-			if seen[k] {
-				dups++
-				continue
-			}
-			seen[k] = true
-			if maxWm[rec.Partition] >= rec.CommitTs {
-				late++
-			}
-		}
-		globalFinal := min(maxWm[0], maxWm[1])
-		var missing, beyond int64
-		for k := range isChange {
-			switch {
-			case seen[k]:
-			case k.ts <= globalFinal:
-				missing++
-			default:
-				beyond++
-			}
-		}
-
-		h := history{cfg: Config{Partitions: 2}, changes: changes, records: recs}
-		for _, changesLast := range []bool{false, true} {
-			res := h.run(t, changesLast)
-			c := res.Counters
-			require.Equal(t, int64(len(changes)), c.Changes, "iter %d", iter)
-			require.Equal(t, dups, c.Duplicates, "iter %d duplicates", iter)
-			require.Equal(t, late, c.LateRows, "iter %d late rows", iter)
-			require.Equal(t, missing, c.Missing, "iter %d missing", iter)
-			require.Equal(t, beyond, c.BeyondFinalWatermark, "iter %d beyond", iter)
-			require.Zero(t, c.Phantoms, "iter %d", iter)
-			require.Zero(t, c.InputErrors, "iter %d", iter)
+		seen[k] = true
+		if maxWm[rec.Partition] >= rec.CommitTs {
+			out.lateRows++
 		}
 	}
+	globalFinal := min(maxWm[0], maxWm[1])
+	upstream := map[change]bool{}
+	for _, ch := range changes {
+		upstream[change{ch.PK, ch.CommitTs}] = true
+	}
+	for k := range upstream {
+		switch {
+		case seen[k]:
+		case k.ts <= globalFinal:
+			out.missing++
+		default:
+			out.beyondFinal++
+		}
+	}
+	return out
 }
 
 func TestAddAfterFinishPanics(t *testing.T) {

@@ -15,7 +15,7 @@ const (
 // in ms) with fixed memory. The zero value is empty and ready to use.
 type Histogram struct {
 	counts [histBuckets]uint64
-	n      uint64
+	total  uint64
 	max    uint64
 }
 
@@ -44,14 +44,14 @@ func (h *Histogram) Add(v int64) {
 	}
 	u := uint64(v)
 	h.counts[histBucket(u)]++
-	h.n++
+	h.total++
 	if u > h.max {
 		h.max = u
 	}
 }
 
 // Count returns the number of recorded values.
-func (h *Histogram) Count() int64 { return int64(h.n) }
+func (h *Histogram) Count() int64 { return int64(h.total) }
 
 // Max returns the largest recorded value exactly (0 when empty).
 func (h *Histogram) Max() int64 { return int64(h.max) }
@@ -60,11 +60,11 @@ func (h *Histogram) Max() int64 { return int64(h.max) }
 // bucket bound below which at least ⌈q·n⌉ values lie, capped at Max. It is
 // exact below 128 and within 1/64 above; 0 when empty.
 func (h *Histogram) Quantile(q float64) int64 {
-	if h.n == 0 {
+	if h.total == 0 {
 		return 0
 	}
-	rank := uint64(q * float64(h.n))
-	if float64(rank) < q*float64(h.n) {
+	rank := uint64(q * float64(h.total))
+	if float64(rank) < q*float64(h.total) {
 		rank++
 	}
 	rank = max(rank, 1)

@@ -3,15 +3,15 @@ package checker
 // interner maps strings to dense ids, remembering the last lookup because
 // consecutive records usually repeat the table, node and dispatcher.
 type interner struct {
-	ids    map[string]uint32
-	names  []string
-	last   string
-	lastID uint32
-	warm   bool
+	ids     map[string]uint32
+	names   []string
+	last    string
+	lastID  uint32
+	hasLast bool
 }
 
 func (in *interner) id(s string) uint32 {
-	if in.warm && s == in.last {
+	if in.hasLast && s == in.last {
 		return in.lastID
 	}
 	id, ok := in.ids[s]
@@ -23,7 +23,7 @@ func (in *interner) id(s string) uint32 {
 		in.ids[s] = id
 		in.names = append(in.names, s)
 	}
-	in.last, in.lastID, in.warm = s, id, true
+	in.last, in.lastID, in.hasLast = s, id, true
 	return id
 }
 

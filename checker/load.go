@@ -3,7 +3,6 @@ package checker
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 )
@@ -16,17 +15,14 @@ const maxLine = 16 << 20
 func ReadJSONL[T any](r io.Reader, fn func(T) error) error {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
-	in := make(strTable)
 	for line := 1; sc.Scan(); line++ {
 		b := bytes.TrimSpace(sc.Bytes())
 		if len(b) == 0 {
 			continue
 		}
 		var v T
-		if r, ok := any(&v).(*Record); !ok || !decodeRecordFast(b, r, in) {
-			if err := json.Unmarshal(b, &v); err != nil {
-				return fmt.Errorf("checker: line %d: %w", line, err)
-			}
+		if err := unmarshalJSON(b, &v); err != nil {
+			return fmt.Errorf("checker: line %d: %w", line, err)
 		}
 		if err := fn(v); err != nil {
 			return fmt.Errorf("checker: line %d: %w", line, err)
@@ -110,7 +106,6 @@ func pullChanges(r io.Reader) func() (Change, bool, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 64<<10), maxLine)
 	line := 0
-	in := make(strTable)
 	var queue []Change
 	return func() (Change, bool, error) {
 		for len(queue) == 0 && sc.Scan() {
@@ -120,10 +115,8 @@ func pullChanges(r io.Reader) func() (Change, bool, error) {
 				continue
 			}
 			var cl changeLine
-			if !decodeChangeLineFast(b, &cl, in) {
-				if err := json.Unmarshal(b, &cl); err != nil {
-					return Change{}, false, fmt.Errorf("checker: change log line %d: %w", line, err)
-				}
+			if err := unmarshalJSON(b, &cl); err != nil {
+				return Change{}, false, fmt.Errorf("checker: change log line %d: %w", line, err)
 			}
 			if cl.Rows == nil {
 				queue = append(queue, cl.Change)

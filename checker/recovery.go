@@ -1,6 +1,12 @@
 package checker
 
-import "github.com/chaosrun/chaosrun/reports/result"
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/chaosrun/chaosrun/reports/result"
+)
 
 // Recover measures lag recovery from anchorMs on samples (both relative to
 // the same origin, samples in time order): the recovery instant is the
@@ -67,4 +73,150 @@ func peakLag(samples []result.LagSample, from, to int64) (lag, at int64) {
 		}
 	}
 	return lag, at
+}
+
+// lagRecovery judges the lag recovery invariant: after each fault the lag
+// comes back to ≤ L and stays there for W, within the recovery bound. It
+// keeps every watermark, reduced to what the lag needs, per partition.
+type lagRecovery struct {
+	watermarks [][]Watermark // indexed by partition id
+	violations violations
+}
+
+func newLagRecovery(maxExamples int) lagRecovery {
+	return lagRecovery{violations: violations{limit: maxExamples}}
+}
+
+// observe keeps a watermark ts of partition p appended at atMs.
+func (l *lagRecovery) observe(p int32, atMs int64, ts uint64) {
+	wms := grownAt(&l.watermarks, p)
+	*wms = append(*wms, Watermark{Partition: p, AtMs: atMs, Ts: ts})
+}
+
+// finish computes the global watermark over partitions, samples the lag
+// every stepMs over [startMs, endMs] into res.Lag and judges the recovery
+// from every fault into res.Faults and res.Recoveries (res.SLOs must be
+// set). It returns the global watermark's steps and its final value.
+func (l *lagRecovery) finish(res *result.Result, partitions []int32, faults []FaultEvent, startMs, endMs, stepMs int64) (steps []Step, final uint64, finalOK bool) {
+	var wms []Watermark
+	for _, p := range partitions {
+		if int(p) < len(l.watermarks) {
+			wms = append(wms, l.watermarks[p]...)
+		}
+	}
+	steps = GlobalSteps(wms, partitions)
+	samples := LagSamples(steps, startMs, endMs, stepMs)
+	res.Lag = result.Lag{StepMs: stepMs, Samples: samples, FirstDefinedMs: -1}
+	if len(steps) > 0 {
+		res.Lag.FirstDefinedMs = steps[0].AtMs - startMs
+	}
+	for _, s := range samples {
+		if !s.Undefined {
+			res.Lag.MaxLagMs = max(res.Lag.MaxLagMs, s.LagMs)
+		}
+	}
+	final, finalOK = GlobalAt(steps, endMs)
+	if finalOK {
+		res.Lag.FinalWatermark = final
+		res.Lag.FinalDefined = true
+		res.Lag.FinalLagMs = endMs - PhysicalMs(final)
+	}
+	l.judgeFaults(res, faults, samples, startMs)
+	return steps, final, finalOK
+}
+
+// judgeFaults fills the fault timeline and the recoveries.
+func (l *lagRecovery) judgeFaults(res *result.Result, faults []FaultEvent, samples []result.LagSample, startMs int64) {
+	fs := slices.Clone(faults)
+	slices.SortStableFunc(fs, func(a, b FaultEvent) int { return a.Inject.Compare(b.Inject) })
+	for _, f := range fs {
+		rf := result.Fault{
+			ID: f.ID, Kind: f.Kind, TargetRole: f.TargetRole, TargetProcess: f.TargetProcess,
+			Inject: f.Inject.UTC(), InjectMs: f.Inject.UnixMilli() - startMs, Effective: f.Effective,
+		}
+		until := int64(-1)
+		if len(samples) > 0 {
+			until = samples[len(samples)-1].TMs
+		}
+		if !f.Heal.IsZero() {
+			rf.Healed, rf.Heal, rf.HealMs = true, f.Heal.UTC(), f.Heal.UnixMilli()-startMs
+			until = rf.HealMs
+		}
+		rf.PeakLagMs, _ = peakLag(samples, rf.InjectMs, until)
+		res.Faults = append(res.Faults, rf)
+		// A heal while another fault still holds is not a recovery point:
+		// the lag then measures the other fault. Overlapping faults are
+		// judged at the last heal of the overlap.
+		overlapped := rf.Healed && heldAt(fs, f, f.Heal)
+		res.Recoveries = append(res.Recoveries, l.recoveries(res.SLOs, rf, overlapped, samples, startMs)...)
+	}
+}
+
+// recoveries measures the recovery from a fault's inject and from its
+// heal; the last of them is judged unless overlapped.
+func (l *lagRecovery) recoveries(slos result.SLOs, f result.Fault, overlapped bool, samples []result.LagSample, startMs int64) []result.Recovery {
+	type anchor struct {
+		name string
+		at   int64
+	}
+	anchors := []anchor{{"inject", f.InjectMs}}
+	if f.Healed {
+		anchors = append(anchors, anchor{"heal", f.HealMs})
+	}
+	bound := slos.RecoveryBoundMs
+	var out []result.Recovery
+	for i, a := range anchors {
+		r := Recover(samples, a.at, slos.LagMs, slos.StableMs)
+		r.FaultID, r.Anchor = f.ID, a.name
+		r.Judged = i == len(anchors)-1 && !overlapped
+		r.WithinBound = r.Recovered && (bound == 0 || r.DurationMs <= bound)
+		out = append(out, r)
+		if !r.Judged || r.WithinBound {
+			continue
+		}
+		if r.Recovered {
+			l.violations.add("slow-recovery", r.AnchorMs+startMs, "fault %s: lag recovered %s after %s, over the bound %s (peak lag %s)",
+				f.ID, fmtMs(r.DurationMs), a.name, fmtMs(bound), fmtMs(r.PeakLagMs))
+		} else {
+			l.violations.add("not-recovered", r.AnchorMs+startMs, "fault %s: lag did not stay ≤ %s for %s after %s before the deadline (+%s; peak lag %s)",
+				f.ID, fmtMs(slos.LagMs), fmtMs(slos.StableMs), a.name, fmtMs(r.DeadlineMs), fmtMs(r.PeakLagMs))
+		}
+	}
+	return out
+}
+
+// heldAt reports whether a fault other than f was in force at t: injected
+// at or before it and healed after it. A fault with no heal (a kill left
+// dead) is a permanent change, not one that ends: it does not hold.
+func heldAt(fs []FaultEvent, f FaultEvent, t time.Time) bool {
+	for _, g := range fs {
+		if g.ID != f.ID && !g.Inject.After(t) && g.Heal.After(t) {
+			return true
+		}
+	}
+	return false
+}
+
+// invariant is the check's verdict.
+func (l *lagRecovery) invariant(res *result.Result, startMs int64) result.Invariant {
+	judged := 0
+	for _, r := range res.Recoveries {
+		if r.Judged {
+			judged++
+		}
+	}
+	inv := l.violations.invariant(result.LagRecovery, result.Liveness,
+		fmt.Sprintf("%d of %d judged recoveries reached lag ≤ %s for %s within %s", judged-int(l.violations.count), judged,
+			fmtMs(res.SLOs.LagMs), fmtMs(res.SLOs.StableMs), boundText(res.SLOs.RecoveryBoundMs)), startMs)
+	if judged == 0 {
+		inv = skipUnlessFailed(inv, "no faults were injected")
+	}
+	return inv
+}
+
+func boundText(ms int64) string {
+	if ms == 0 {
+		return "any time (no bound)"
+	}
+	return fmtMs(ms)
 }

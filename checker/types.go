@@ -1,7 +1,6 @@
 package checker
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -56,30 +55,10 @@ const OpDelete = "delete"
 // that equal values compare equal.
 type Columns map[string]string
 
-// UnmarshalJSON accepts any JSON object and canonicalises its values.
+// UnmarshalJSON accepts any JSON object and canonicalises its values; it
+// is UnmarshalJSONFrom for encoding/json.
 func (c *Columns) UnmarshalJSON(b []byte) error {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		return fmt.Errorf("checker: columns: %w", err)
-	}
-	if raw == nil {
-		*c = nil
-		return nil
-	}
-	out := make(Columns, len(raw))
-	for k, v := range raw {
-		var s string
-		if len(v) > 0 && v[0] == '"' {
-			if err := json.Unmarshal(v, &s); err != nil {
-				return fmt.Errorf("checker: column %q: %w", k, err)
-			}
-		} else {
-			s = string(v)
-		}
-		out[k] = s
-	}
-	*c = out
-	return nil
+	return unmarshalJSON(b, c)
 }
 
 // Record is one consumed Kafka record of the changefeed topic, decoded from
