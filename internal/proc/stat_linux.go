@@ -2,34 +2,42 @@ package proc
 
 import (
 	"fmt"
-	"os"
-	"strconv"
+
+	"github.com/prometheus/procfs"
 )
 
-// ReadStat parses /proc/<pid>/stat. It returns an error wrapping
+// ReadStat reads /proc/<pid>/stat. It returns an error wrapping
 // os.ErrNotExist when the process is gone.
 func ReadStat(pid int) (Stat, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	p, err := procfs.NewProc(pid)
 	if err != nil {
 		return Stat{}, fmt.Errorf("proc: %w", err)
 	}
-	return parseStat(pid, b)
+	return stat(p)
+}
+
+func stat(p procfs.Proc) (Stat, error) {
+	ps, err := p.Stat()
+	if err != nil {
+		return Stat{}, fmt.Errorf("proc: %w", err)
+	}
+	s := Stat{Pid: ps.PID, Pgrp: ps.PGRP, Start: ps.Starttime}
+	if ps.State != "" {
+		s.State = ps.State[0]
+	}
+	return s, nil
 }
 
 // GroupMembers returns the live (non-zombie) members of process group
 // pgid, scanning /proc.
 func GroupMembers(pgid int) ([]Stat, error) {
-	ents, err := os.ReadDir("/proc")
+	all, err := procfs.AllProcs()
 	if err != nil {
 		return nil, fmt.Errorf("proc: %w", err)
 	}
 	var out []Stat
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		s, err := ReadStat(pid)
+	for _, p := range all {
+		s, err := stat(p)
 		if err != nil || s.Pgrp != pgid || !s.Alive() {
 			continue
 		}
