@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/vishvananda/netns"
 
 	"github.com/chaosrun/chaosrun/internal/proc"
 )
@@ -360,8 +361,8 @@ func assertNoLeftovers(t *testing.T, run string) {
 	save, err := run2(ctx, "iptables-save")
 	require.NoError(t, err)
 	require.NotContains(t, save, run, "root iptables mentions the run")
-	_, err = os.Stat(netnsDir + hubName(run))
-	require.ErrorIs(t, err, os.ErrNotExist)
+	_, err = netns.GetFromName(hubName(run))
+	require.ErrorIs(t, err, os.ErrNotExist, "the hub namespace is gone")
 }
 
 func run2(ctx context.Context, name string, args ...string) (string, error) {

@@ -10,22 +10,19 @@ import (
 	"os"
 	"runtime"
 
-	"golang.org/x/sys/unix"
+	"github.com/vishvananda/netns"
 )
 
-// netnsDir is where `ip netns` bind-mounts named namespaces.
-const netnsDir = "/run/netns/"
-
 // doInNetns runs fn on a locked OS thread switched into network namespace
-// ns, then switches back. Sockets created by fn belong to ns for their
-// whole life, whichever thread later uses them.
+// ns (named as `ip netns` names it), then switches back. Sockets created by
+// fn belong to ns for their whole life, whichever thread later uses them.
 //
 // NB: fn must not start goroutines that create sockets (they would run on
 // other threads, in the original namespace). If switching back fails the
 // thread stays locked, so the runtime discards it when the goroutine ends
 // instead of reusing a thread in the wrong namespace.
 func doInNetns(ns string, fn func() error) error {
-	target, err := os.Open(netnsDir + ns)
+	target, err := netns.GetFromName(ns)
 	if err != nil {
 		return fmt.Errorf("chaos: netns %s: %w", ns, err)
 	}
@@ -33,20 +30,20 @@ func doInNetns(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		orig, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("chaos: netns: own namespace: %w", err)
 			return
 		}
 		defer orig.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := netns.Set(target); err != nil {
 			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("chaos: setns %s: %w", ns, err)
 			return
 		}
 		ferr := fn()
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+		if err := netns.Set(orig); err != nil {
 			errc <- errors.Join(ferr, fmt.Errorf("chaos: setns back from %s: %w", ns, err))
 			return // thread stays locked: discarded on goroutine exit
 		}

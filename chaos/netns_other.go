@@ -9,8 +9,6 @@ import (
 	"net"
 )
 
-const netnsDir = "/run/netns/"
-
 func doInNetns(ns string, fn func() error) error {
 	return fmt.Errorf("chaos: netns %s: %w", ns, errors.ErrUnsupported)
 }
