@@ -367,9 +367,6 @@ func (l *Local) Bootstrap() []string {
 	return out
 }
 
-// ClusterID returns the cluster id made for this cluster (valid after Start).
-func (l *Local) ClusterID() string { return l.clusterID }
-
 // Brokers returns the node ids, 1..N.
 func (l *Local) Brokers() []int32 {
 	ids := make([]int32, l.cfg.Brokers)

@@ -186,7 +186,6 @@ type Testcontainers struct {
 	inflight   sync.WaitGroup // a Start at work; Close waits for it
 	closeOnce  sync.Once
 	closeErr   error
-	startTook  time.Duration
 	bootstrap  []string
 	clusterID  string
 	imageLocal bool
@@ -222,13 +221,6 @@ func (p *Testcontainers) RunID() string { return p.cfg.RunID }
 
 // Image returns the image the containers run.
 func (p *Testcontainers) Image() string { return p.cfg.Image }
-
-// StartTook returns how long the last successful Start took.
-func (p *Testcontainers) StartTook() time.Duration {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.startTook
-}
 
 // Start creates the network (several brokers only) and the containers and
 // waits, up to TestcontainersConfig.StartTimeout, until the cluster is ready.
@@ -266,7 +258,7 @@ func (p *Testcontainers) Start(ctx context.Context) ([]string, error) {
 	}
 	took := time.Since(t0)
 	p.mu.Lock()
-	p.startTook, p.bootstrap = took, slices.Clone(addrs)
+	p.bootstrap = slices.Clone(addrs)
 	p.mu.Unlock()
 	p.log.Info("Kafka containers ready", "bootstrap", addrs, "brokers", p.cfg.Brokers, "image", p.cfg.Image,
 		"took", took.Round(time.Millisecond))
