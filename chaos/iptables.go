@@ -95,11 +95,11 @@ func parseSave(out string) (chains []string, rules []savedRule) {
 		}
 		var r savedRule
 		if strings.HasPrefix(line, "[") {
-			cnt, rest, ok := strings.Cut(line[1:], "]")
+			counters, rest, ok := strings.Cut(line[1:], "]")
 			if !ok {
 				continue
 			}
-			p, b, _ := strings.Cut(cnt, ":")
+			p, b, _ := strings.Cut(counters, ":")
 			r.Packets, _ = strconv.ParseUint(p, 10, 64)
 			r.Bytes, _ = strconv.ParseUint(b, 10, 64)
 			line = strings.TrimSpace(rest)

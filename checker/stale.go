@@ -139,10 +139,10 @@ func staleMessages(decisions []DecisionEntry, idx *epochIndex, faults []FaultEve
 			MsgEpoch: d.MsgEpoch, LocalEpoch: d.LocalEpoch, GrantedEpoch: granted,
 			Sender: d.Sender, Verdict: d.Verdict, Effect: Effect(d.Role, d.MsgType), Harmful: harmful,
 		}
-		if sup, by, ok := idx.supersededAt(d.MsgEpoch); ok && behind {
-			m.LatenessMs = t - sup
+		if supersededAt, by, ok := idx.supersededAt(d.MsgEpoch); ok && behind {
+			m.LatenessMs = t - supersededAt
 			m.Reason = fmt.Sprintf("acted on epoch %d %s after epoch %d was granted (%s after it could have learned); the receiver was still on epoch %d",
-				d.MsgEpoch, fmtMs(m.LatenessMs), by, fmtMs(t-zombieClock(faults, sup)), d.LocalEpoch)
+				d.MsgEpoch, fmtMs(m.LatenessMs), by, fmtMs(t-zombieClock(faults, supersededAt)), d.LocalEpoch)
 		}
 		if harmful {
 			m.Reason = fmt.Sprintf("%s on epoch %d after accepting epoch %d", m.Effect, d.MsgEpoch, d.LocalEpoch)

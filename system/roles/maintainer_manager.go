@@ -104,11 +104,11 @@ func (mm *MaintainerManager) onAdd(from string, r *pb.AddMaintainerRequest) {
 		return
 	}
 	cf := r.GetChangefeedId()
-	ex := fencing.Existing{}
+	existing := fencing.Existing{}
 	if m := mm.maintainers[cf]; m != nil {
-		ex = fencing.Existing{Present: true, Epoch: m.epoch, Stopped: m.stopped()}
+		existing = fencing.Existing{Present: true, Epoch: m.epoch, Stopped: m.stopped()}
 	}
-	if !mm.decide(cf, kind, fencing.ManagerAdd(mm.policy, ex, claim(from, r.GetMaintainerEpoch()))).Acts() {
+	if !mm.decide(cf, kind, fencing.ManagerAdd(mm.policy, existing, claim(from, r.GetMaintainerEpoch()))).Acts() {
 		return
 	}
 	m := newMaintainer(mm.maintainerOutbox(), mm.policy, mm.cfg, cf, r.GetMaintainerEpoch(),
