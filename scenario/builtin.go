@@ -37,7 +37,7 @@ var builtins = []Scenario{
 			Backends: []BackendExpect{{Backend: BackendToxiproxy, Off: ExpectEither, Reason: "a toxiproxy cut holds the bytes " +
 				"and delivers them at heal: what the stale maintainer sent during the cut (a resent bootstrap, a schedule) " +
 				"lands in one burst with the new generation's messages, usually after receivers accepted the newer epoch " +
-				"(flagged 5 of 5 in a sweep, missed once in a CI run under load)"}}},
+				"(flagged 7 of 10 over two 5-seed sweeps)"}}},
 		Faults: []FaultStep{{
 			Kind:     KindIsolate,
 			Target:   TargetOwner,
@@ -56,7 +56,7 @@ var builtins = []Scenario{
 		Expect: Expect{On: ExpectPass, Off: ExpectEither, Reason: "a race the plan does not decide: the zombie keeps its " +
 			"peers but has nothing in flight, unless its meta link comes back with its own lease's expiry before the " +
 			"coordinator removes it; then it reschedules its spans onto nodes that accepted the newer epoch (orphan " +
-			"dispatchers) and re-bootstraps its own dispatcher manager (measured: flagged 1 of 5 on toxiproxy, 0 of 5 on netns)"},
+			"dispatchers) and re-bootstraps its own dispatcher manager (measured over two 5-seed sweeps: flagged 1 of 10 on toxiproxy, 0 of 10 on netns)"},
 		Faults: []FaultStep{{
 			Kind:     KindIsolate,
 			Target:   MaintainerOf(DefaultChangefeed),
