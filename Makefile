@@ -89,12 +89,13 @@ lint:
 	$(GO) vet ./...
 	$(GOBIN)/staticcheck ./...
 
-## proto: regenerate heartbeatpb and upstreampb from their .proto files
+## proto: regenerate heartbeatpb, upstreampb and checker/dumppb from their .proto files
 proto:
 	cd heartbeatpb && protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative heartbeat.proto
 	cd upstreampb && protoc --go_out=. --go_opt=paths=source_relative \
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative upstream.proto
+	cd checker/dumppb && protoc --go_out=. --go_opt=paths=source_relative dump.proto
 
 ## generate-check: fail if committed generated code (protobuf, stringer) is stale
 generate-check:

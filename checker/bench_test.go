@@ -185,8 +185,9 @@ func BenchmarkChecker(b *testing.B) {
 }
 
 // BenchmarkFeed1M is the file side of `chaosrun check`: it encodes the
-// generated 1,000,000-record topic as the tailer dumps it and its change log
-// as the upstream writes it (one transaction per line), untimed, then
+// generated 1,000,000-record topic as the tailer dumps it (protobuf) and its
+// change log as the upstream writes it (JSON, one transaction per line),
+// untimed, then
 // decodes and checks both with Feed, Finish included. records/s and
 // allocs/record are the figures of merit; records/cpu-s, from the process's
 // CPU time, is the steadier one on a busy machine.
@@ -212,7 +213,7 @@ func BenchmarkFeed1M(b *testing.B) {
 				require.NoError(b, err)
 				changes = append(append(changes, line...), '\n')
 			}
-			records = append(AppendRecordJSON(records, &e.rec), '\n')
+			records = AppendDumpRecord(records, &e.rec)
 		}
 	}
 	b.SetBytes(int64(len(changes) + len(records)))

@@ -9,10 +9,10 @@ import (
 	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
-// The record dump and the change log are millions of JSON lines. They are
-// encoded and decoded with json/v2 (github.com/go-json-experiment/json, the
-// Go team's module behind encoding/json/v2) under encoding/json's semantics,
-// the options encoding/json itself runs json/v2 with: a line decodes to what
+// The change log is millions of JSON lines. It is decoded with json/v2
+// (github.com/go-json-experiment/json, the Go team's module behind
+// encoding/json/v2) under encoding/json's semantics, the options
+// encoding/json itself runs json/v2 with: a line decodes to what
 // json.Unmarshal makes of it and encodes to the bytes json.Marshal writes,
 // except that invalid UTF-8 becomes a literal U+FFFD rather than \ufffd.
 // That is about twice encoding/json's speed. The errors are v2's:
@@ -25,8 +25,8 @@ func unmarshalJSON(b []byte, v any) error {
 	return json.Unmarshal(b, v, jsonOptions)
 }
 
-// AppendRecordJSON appends r encoded as one line of the record dump, without
-// the newline, to dst. The tailer writes the dump with it.
+// AppendRecordJSON appends r encoded as one JSON line, without the newline,
+// to dst: the form `chaosrun dump` prints the record dump in.
 func AppendRecordJSON(dst []byte, r *Record) []byte {
 	b, err := json.Marshal(r, jsonOptions)
 	if err != nil {

@@ -5,7 +5,7 @@
 // the upstream change log, the epoch history, the nodes' decision logs and
 // the fault timeline into a result.Result with a verdict.
 //
-// Everything here is pure except load.go, which reads JSONL files. The
+// Everything here is pure except load.go and dump.go, which read files. The
 // inputs are the checker's own types (Record, Change, EpochGrant,
 // DecisionEntry, FaultEvent); adapters convert into them.
 //

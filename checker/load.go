@@ -45,20 +45,20 @@ func LoadJSONL[T any](r io.Reader) ([]T, error) {
 	return out, err
 }
 
-// Feed adds a change log and a record dump (both JSONL, changes in
-// commit_ts order, records in consumption order) to c, adding each change
+// Feed adds a change log (JSONL, in commit_ts order) and a record dump (see
+// ReadDump, in consumption order) to c, adding each change
 // before the first record appended at or after its commit time, so that the
 // checker's memory stays proportional to keys. A change log line is a
 // Change or a transaction {"commit_ts", "rows": [{table, pk, op, columns}]}
 // as the upstream writes it. changes may be nil when the Config says there
-// is no change log.
+// is no change log. A torn last record is an error wrapping ErrTornDump.
 func Feed(c *Checker, changes, records io.Reader) error {
 	next := pullChanges(changes)
 	pending, ok, err := next()
 	if err != nil {
 		return err
 	}
-	err = ReadJSONL(records, func(r Record) error {
+	err = ReadDump(records, func(r Record) error {
 		at := r.AppendTime.UnixMilli()
 		for ok && PhysicalMs(pending.CommitTs) <= at {
 			c.AddChange(pending)

@@ -10,13 +10,20 @@ stale() {
 	status=1
 }
 
-for spec in heartbeatpb/heartbeat upstreampb/upstream; do
-	pkg=${spec%/*} name=${spec#*/}
+# Services get gRPC stubs as well; checker/dumppb is messages only.
+for spec in heartbeatpb/heartbeat:grpc upstreampb/upstream:grpc checker/dumppb/dump:; do
+	path=${spec%%:*} grpc=${spec#*:}
+	pkg=${path%/*} name=${path##*/}
 	tmp=$(mktemp -d)
 	cp "$pkg/$name.proto" "$tmp/"
-	(cd "$tmp" && protoc --go_out=. --go_opt=paths=source_relative \
-		--go-grpc_out=. --go-grpc_opt=paths=source_relative "$name.proto")
-	for f in "$name.pb.go" "${name}_grpc.pb.go"; do
+	files=("$name.pb.go")
+	flags=(--go_out=. --go_opt=paths=source_relative)
+	if [ -n "$grpc" ]; then
+		files+=("${name}_grpc.pb.go")
+		flags+=(--go-grpc_out=. --go-grpc_opt=paths=source_relative)
+	fi
+	(cd "$tmp" && protoc "${flags[@]}" "$name.proto")
+	for f in "${files[@]}"; do
 		diff -q "$tmp/$f" "$pkg/$f" >/dev/null || stale "$pkg/$f" "make proto" "$tmp/$f"
 	done
 	rm -rf "$tmp"

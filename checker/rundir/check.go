@@ -51,8 +51,8 @@ type Info struct {
 //
 // Besides the checker's own reasons, the run is inconclusive when the dump
 // is not known to be complete: the tailer never drained the topic (no
-// SinkOffsetsFile), the dump holds fewer records than the topic did, or some
-// records did not decode.
+// SinkOffsetsFile), the dump holds fewer records than the topic did or ends
+// in a torn record, or some records did not decode.
 //
 // Errors wrap ErrNotRunDir (dir or the dump missing), ErrInput (a file does
 // not parse) or checker.ErrConfig.
@@ -66,19 +66,24 @@ func CheckRunDir(dir string, slos checker.SLOs, info Info) (*result.Result, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := feed(c, in.changes, in.records); err != nil {
+	torn, err := feed(c, in.changes, in.records)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %s or %s: %w", ErrInput, SinkRecordsFile, ChangeLogPath, err)
 	}
 	res := c.Finish()
 	res.Timings.Phases = info.Phases
+	if torn {
+		// NB: known only once the dump is read, so not among the Config's
+		// environment errors.
+		addEnvError(res, fmt.Sprintf("%s ends in a torn record: the tailer was killed while writing", SinkRecordsFile))
+	}
 	in.judgeDumpComplete(res)
 	return res, nil
 }
 
 // inputs are a run directory's files, opened or read for one check.
 type inputs struct {
-	records     io.Reader // the dump's complete lines
-	tornRecords bool
+	records     io.Reader // the dump
 	changes     io.Reader // the change log's complete lines; nil without one
 	grants      []checker.EpochGrant
 	faults      []checker.FaultEvent
@@ -125,9 +130,7 @@ func (in *inputs) openDump(dir string) error {
 		return fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	in.files = append(in.files, f)
-	if in.records, in.tornRecords, err = completeLines(f); err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrInput, SinkRecordsFile, err)
-	}
+	in.records = f
 	return nil
 }
 
@@ -201,9 +204,6 @@ func (in *inputs) config(slos checker.SLOs, info Info) checker.Config {
 	if !in.haveOffsets {
 		cfg.EnvErrors = append(cfg.EnvErrors, fmt.Sprintf("the Kafka tailer never drained the topic (no %s): the record dump may be incomplete", SinkOffsetsFile))
 	}
-	if in.tornRecords {
-		cfg.EnvErrors = append(cfg.EnvErrors, fmt.Sprintf("%s ends in a torn line: the tailer was killed while writing", SinkRecordsFile))
-	}
 	if n := len(in.malformed); n > 0 {
 		m := in.malformed[0]
 		cfg.EnvErrors = append(cfg.EnvErrors, fmt.Sprintf("%d records in the topic are not valid cdc records, first partition %d offset %d: %s",
@@ -221,9 +221,15 @@ func (in *inputs) judgeDumpComplete(res *result.Result) {
 	}
 	got := res.Counters.Records + res.Counters.Foreign + int64(len(in.malformed))
 	if want := in.offsets.Total(); got < want {
-		res.Verdict = checker.Decide(res.Invariants, append(res.Verdict.Reasons,
-			fmt.Sprintf("environment: the record dump holds %d of the %d records the topic %s had when it was drained", got, want, in.offsets.Topic)))
+		addEnvError(res, fmt.Sprintf("the record dump holds %d of the %d records the topic %s had when it was drained", got, want, in.offsets.Topic))
 	}
+}
+
+// addEnvError adds an environment error found after Finish to res's
+// reasons, as the checker reports a Config.EnvErrors entry, and decides the
+// verdict again.
+func addEnvError(res *result.Result, e string) {
+	res.Verdict = checker.Decide(res.Invariants, append(res.Verdict.Reasons, "environment: "+e))
 }
 
 // onlyChangefeed returns the changefeed the grants name if they name

@@ -14,10 +14,11 @@
 //   - the fault timeline (faults.json) is already in the checker's own
 //     schema, checker.FaultEvent; the runner converts into it.
 //
-// sink-records.jsonl holds one checker.Record per line, in consumption
-// order (offset order within a partition), so the checker reads it without
-// conversion. A torn last line, left by a process killed mid-write, is
-// ignored in every JSONL file.
+// sink-records.pb holds the checker.Records in consumption order (offset
+// order within a partition), length-delimited protobuf (checker.ReadDump),
+// so the checker reads it without conversion. A torn last record or line,
+// left by a process killed mid-write, is ignored in the dump and in every
+// JSONL file.
 //
 // CheckRunDir reads files only; it needs no cluster, so `chaosrun check`
 // works on a copied run directory long after the run.

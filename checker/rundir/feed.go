@@ -17,9 +17,10 @@ var errStopped = errors.New("rundir: feed stopped")
 
 // feed adds the change log and the record dump to c as checker.Feed does
 // (each change before the first record appended at or after its commit
-// time), but decodes each file on a goroutine of its own: decoding JSON
-// costs more than checking, and the two files decode in parallel.
-func feed(c *checker.Checker, changes, records io.Reader) error {
+// time), but decodes each file on a goroutine of its own: decoding costs
+// more than checking, and the two files decode in parallel. torn reports a
+// torn last record, which is not an error: every complete one was fed.
+func feed(c *checker.Checker, changes, records io.Reader) (torn bool, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	recs := make(chan []checker.Record, 8)
@@ -28,7 +29,14 @@ func feed(c *checker.Checker, changes, records io.Reader) error {
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		defer close(recs)
-		recErr = readBatches(ctx, recs, func(emit func(checker.Record) error) error { return checker.ReadJSONL(records, emit) })
+		recErr = readBatches(ctx, recs, func(emit func(checker.Record) error) error {
+			err := checker.ReadDump(records, emit)
+			if errors.Is(err, checker.ErrTornDump) {
+				// NB: nil, so that the last batch is still sent.
+				torn, err = true, nil
+			}
+			return err
+		})
 	})
 	wg.Go(func() {
 		defer close(chs)
@@ -69,14 +77,14 @@ func feed(c *checker.Checker, changes, records io.Reader) error {
 		}
 	}
 	if recErr != nil {
-		return recErr
+		return false, recErr
 	}
 	for ok {
 		c.AddChange(ch)
 		ch, ok = nextChange()
 	}
 	// chs is closed once nextChange has run dry, so chErr is final.
-	return chErr
+	return torn, chErr
 }
 
 // readBatches runs read, sending what it emits to out in batches, until it

@@ -9,8 +9,8 @@ import (
 // File names in a run directory (docs/run-dir.md).
 const (
 	// SinkRecordsFile is the tailer's dump of the changefeed topic: one
-	// checker.Record per line.
-	SinkRecordsFile = "sink-records.jsonl"
+	// checker.Record per record, length-delimited protobuf (checker.ReadDump).
+	SinkRecordsFile = "sink-records.pb"
 	// SinkOffsetsFile is the tailer's account of the topic when it drained
 	// it (SinkOffsets): what the dump must hold.
 	SinkOffsetsFile = "sink-offsets.json"
@@ -40,7 +40,7 @@ type SinkOffsets struct {
 	Topic      string            `json:"topic"`
 	DrainedAt  time.Time         `json:"drained_at"`
 	Partitions []PartitionOffset `json:"partitions"`
-	// Records and Malformed count the lines the tailer wrote to
+	// Records and Malformed count the records the tailer wrote to
 	// SinkRecordsFile and SinkMalformedFile.
 	Records   int64 `json:"records"`
 	Malformed int64 `json:"malformed"`

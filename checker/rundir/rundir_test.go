@@ -194,17 +194,21 @@ func TestCheckRunDir(t *testing.T) {
 func TestCheckRunDirTornDumpAndChangeLog(t *testing.T) {
 	dir := t.TempDir()
 	rundirtest.Write(t, dir, rundirtest.Options{})
-	for _, f := range []string{rundir.SinkRecordsFile, rundir.ChangeLogPath} {
+	// The tailer killed halfway through a record, the upstream halfway
+	// through a line.
+	rec := checker.Record{Partition: 0, Offset: 999, Kind: checker.KindRow, Table: "t1", Node: "n1"}
+	whole := checker.AppendDumpRecord(nil, &rec)
+	for f, tail := range map[string]string{rundir.SinkRecordsFile: string(whole[:len(whole)/2]), rundir.ChangeLogPath: `{"commit_ts":1,"ro`} {
 		fh, err := os.OpenFile(filepath.Join(dir, f), os.O_APPEND|os.O_WRONLY, 0)
 		require.NoError(t, err)
-		_, err = fh.WriteString(`{"partition":0,"off`)
+		_, err = fh.WriteString(tail)
 		require.NoError(t, err)
 		require.NoError(t, fh.Close())
 	}
 	r, err := rundir.CheckRunDir(dir, slos, rundir.Info{})
 	require.NoError(t, err)
 	assert.Equal(t, result.Inconclusive, r.Verdict.Outcome, "%+v", r.Verdict)
-	assert.Contains(t, strings.Join(r.Verdict.Reasons, "\n"), "torn line")
+	assert.Contains(t, strings.Join(r.Verdict.Reasons, "\n"), "environment: "+rundir.SinkRecordsFile+" ends in a torn record")
 	assert.EqualValues(t, 240, r.Counters.Records)
 }
 
@@ -229,9 +233,11 @@ func TestCheckRunDirErrors(t *testing.T) {
 		_, err := rundir.CheckRunDir(dir, slos, rundir.Info{})
 		return err
 	}
-	err = garble(rundir.SinkRecordsFile, "{\"partition\":0}\nnot json\n")
+	// A complete second record that is not protobuf (field 1, wire type 7).
+	rec := checker.Record{Kind: checker.KindWatermark, Node: "n1"}
+	err = garble(rundir.SinkRecordsFile, string(append(checker.AppendDumpRecord(nil, &rec), 2, 0x0f, 0)))
 	require.ErrorIs(t, err, rundir.ErrInput)
-	assert.ErrorContains(t, err, "line 2")
+	assert.ErrorContains(t, err, "record 2")
 	err = garble(evidence.EpochsFile, "{")
 	require.ErrorIs(t, err, rundir.ErrInput)
 	assert.ErrorContains(t, err, evidence.EpochsFile)

@@ -1,8 +1,9 @@
 // Package tail consumes a changefeed topic while a run is going on: every
-// partition from its oldest offset, each record decoded and appended as one
-// JSON line (a checker.Record) to the run directory's sink-records.jsonl,
-// and a live view (newest watermark per partition, the global watermark,
-// record counts) for the runner.
+// partition from its oldest offset, each record decoded and appended as a
+// checker.Record to the run directory's dump, sink-records.pb
+// (length-delimited protobuf, see checker.ReadDump), and a live view
+// (newest watermark per partition, the global watermark, record counts) for
+// the runner.
 //
 // Caller obligations: Start one Tailer per topic and run directory; call
 // Drain once the system under test has stopped writing, to read up to the

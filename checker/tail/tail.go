@@ -95,7 +95,9 @@ type partState struct {
 type item struct {
 	partition int32
 	offset    int64
-	line      []byte // one JSON line, newline included
+	// line is the record's bytes in its file: a dump record (size prefix
+	// included) or a JSON line of the malformed list (newline included).
+	line      []byte
 	malformed bool
 	kind      checker.Kind
 	wmTs      uint64
@@ -314,7 +316,8 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 	}
 }
 
-// encode turns a consumed message into its dump line.
+// encode turns a consumed message into its dump record, or its line of the
+// malformed list.
 func (t *Tailer) encode(m *sarama.ConsumerMessage) item {
 	it := item{partition: m.Partition, offset: m.Offset, at: m.Timestamp}
 	hs := make([]evidence.Header, len(m.Headers))
@@ -324,21 +327,19 @@ func (t *Tailer) encode(m *sarama.ConsumerMessage) item {
 		}
 	}
 	rec, derr := evidence.Decode(evidence.Consumed{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value, Headers: hs})
-	var err error
-	if derr != nil {
-		it.malformed = true
-		it.line, err = json.Marshal(rundir.Malformed{Partition: m.Partition, Offset: m.Offset, AppendTime: m.Timestamp.UTC(), Key: string(m.Key), Error: derr.Error()})
-	} else {
+	if derr == nil {
 		cr := rundir.Record(rec)
 		it.kind, it.wmTs, it.changefeed, it.node = cr.Kind, cr.WatermarkTs, cr.Changefeed, cr.Node
-		it.line = checker.AppendRecordJSON(make([]byte, 0, 256), &cr)
+		it.line = checker.AppendDumpRecord(make([]byte, 0, 256), &cr)
+		return it
 	}
+	it.malformed = true
+	line, err := json.Marshal(rundir.Malformed{Partition: m.Partition, Offset: m.Offset, AppendTime: m.Timestamp.UTC(), Key: string(m.Key), Error: derr.Error()})
 	if err != nil {
-		// Neither type can fail to encode; keep the position anyway.
-		it.malformed = true
-		it.line, _ = json.Marshal(rundir.Malformed{Partition: m.Partition, Offset: m.Offset, Error: "encode: " + err.Error()})
+		// Malformed cannot fail to encode; keep the position anyway.
+		line, _ = json.Marshal(rundir.Malformed{Partition: m.Partition, Offset: m.Offset, Error: "encode: " + err.Error()})
 	}
-	it.line = append(it.line, '\n')
+	it.line = append(line, '\n')
 	return it
 }
 

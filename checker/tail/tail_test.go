@@ -150,7 +150,7 @@ func requireEveryOffsetOnce(ctx context.Context, t *testing.T, tl *tail.Tailer, 
 	f, err := os.Open(filepath.Join(dir, rundir.SinkRecordsFile))
 	require.NoError(t, err)
 	defer f.Close()
-	require.NoError(t, checker.ReadJSONL(f, func(r checker.Record) error {
+	require.NoError(t, checker.ReadDump(f, func(r checker.Record) error {
 		mark(r.Partition, r.Offset)
 		return nil
 	}))

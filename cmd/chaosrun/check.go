@@ -38,7 +38,7 @@ func newCheckCmd() *cobra.Command {
 		Use:   "check <run-dir>",
 		Short: "Re-run the checker on a finished run's data and write result.json and the reports",
 		Long: `Re-run the checker on a run directory (docs/run-dir.md): the Kafka records the
-tailer dumped (sink-records.jsonl), the upstream change log, the epoch history,
+tailer dumped (sink-records.pb), the upstream change log, the epoch history,
 the nodes' decision logs and the fault timeline. No cluster is needed. It
 writes result.json, report.md, report.html and junit.xml into the directory
 and prints the verdict.

@@ -291,7 +291,7 @@ func watermarkInterval(t *testing.T, dir string) time.Duration {
 	require.NoError(t, err)
 	defer f.Close()
 	var ats []time.Time
-	require.NoError(t, checker.ReadJSONL(f, func(r checker.Record) error {
+	require.NoError(t, checker.ReadDump(f, func(r checker.Record) error {
 		if r.Kind == checker.KindWatermark && r.Partition == 0 {
 			ats = append(ats, r.AppendTime)
 		}

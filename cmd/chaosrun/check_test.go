@@ -82,10 +82,11 @@ func TestCheckBadRunDirs(t *testing.T) {
 	assert.Contains(t, errOut, "no "+rundir.SinkRecordsFile)
 
 	dir := runDir(t, rundirtest.Options{})
-	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.SinkRecordsFile), []byte("garbage\n"), 0o644))
+	// One complete record that is not protobuf (field 1, wire type 7).
+	require.NoError(t, os.WriteFile(filepath.Join(dir, rundir.SinkRecordsFile), []byte{2, 0x0f, 0}, 0o644))
 	_, errOut, code = runCmd(t, "check", dir)
 	assert.Equal(t, exitHarnessError, code)
-	assert.Contains(t, errOut, "line 1")
+	assert.Contains(t, errOut, "record 1")
 	assert.NoFileExists(t, filepath.Join(dir, result.FileName), "nothing is written on an input error")
 
 	_, errOut, code = runCmd(t, "check", "--bank", "nodot", runDir(t, rundirtest.Options{}))

@@ -46,6 +46,7 @@ var subcommands = []func() *cobra.Command{
 	newSweepCmd,
 	newCheckCmd,
 	newReportCmd,
+	newDumpCmd,
 }
 
 func newRootCmd() *cobra.Command {
