@@ -124,6 +124,10 @@ func openInputs(dir string) (*inputs, error) {
 func (in *inputs) openDump(dir string) error {
 	f, err := os.Open(filepath.Join(dir, SinkRecordsFile))
 	if errors.Is(err, fs.ErrNotExist) {
+		if _, jerr := os.Stat(filepath.Join(dir, legacyRecordsFile)); jerr == nil {
+			return fmt.Errorf("%w: %s holds %s, the JSON-lines dump that chaosrun wrote before %s; check it with the chaosrun that wrote it",
+				ErrNotRunDir, dir, legacyRecordsFile, SinkRecordsFile)
+		}
 		return fmt.Errorf("%w: %s has no %s (the Kafka tailer never ran there)", ErrNotRunDir, dir, SinkRecordsFile)
 	}
 	if err != nil {

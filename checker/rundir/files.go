@@ -11,6 +11,9 @@ const (
 	// SinkRecordsFile is the tailer's dump of the changefeed topic: one
 	// checker.Record per record, length-delimited protobuf (checker.ReadDump).
 	SinkRecordsFile = "sink-records.pb"
+	// legacyRecordsFile is the dump's name when it was JSON lines; a run
+	// directory holding it is named as such rather than as empty.
+	legacyRecordsFile = "sink-records.jsonl"
 	// SinkOffsetsFile is the tailer's account of the topic when it drained
 	// it (SinkOffsets): what the dump must hold.
 	SinkOffsetsFile = "sink-offsets.json"

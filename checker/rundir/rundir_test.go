@@ -226,6 +226,12 @@ func TestCheckRunDirErrors(t *testing.T) {
 	require.ErrorIs(t, err, rundir.ErrNotRunDir)
 	assert.ErrorContains(t, err, rundir.SinkRecordsFile)
 
+	legacy := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(legacy, "sink-records.jsonl"), []byte("{}\n"), 0o644))
+	_, err = rundir.CheckRunDir(legacy, slos, rundir.Info{})
+	require.ErrorIs(t, err, rundir.ErrNotRunDir)
+	assert.ErrorContains(t, err, "JSON-lines dump", "an older run directory is named as such")
+
 	garble := func(name, content string) error {
 		dir := t.TempDir()
 		rundirtest.Write(t, dir, rundirtest.Options{})

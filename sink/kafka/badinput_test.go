@@ -58,9 +58,10 @@ func TestMissingJarsAndJava(t *testing.T) {
 	assert.Contains(t, err.Error(), "run `make kafka-jars`")
 
 	t.Setenv(EnvLibs, "")
-	_, err = NewProvider(Options{Local: LocalConfig{Dir: dir}})
+	p, err := NewProvider(Options{Local: LocalConfig{Dir: dir}})
 	require.ErrorIs(t, err, ErrJarsMissing)
 	assert.Contains(t, err.Error(), EnvLibs)
+	assert.True(t, p == nil, "a failed provider is a nil interface, not a typed nil a caller would Close")
 
 	libs := testLibs(t)
 	_, err = NewLocal(LocalConfig{Dir: dir, LibsDir: libs, Java: filepath.Join(t.TempDir(), "java")})

@@ -61,6 +61,15 @@ type Options struct {
 
 // NewProvider returns the provider o names; it starts nothing.
 func NewProvider(o Options) (Provider, error) {
+	p, err := newProvider(o)
+	if err != nil {
+		// NB: not p, which may be a typed nil that compares unequal to nil.
+		return nil, err
+	}
+	return p, nil
+}
+
+func newProvider(o Options) (Provider, error) {
 	switch o.Provider {
 	case "", ProviderLocal:
 		cfg := o.Local
