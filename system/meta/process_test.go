@@ -38,15 +38,7 @@ func TestMetaProcess(t *testing.T) {
 	require.NoError(t, stA.SaveCheckpoint(ctx, "cf", 10, oa.Key, oa.Rev, true))
 
 	bc := campaignAsync(ctx, b, "b")
-	a.orphan()
-	var ob Owner
-	select {
-	case r := <-bc:
-		require.NoError(t, r.err)
-		ob = r.owner
-	case <-time.After(ttl + 5*time.Second):
-		t.Fatal("b did not take over after a's lease expired")
-	}
+	ob := takeOver(t, a, bc, ttl)
 	_, err = stB.BumpEpoch(ctx, "cf", 0, "b")
 	require.NoError(t, err)
 	require.ErrorIs(t, stA.SaveCheckpoint(ctx, "cf", 20, oa.Key, oa.Rev, true), ErrDeposed)
