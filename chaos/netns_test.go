@@ -26,20 +26,11 @@ type netnsFixture struct {
 
 func newNetnsFixture(t *testing.T) *netnsFixture {
 	t.Helper()
-	requireRoot(t)
 	ctx := context.Background()
-	fx := &netnsFixture{run: NewRunID(), dir: t.TempDir()}
-	var err error
-	fx.ledger, err = OpenLedger(fx.dir, fx.run)
-	require.NoError(t, err)
-	fx.net, err = NewNetwork(ctx, fx.run, fx.ledger, testLogger(t))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		// Registered first, so it runs last: after the echo servers died.
-		require.NoError(t, fx.net.Close(context.Background()))
-		assertNoLeftovers(t, fx.run)
-		require.NoError(t, fx.ledger.Close())
-	})
+	fx := &netnsFixture{}
+	fx.run, fx.dir, fx.ledger, fx.net = newRunNetwork(ctx, t)
+	// Registered first, so it runs last: after the echo servers died.
+	closeRunNetwork(t, fx.run, fx.ledger, fx.net)
 	fx.top, _ = NewTopology()
 	for i, name := range []string{"a", "b", "c"} {
 		ns, err := fx.net.Add(ctx, name)
@@ -54,6 +45,29 @@ func newNetnsFixture(t *testing.T) *netnsFixture {
 	fx.reg = NewRegistry()
 	require.NoError(t, Register(fx.reg))
 	return fx
+}
+
+// newRunNetwork creates the network of a fresh run, with its ledger in a
+// temporary directory. It skips the test unless it runs as root.
+func newRunNetwork(ctx context.Context, t *testing.T) (run, dir string, ledger *Ledger, nw *Network) {
+	t.Helper()
+	requireRoot(t)
+	run, dir = NewRunID(), t.TempDir()
+	ledger, err := OpenLedger(dir, run)
+	require.NoError(t, err)
+	nw, err = NewNetwork(ctx, run, ledger, testLogger(t))
+	require.NoError(t, err)
+	return run, dir, ledger, nw
+}
+
+// closeRunNetwork closes nw and its ledger when the test ends and checks
+// that nothing of the run is left on the host.
+func closeRunNetwork(t *testing.T, run string, ledger *Ledger, nw *Network) {
+	t.Cleanup(func() {
+		require.NoError(t, nw.Close(context.Background()))
+		assertNoLeftovers(t, run)
+		require.NoError(t, ledger.Close())
+	})
 }
 
 func (fx *netnsFixture) guard(t *testing.T) *Guard {
@@ -91,6 +105,17 @@ func allOpen() map[string]bool {
 	return map[string]bool{"a->b": true, "a->c": true, "b->a": true, "b->c": true, "c->a": true, "c->b": true}
 }
 
+// cutCases are the reachability matrices expected while a (node:1) is cut
+// from its peers in each direction, whichever backend cuts.
+var cutCases = []struct {
+	dir  Direction
+	open map[string]bool
+}{
+	{Both, map[string]bool{"a->b": false, "a->c": false, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
+	{Inbound, map[string]bool{"a->b": true, "a->c": true, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
+	{Outbound, map[string]bool{"a->b": false, "a->c": false, "b->a": true, "c->a": true, "b->c": true, "c->b": true}},
+}
+
 // TestNetnsCuts isolates a from b and c symmetrically, then one way in each
 // direction, and heals each time; probes, counters and independent echo
 // checks must agree, and the rules must be gone after each heal.
@@ -99,23 +124,13 @@ func TestNetnsCuts(t *testing.T) {
 	ctx := context.Background()
 	require.Equal(t, allOpen(), fx.matrix())
 
-	cases := []struct {
-		dir  Direction
-		open map[string]bool // expected while cut
-	}{
-		{Both, map[string]bool{"a->b": false, "a->c": false, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
-		{Inbound, map[string]bool{"a->b": true, "a->c": true, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
-		{Outbound, map[string]bool{"a->b": false, "a->c": false, "b->a": true, "c->a": true, "b->c": true, "c->b": true}},
-	}
 	g := fx.guard(t)
 	require.NoError(t, g.Prepare(ctx))
-	for i, tc := range cases {
+	for i, tc := range cutCases {
 		id := "f" + strconv.Itoa(i+1)
 		t.Run(string(tc.dir), func(t *testing.T) {
 			require.NoError(t, g.Inject(ctx, Spec{ID: id, Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}, Direction: tc.dir}))
-			obs, err := g.Verify(ctx)
-			require.NoError(t, err)
-			require.True(t, obs.OK, obs.Note)
+			obs := verifyOK(ctx, t, g)
 			require.Equal(t, tc.open, fx.matrix())
 
 			// Rules live in a's namespace only, in the run's chain, tagged.
@@ -141,19 +156,13 @@ func TestNetnsCuts(t *testing.T) {
 			}
 			require.Equal(t, map[Direction]int{Both: 4, Inbound: 2, Outbound: 2}[tc.dir], cut)
 
-			require.NoError(t, g.Heal(ctx))
-			obs, err = g.Verify(ctx)
-			require.NoError(t, err)
-			require.True(t, obs.OK, obs.Note)
+			healOK(ctx, t, g)
 			require.Equal(t, allOpen(), fx.matrix())
 			save, err = iptablesSave(ctx, nsName(fx.run, "a"))
 			require.NoError(t, err)
 			require.NotContains(t, save, Tag(fx.run, id))
 
-			recs := g.Records()
-			r := recs[len(recs)-1]
-			require.True(t, r.Effective)
-			require.True(t, r.Restored)
+			r := restored(t, g)
 			t.Logf("netns %s: inject→effect %v, heal→connectivity %v", tc.dir, r.InjectToEffect(), r.HealToRestored())
 		})
 	}
