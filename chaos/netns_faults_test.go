@@ -77,7 +77,17 @@ func (fx *netnsFixture) conn(t *testing.T, from, to string) holdConn {
 	return holdConn{c}
 }
 
-// read reads len(want) bytes within d.
+// echo requires msg to come back within a second.
+func (h holdConn) echo(t *testing.T, msg string) {
+	t.Helper()
+	_, err := h.c.Write([]byte(msg))
+	require.NoError(t, err)
+	got, err := h.read(len(msg), time.Second)
+	require.NoError(t, err)
+	require.Equal(t, msg, got)
+}
+
+// read reads n bytes within d.
 func (h holdConn) read(n int, d time.Duration) (string, error) {
 	_ = h.c.SetReadDeadline(time.Now().Add(d))
 	buf := make([]byte, n)
@@ -95,17 +105,13 @@ func TestNetnsHold(t *testing.T) {
 	fx := newNetnsFixture(t)
 	ctx := context.Background()
 	conn := fx.conn(t, "b", "a")
-	_, err := conn.c.Write([]byte("before"))
-	require.NoError(t, err)
-	got, err := conn.read(len("before"), time.Second)
-	require.NoError(t, err)
-	require.Equal(t, "before", got)
+	conn.echo(t, "before")
 
 	g := fx.guard(t)
 	require.NoError(t, g.Prepare(ctx))
 	require.NoError(t, g.Inject(ctx, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{LinkPeers}}))
 	msg := "during-1|during-2|during-3"
-	_, err = conn.c.Write([]byte(msg))
+	_, err := conn.c.Write([]byte(msg))
 	require.NoError(t, err, "writes still succeed: the packets are held, not refused")
 	_, err = conn.read(len(msg), 300*time.Millisecond)
 	require.True(t, isTimeout(err), "nothing may arrive during the hold, got %v", err)
@@ -130,14 +136,10 @@ func TestNetnsHold(t *testing.T) {
 	require.True(t, queueBound(t, a.Namespace, num))
 
 	require.NoError(t, g.Heal(ctx))
-	got, err = conn.read(len(msg), 2*time.Second)
+	got, err := conn.read(len(msg), 2*time.Second)
 	require.NoError(t, err, "held data must arrive after the heal on the same connection")
 	require.Equal(t, msg, got, "in order, nothing lost")
-	_, err = conn.c.Write([]byte("after"))
-	require.NoError(t, err)
-	got, err = conn.read(len("after"), time.Second)
-	require.NoError(t, err)
-	require.Equal(t, "after", got)
+	conn.echo(t, "after")
 
 	obs = verifyOK(ctx, t, g)
 	released := counterSum(obs, "released at heal")

@@ -122,8 +122,52 @@ var cutCases = []struct {
 func TestNetnsCuts(t *testing.T) {
 	fx := newNetnsFixture(t)
 	ctx := context.Background()
-	require.Equal(t, allOpen(), fx.matrix())
+	checkCut := func(t *testing.T, id string, dir Direction, obs Observation) {
+		// Rules live in a's namespace only, in the run's chain, tagged.
+		save, err := iptablesSave(ctx, nsName(fx.run, "a"))
+		require.NoError(t, err)
+		require.Equal(t, 4, strings.Count(save, Tag(fx.run, id)), save)
+		for _, other := range []string{"b", "c"} {
+			save, err := iptablesSave(ctx, nsName(fx.run, other))
+			require.NoError(t, err)
+			require.NotContains(t, save, Tag(fx.run, id))
+		}
+		var dropped uint64
+		for _, c := range obs.Counters {
+			dropped += c.Packets
+		}
+		require.Positive(t, dropped, "counters must rise")
+		cut := 0
+		for _, p := range obs.Probes {
+			if p.Role == ProbeCut {
+				cut++
+				require.Equal(t, Blocked, p.Got, p.Link)
+			}
+		}
+		require.Equal(t, map[Direction]int{Both: 4, Inbound: 2, Outbound: 2}[dir], cut)
+	}
+	checkHealed := func(t *testing.T, id string) {
+		save, err := iptablesSave(ctx, nsName(fx.run, "a"))
+		require.NoError(t, err)
+		require.NotContains(t, save, Tag(fx.run, id))
+	}
+	runCuts(ctx, t, fx, "netns", checkCut, checkHealed)
+}
 
+// cutFixture is a backend's fixture of three echo processes a, b and c.
+type cutFixture interface {
+	guard(t *testing.T) *Guard
+	matrix() map[string]bool
+}
+
+// runCuts cuts a (node:1) from its peers in each direction of cutCases with
+// one guard, healing each time. It requires cutCases' matrix while cut and
+// every link open after the heal; cut and healed add the backend's own
+// checks of fault id.
+func runCuts(ctx context.Context, t *testing.T, fx cutFixture, backend string,
+	cut func(t *testing.T, id string, dir Direction, obs Observation), healed func(t *testing.T, id string)) {
+	t.Helper()
+	require.Equal(t, allOpen(), fx.matrix())
 	g := fx.guard(t)
 	require.NoError(t, g.Prepare(ctx))
 	for i, tc := range cutCases {
@@ -132,38 +176,13 @@ func TestNetnsCuts(t *testing.T) {
 			require.NoError(t, g.Inject(ctx, Spec{ID: id, Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}, Direction: tc.dir}))
 			obs := verifyOK(ctx, t, g)
 			require.Equal(t, tc.open, fx.matrix())
-
-			// Rules live in a's namespace only, in the run's chain, tagged.
-			save, err := iptablesSave(ctx, nsName(fx.run, "a"))
-			require.NoError(t, err)
-			require.Equal(t, 4, strings.Count(save, Tag(fx.run, id)), save)
-			for _, other := range []string{"b", "c"} {
-				save, err := iptablesSave(ctx, nsName(fx.run, other))
-				require.NoError(t, err)
-				require.NotContains(t, save, Tag(fx.run, id))
-			}
-			var dropped uint64
-			for _, c := range obs.Counters {
-				dropped += c.Packets
-			}
-			require.Positive(t, dropped, "counters must rise")
-			cut := 0
-			for _, p := range obs.Probes {
-				if p.Role == ProbeCut {
-					cut++
-					require.Equal(t, Blocked, p.Got, p.Link)
-				}
-			}
-			require.Equal(t, map[Direction]int{Both: 4, Inbound: 2, Outbound: 2}[tc.dir], cut)
+			cut(t, id, tc.dir, obs)
 
 			healOK(ctx, t, g)
 			require.Equal(t, allOpen(), fx.matrix())
-			save, err = iptablesSave(ctx, nsName(fx.run, "a"))
-			require.NoError(t, err)
-			require.NotContains(t, save, Tag(fx.run, id))
-
+			healed(t, id)
 			r := restored(t, g)
-			t.Logf("netns %s: inject→effect %v, heal→connectivity %v", tc.dir, r.InjectToEffect(), r.HealToRestored())
+			t.Logf("%s %s: inject→effect %v, heal→connectivity %v", backend, tc.dir, r.InjectToEffect(), r.HealToRestored())
 		})
 	}
 	require.NoError(t, g.Cleanup(ctx))

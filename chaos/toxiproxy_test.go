@@ -85,30 +85,15 @@ func (fx *toxiFixture) matrix() map[string]bool {
 // TestToxiproxyCuts is TestNetnsCuts through proxies.
 func TestToxiproxyCuts(t *testing.T) {
 	fx := newToxiFixture(t)
-	ctx := context.Background()
-	require.Equal(t, allOpen(), fx.matrix())
-	g := fx.guard(t)
-	require.NoError(t, g.Prepare(ctx))
-	for i, tc := range cutCases {
-		id := "t" + strconv.Itoa(i+1)
-		t.Run(string(tc.dir), func(t *testing.T) {
-			require.NoError(t, g.Inject(ctx, Spec{ID: id, Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}, Direction: tc.dir}))
-			obs := verifyOK(ctx, t, g)
-			require.Equal(t, tc.open, fx.matrix())
-			var held uint64
-			for _, c := range obs.Counters {
-				held += c.Bytes
-			}
-			require.Positive(t, held, "hold toxics must count the probes' bytes")
-			require.Len(t, obs.Counters, map[Direction]int{Both: 8, Inbound: 4, Outbound: 4}[tc.dir])
-
-			healOK(ctx, t, g)
-			require.Equal(t, allOpen(), fx.matrix())
-			r := restored(t, g)
-			t.Logf("toxiproxy %s: inject→effect %v, heal→connectivity %v", tc.dir, r.InjectToEffect(), r.HealToRestored())
-		})
+	checkCut := func(t *testing.T, _ string, dir Direction, obs Observation) {
+		var held uint64
+		for _, c := range obs.Counters {
+			held += c.Bytes
+		}
+		require.Positive(t, held, "hold toxics must count the probes' bytes")
+		require.Len(t, obs.Counters, map[Direction]int{Both: 8, Inbound: 4, Outbound: 4}[dir])
 	}
-	require.NoError(t, g.Cleanup(ctx))
+	runCuts(context.Background(), t, fx, "toxiproxy", checkCut, func(*testing.T, string) {})
 }
 
 // TestToxiproxyHeldDataResumes: an established connection across the cut
@@ -119,30 +104,22 @@ func TestToxiproxyHeldDataResumes(t *testing.T) {
 	fx := newToxiFixture(t)
 	ctx := context.Background()
 	conn := fx.conn(t, "b", "a")
-	_, err := conn.c.Write([]byte("before"))
-	require.NoError(t, err)
-	got, err := conn.read(len("before"), time.Second)
-	require.NoError(t, err)
-	require.Equal(t, "before", got)
+	conn.echo(t, "before")
 
 	g := fx.guard(t)
 	require.NoError(t, g.Prepare(ctx))
 	require.NoError(t, g.Inject(ctx, Spec{ID: "t1", Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}}))
-	_, err = conn.c.Write([]byte("during-1|during-2"))
+	_, err := conn.c.Write([]byte("during-1|during-2"))
 	require.NoError(t, err, "writes still succeed: the data is held, not refused")
 	_, err = conn.read(len("during-1|during-2"), 300*time.Millisecond)
 	require.True(t, isTimeout(err), "nothing may arrive during the cut, got %v", err)
 	verifyOK(ctx, t, g)
 
 	require.NoError(t, g.Heal(ctx))
-	got, err = conn.read(len("during-1|during-2"), 2*time.Second)
+	got, err := conn.read(len("during-1|during-2"), 2*time.Second)
 	require.NoError(t, err, "held data must arrive after the heal on the same connection")
 	require.Equal(t, "during-1|during-2", got)
-	_, err = conn.c.Write([]byte("after"))
-	require.NoError(t, err)
-	got, err = conn.read(len("after"), time.Second)
-	require.NoError(t, err)
-	require.Equal(t, "after", got)
+	conn.echo(t, "after")
 	_, err = g.Verify(ctx)
 	require.NoError(t, err)
 }
