@@ -17,10 +17,7 @@ import (
 // lease expiry hands ownership over, the deposed owner's checkpoint write is
 // refused by etcd, epoch history persists across a restart.
 func TestMetaProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the chaosrun binary")
-	}
-	bin := proctest.Build(t)
+	bin := proctest.BuildOrSkip(t)
 	dir := t.TempDir()
 	ctx := testCtx(t, 2*time.Minute)
 
