@@ -87,6 +87,16 @@ func (h holdConn) echo(t *testing.T, msg string) {
 	require.Equal(t, msg, got)
 }
 
+// stalls writes msg, which must succeed, and requires that nothing comes
+// back within 300 ms: the fault holds the data rather than refusing it.
+func (h holdConn) stalls(t *testing.T, msg string) {
+	t.Helper()
+	_, err := h.c.Write([]byte(msg))
+	require.NoError(t, err, "writes still succeed: the data is held, not refused")
+	_, err = h.read(len(msg), 300*time.Millisecond)
+	require.True(t, isTimeout(err), "nothing may arrive while held, got %v", err)
+}
+
 // read reads n bytes within d.
 func (h holdConn) read(n int, d time.Duration) (string, error) {
 	_ = h.c.SetReadDeadline(time.Now().Add(d))
@@ -111,10 +121,7 @@ func TestNetnsHold(t *testing.T) {
 	require.NoError(t, g.Prepare(ctx))
 	require.NoError(t, g.Inject(ctx, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{LinkPeers}}))
 	msg := "during-1|during-2|during-3"
-	_, err := conn.c.Write([]byte(msg))
-	require.NoError(t, err, "writes still succeed: the packets are held, not refused")
-	_, err = conn.read(len(msg), 300*time.Millisecond)
-	require.True(t, isTimeout(err), "nothing may arrive during the hold, got %v", err)
+	conn.stalls(t, msg)
 
 	obs := verifyOK(ctx, t, g)
 	for _, p := range obs.Probes {

@@ -20,10 +20,7 @@ func TestToxiproxyHold(t *testing.T) {
 	require.NoError(t, g.Prepare(ctx))
 	require.NoError(t, g.Inject(ctx, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{LinkPeers}}))
 	msg := "held-1|held-2"
-	_, err := conn.c.Write([]byte(msg))
-	require.NoError(t, err)
-	_, err = conn.read(len(msg), 300*time.Millisecond)
-	require.True(t, isTimeout(err), "nothing may arrive during the hold, got %v", err)
+	conn.stalls(t, msg)
 	obs := verifyOK(ctx, t, g)
 	require.Equal(t, map[string]bool{"a->b": false, "a->c": false, "b->a": false, "c->a": false, "b->c": true, "c->b": true}, fx.matrix())
 	var held uint64
