@@ -338,16 +338,11 @@ func (c *cleaner) scan(ctx context.Context, run string) {
 	// Links in the hubs go with their namespaces; list them for the report.
 	hubLinks := map[string][]string{}
 	for _, h := range hubs {
-		out, err := ip(ctx, "-n", h, "-o", "link", "show")
+		names, err := linkNames(ctx, h)
 		if err != nil {
 			continue
 		}
-		for _, line := range strings.Split(out, "\n") {
-			f := strings.Fields(line)
-			if len(f) < 2 {
-				continue
-			}
-			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+		for _, name := range names {
 			if linkOfRun.MatchString(name) {
 				hubLinks[h] = append(hubLinks[h], name)
 			}
@@ -382,17 +377,12 @@ func (c *cleaner) scan(ctx context.Context, run string) {
 // usually gone already with its hub end); rules and chains there would come
 // from older or foreign chaosrun versions and manual experiments.
 func (c *cleaner) root(ctx context.Context, run string) {
-	out, err := ip(ctx, "-o", "link", "show")
+	names, err := linkNames(ctx, "")
 	if err != nil {
 		c.errs = append(c.errs, err)
 		return
 	}
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 2 {
-			continue
-		}
-		name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+	for _, name := range names {
 		m := linkOfRun.FindStringSubmatch(name)
 		if m == nil || (run != "" && m[1] != run) {
 			continue

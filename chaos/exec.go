@@ -29,6 +29,27 @@ func run(ctx context.Context, in io.Reader, name string, args ...string) (string
 // ip runs `ip args...`.
 func ip(ctx context.Context, args ...string) (string, error) { return run(ctx, nil, "ip", args...) }
 
+// linkNames lists the network interfaces in namespace ns ("" = the
+// caller's), each without its "@peer" suffix.
+func linkNames(ctx context.Context, ns string) ([]string, error) {
+	args := []string{"-o", "link", "show"}
+	if ns != "" {
+		args = append([]string{"-n", ns}, args...)
+	}
+	out, err := ip(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 {
+			name, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
+			names = append(names, name)
+		}
+	}
+	return names, nil
+}
+
 // inNetnsCmd runs name args... inside network namespace ns through
 // `ip netns exec` (ns "" runs it in the caller's namespace).
 func inNetnsCmd(ctx context.Context, ns string, in io.Reader, name string, args ...string) (string, error) {

@@ -135,3 +135,41 @@ func requireRoot(t *testing.T) {
 		t.Skip("skipping: netns tests need root (network namespaces and iptables)")
 	}
 }
+
+// verifyOK runs g.Verify and requires that it succeeds and finds the fault,
+// or after a heal the restored connectivity, as expected.
+func verifyOK(ctx context.Context, t *testing.T, g *Guard) Observation {
+	t.Helper()
+	obs, err := g.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, obs.OK, obs.Note)
+	return obs
+}
+
+// injectOK prepares g, injects spec and requires Verify to find the fault
+// in effect.
+func injectOK(ctx context.Context, t *testing.T, g *Guard, spec Spec) Observation {
+	t.Helper()
+	require.NoError(t, g.Prepare(ctx))
+	require.NoError(t, g.Inject(ctx, spec))
+	return verifyOK(ctx, t, g)
+}
+
+// healOK heals g and requires Verify to find connectivity restored.
+func healOK(ctx context.Context, t *testing.T, g *Guard) Observation {
+	t.Helper()
+	require.NoError(t, g.Heal(ctx))
+	return verifyOK(ctx, t, g)
+}
+
+// restored returns g's newest record and requires that its fault took
+// effect and that the heal restored connectivity.
+func restored(t *testing.T, g *Guard) FaultRecord {
+	t.Helper()
+	recs := g.Records()
+	require.NotEmpty(t, recs)
+	r := recs[len(recs)-1]
+	require.True(t, r.Effective)
+	require.True(t, r.Restored)
+	return r
+}

@@ -31,6 +31,17 @@ func echoTook(ns, addr string, timeout time.Duration) (time.Duration, error) {
 }
 
 // counterSum sums the packets of the counters whose What contains sub.
+// requireDelayed requires the two probes of a delayed link, one each way,
+// to get through but no faster than d.
+func requireDelayed(t *testing.T, obs Observation, d time.Duration) {
+	t.Helper()
+	require.Len(t, obs.Probes, 2)
+	for _, p := range obs.Probes {
+		require.Equal(t, Open, p.Got, p.Link)
+		require.GreaterOrEqual(t, p.Took, d, p.Link)
+	}
+}
+
 func counterSum(obs Observation, sub string) uint64 {
 	var n uint64
 	for _, c := range obs.Counters {
@@ -52,7 +63,8 @@ func queueBound(t *testing.T, ns string, num uint16) bool {
 	return true
 }
 
-// holdConn is an echo connection b -> a opened before a fault.
+// holdConn is an echo connection between two processes, opened before a
+// fault.
 type holdConn struct{ c net.Conn }
 
 func (fx *netnsFixture) conn(t *testing.T, from, to string) holdConn {
@@ -65,7 +77,27 @@ func (fx *netnsFixture) conn(t *testing.T, from, to string) holdConn {
 	return holdConn{c}
 }
 
-// read reads len(want) bytes within d.
+// echo requires msg to come back within a second.
+func (h holdConn) echo(t *testing.T, msg string) {
+	t.Helper()
+	_, err := h.c.Write([]byte(msg))
+	require.NoError(t, err)
+	got, err := h.read(len(msg), time.Second)
+	require.NoError(t, err)
+	require.Equal(t, msg, got)
+}
+
+// stalls writes msg, which must succeed, and requires that nothing comes
+// back within 300 ms: the fault holds the data rather than refusing it.
+func (h holdConn) stalls(t *testing.T, msg string) {
+	t.Helper()
+	_, err := h.c.Write([]byte(msg))
+	require.NoError(t, err, "writes still succeed: the data is held, not refused")
+	_, err = h.read(len(msg), 300*time.Millisecond)
+	require.True(t, isTimeout(err), "nothing may arrive while held, got %v", err)
+}
+
+// read reads n bytes within d.
 func (h holdConn) read(n int, d time.Duration) (string, error) {
 	_ = h.c.SetReadDeadline(time.Now().Add(d))
 	buf := make([]byte, n)
@@ -83,24 +115,15 @@ func TestNetnsHold(t *testing.T) {
 	fx := newNetnsFixture(t)
 	ctx := context.Background()
 	conn := fx.conn(t, "b", "a")
-	_, err := conn.c.Write([]byte("before"))
-	require.NoError(t, err)
-	got, err := conn.read(len("before"), time.Second)
-	require.NoError(t, err)
-	require.Equal(t, "before", got)
+	conn.echo(t, "before")
 
 	g := fx.guard(t)
 	require.NoError(t, g.Prepare(ctx))
 	require.NoError(t, g.Inject(ctx, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{LinkPeers}}))
 	msg := "during-1|during-2|during-3"
-	_, err = conn.c.Write([]byte(msg))
-	require.NoError(t, err, "writes still succeed: the packets are held, not refused")
-	_, err = conn.read(len(msg), 300*time.Millisecond)
-	require.True(t, isTimeout(err), "nothing may arrive during the hold, got %v", err)
+	conn.stalls(t, msg)
 
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	obs := verifyOK(ctx, t, g)
 	for _, p := range obs.Probes {
 		require.Equal(t, Blocked, p.Got, p.Link)
 	}
@@ -120,18 +143,12 @@ func TestNetnsHold(t *testing.T) {
 	require.True(t, queueBound(t, a.Namespace, num))
 
 	require.NoError(t, g.Heal(ctx))
-	got, err = conn.read(len(msg), 2*time.Second)
+	got, err := conn.read(len(msg), 2*time.Second)
 	require.NoError(t, err, "held data must arrive after the heal on the same connection")
 	require.Equal(t, msg, got, "in order, nothing lost")
-	_, err = conn.c.Write([]byte("after"))
-	require.NoError(t, err)
-	got, err = conn.read(len("after"), time.Second)
-	require.NoError(t, err)
-	require.Equal(t, "after", got)
+	conn.echo(t, "after")
 
-	obs, err = g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	obs = verifyOK(ctx, t, g)
 	released := counterSum(obs, "released at heal")
 	heldTotal := counterSum(obs, " held")
 	require.GreaterOrEqual(t, released, heldTotal, "every packet the handler saw held was still queued at heal")
@@ -142,9 +159,7 @@ func TestNetnsHold(t *testing.T) {
 	require.NotContains(t, save, Tag(fx.run, "h1"))
 	require.False(t, queueBound(t, a.Namespace, num), "heal unbinds the queue")
 
-	r := g.Records()[0]
-	require.True(t, r.Effective)
-	require.True(t, r.Restored)
+	r := restored(t, g)
 	require.Equal(t, Both, r.Direction)
 	t.Logf("netns hold: %d packets held, %d released at heal; inject→effect %v, heal→connectivity %v",
 		heldTotal, released, r.InjectToEffect(), r.HealToRestored())
@@ -160,11 +175,7 @@ func TestNetnsHoldFailsClosed(t *testing.T) {
 	ctx := context.Background()
 	g := fx.guard(t)
 	g.cfg.VerifyTimeout = 500 * time.Millisecond
-	require.NoError(t, g.Prepare(ctx))
-	require.NoError(t, g.Inject(ctx, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{"node:2"}}))
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	injectOK(ctx, t, g, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{"node:2"}})
 
 	// The handler dies without releasing anything.
 	b := g.cfg.Backend.(*netnsBackend)
@@ -176,7 +187,7 @@ func TestNetnsHoldFailsClosed(t *testing.T) {
 	require.False(t, fx.reach("a", "b"))
 	require.True(t, fx.reach("b", "c"))
 
-	obs, err = g.Verify(ctx)
+	obs, err := g.Verify(ctx)
 	require.NoError(t, err)
 	require.False(t, obs.OK, "a dead handler does not prove a hold")
 
@@ -198,12 +209,8 @@ func TestNetnsHoldAbort(t *testing.T) {
 	conn := fx.conn(t, "c", "a")
 	g := fx.guard(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	require.NoError(t, g.Prepare(ctx))
-	require.NoError(t, g.Inject(ctx, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{LinkPeers}}))
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
-	_, err = conn.c.Write([]byte("in-flight"))
+	injectOK(ctx, t, g, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{LinkPeers}})
+	_, err := conn.c.Write([]byte("in-flight"))
 	require.NoError(t, err)
 
 	cancel()
@@ -232,16 +239,8 @@ func TestNetnsDelay(t *testing.T) {
 	ctx := context.Background()
 	const d = 300 * time.Millisecond
 	g := fx.guard(t)
-	require.NoError(t, g.Prepare(ctx))
-	require.NoError(t, g.Inject(ctx, Spec{ID: "d1", Kind: KindDelay, Target: "node:1", Links: []string{"node:2"}, Delay: d}))
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
-	require.Len(t, obs.Probes, 2)
-	for _, p := range obs.Probes {
-		require.Equal(t, Open, p.Got, p.Link)
-		require.GreaterOrEqual(t, p.Took, d, p.Link)
-	}
+	obs := injectOK(ctx, t, g, Spec{ID: "d1", Kind: KindDelay, Target: "node:1", Links: []string{"node:2"}, Delay: d})
+	requireDelayed(t, obs, d)
 	require.Positive(t, counterSum(obs, "delayed "+d.String()))
 
 	a, _ := fx.top.Process("a")
@@ -255,18 +254,13 @@ func TestNetnsDelay(t *testing.T) {
 	t.Logf("netns delay %v: probe %s took %v, %s took %v; echo b->a %v, a->b %v", d,
 		obs.Probes[0].Link, obs.Probes[0].Took, obs.Probes[1].Link, obs.Probes[1].Took, took, took2)
 
-	require.NoError(t, g.Heal(ctx))
-	obs, err = g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	obs = healOK(ctx, t, g)
 	for _, p := range obs.Probes {
 		require.Less(t, p.Took, d, "healed %s", p.Link)
 	}
 	num, _ := fx.net.queueNum("d1")
 	require.False(t, queueBound(t, a.Namespace, num))
-	r := g.Records()[0]
-	require.True(t, r.Effective)
-	require.True(t, r.Restored)
+	r := restored(t, g)
 	require.Equal(t, d, r.Delay)
 	t.Logf("netns delay: inject→effect %v, heal→restored %v", r.InjectToEffect(), r.HealToRestored())
 	require.NoError(t, g.Cleanup(ctx))
@@ -280,11 +274,7 @@ func TestNetnsLoss(t *testing.T) {
 	fx := newNetnsFixture(t)
 	ctx := context.Background()
 	g := fx.guard(t)
-	require.NoError(t, g.Prepare(ctx))
-	require.NoError(t, g.Inject(ctx, Spec{ID: "l1", Kind: KindLoss, Target: "node:1", Links: []string{LinkPeers}, Loss: 0.5}))
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	obs := injectOK(ctx, t, g, Spec{ID: "l1", Kind: KindLoss, Target: "node:1", Links: []string{LinkPeers}, Loss: 0.5})
 	require.Len(t, obs.Counters, 8, "a counting and a DROP rule per peer and way")
 	var dropped, seen uint64
 	for _, c := range obs.Counters {
@@ -302,15 +292,10 @@ func TestNetnsLoss(t *testing.T) {
 	}
 	t.Logf("netns loss 0.5: %d of %d packets dropped (%.2f) in %d round(s)", dropped, seen, float64(dropped)/float64(seen), g.Records()[0].InjectRounds)
 
-	require.NoError(t, g.Heal(ctx))
-	obs, err = g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	obs = healOK(ctx, t, g)
 	require.Empty(t, obs.Counters)
 	require.Equal(t, allOpen(), fx.matrix())
-	r := g.Records()[0]
-	require.True(t, r.Effective)
-	require.True(t, r.Restored)
+	r := restored(t, g)
 	require.Equal(t, 0.5, r.Loss)
 	require.NoError(t, g.Cleanup(ctx))
 }
@@ -348,10 +333,7 @@ func TestNetnsCleanRemovesNewRules(t *testing.T) {
 	}
 
 	for _, g := range []*Guard{gh, gl} {
-		require.NoError(t, g.Heal(ctx))
-		obs, err := g.Verify(ctx)
-		require.NoError(t, err)
-		require.True(t, obs.OK, obs.Note)
+		healOK(ctx, t, g)
 	}
 	require.Equal(t, allOpen(), fx.matrix())
 }

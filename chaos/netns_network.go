@@ -269,18 +269,11 @@ func (n *Network) Uplink(ctx context.Context) (netip.Addr, error) {
 // it exists.
 func (n *Network) removeUplink(ctx context.Context) error {
 	name := uplinkName(n.run)
-	out, err := ip(ctx, "-o", "link", "show")
+	links, err := linkNames(ctx, "")
 	if err != nil {
 		return fmt.Errorf("chaos: netns: %w", err)
 	}
-	found := false
-	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Fields(line); len(f) >= 2 {
-			l, _, _ := strings.Cut(strings.TrimSuffix(f[1], ":"), "@")
-			found = found || l == name
-		}
-	}
-	if found {
+	if slices.Contains(links, name) {
 		if _, err := ip(ctx, "link", "del", name); err != nil {
 			return fmt.Errorf("chaos: netns: %w", err)
 		}

@@ -17,18 +17,9 @@ import (
 // the harness reaches it over the uplink, that another namespace reaches
 // it over the bridge, and that an unplaced process cannot start.
 func TestNetnsPlacement(t *testing.T) {
-	requireRoot(t)
 	ctx := context.Background()
-	run, dir := NewRunID(), t.TempDir()
-	ledger, err := OpenLedger(dir, run)
-	require.NoError(t, err)
-	nw, err := NewNetwork(ctx, run, ledger, testLogger(t))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, nw.Close(context.Background()))
-		assertNoLeftovers(t, run)
-		require.NoError(t, ledger.Close())
-	})
+	run, _, ledger, nw := newRunNetwork(ctx, t)
+	closeRunNetwork(t, run, ledger, nw)
 	pl, err := NewNetnsPlacement(ctx, nw, "a", "b")
 	require.NoError(t, err)
 	require.Equal(t, addrN(nw.Prefix(), uplinkIdx), pl.Uplink())
@@ -86,15 +77,10 @@ func TestNetnsPlacement(t *testing.T) {
 // crashed harness would, and checks that clean of the run directory
 // removes it with everything else.
 func TestCleanRemovesUplink(t *testing.T) {
-	requireRoot(t)
 	ctx := context.Background()
-	run, dir := NewRunID(), t.TempDir()
-	ledger, err := OpenLedger(dir, run)
-	require.NoError(t, err)
-	nw, err := NewNetwork(ctx, run, ledger, testLogger(t))
-	require.NoError(t, err)
+	run, dir, ledger, nw := newRunNetwork(ctx, t)
 	t.Cleanup(func() { _ = nw.Close(context.Background()) }) // NB: only if the test fails midway
-	_, err = NewNetnsPlacement(ctx, nw, "a")
+	_, err := NewNetnsPlacement(ctx, nw, "a")
 	require.NoError(t, err)
 	require.NoError(t, ledger.Close())
 

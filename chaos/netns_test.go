@@ -26,20 +26,11 @@ type netnsFixture struct {
 
 func newNetnsFixture(t *testing.T) *netnsFixture {
 	t.Helper()
-	requireRoot(t)
 	ctx := context.Background()
-	fx := &netnsFixture{run: NewRunID(), dir: t.TempDir()}
-	var err error
-	fx.ledger, err = OpenLedger(fx.dir, fx.run)
-	require.NoError(t, err)
-	fx.net, err = NewNetwork(ctx, fx.run, fx.ledger, testLogger(t))
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		// Registered first, so it runs last: after the echo servers died.
-		require.NoError(t, fx.net.Close(context.Background()))
-		assertNoLeftovers(t, fx.run)
-		require.NoError(t, fx.ledger.Close())
-	})
+	fx := &netnsFixture{}
+	fx.run, fx.dir, fx.ledger, fx.net = newRunNetwork(ctx, t)
+	// Registered first, so it runs last: after the echo servers died.
+	closeRunNetwork(t, fx.run, fx.ledger, fx.net)
 	fx.top, _ = NewTopology()
 	for i, name := range []string{"a", "b", "c"} {
 		ns, err := fx.net.Add(ctx, name)
@@ -54,6 +45,29 @@ func newNetnsFixture(t *testing.T) *netnsFixture {
 	fx.reg = NewRegistry()
 	require.NoError(t, Register(fx.reg))
 	return fx
+}
+
+// newRunNetwork creates the network of a fresh run, with its ledger in a
+// temporary directory. It skips the test unless it runs as root.
+func newRunNetwork(ctx context.Context, t *testing.T) (run, dir string, ledger *Ledger, nw *Network) {
+	t.Helper()
+	requireRoot(t)
+	run, dir = NewRunID(), t.TempDir()
+	ledger, err := OpenLedger(dir, run)
+	require.NoError(t, err)
+	nw, err = NewNetwork(ctx, run, ledger, testLogger(t))
+	require.NoError(t, err)
+	return run, dir, ledger, nw
+}
+
+// closeRunNetwork closes nw and its ledger when the test ends and checks
+// that nothing of the run is left on the host.
+func closeRunNetwork(t *testing.T, run string, ledger *Ledger, nw *Network) {
+	t.Cleanup(func() {
+		require.NoError(t, nw.Close(context.Background()))
+		assertNoLeftovers(t, run)
+		require.NoError(t, ledger.Close())
+	})
 }
 
 func (fx *netnsFixture) guard(t *testing.T) *Guard {
@@ -91,70 +105,84 @@ func allOpen() map[string]bool {
 	return map[string]bool{"a->b": true, "a->c": true, "b->a": true, "b->c": true, "c->a": true, "c->b": true}
 }
 
+// cutCases are the reachability matrices expected while a (node:1) is cut
+// from its peers in each direction, whichever backend cuts.
+var cutCases = []struct {
+	dir  Direction
+	open map[string]bool
+}{
+	{Both, map[string]bool{"a->b": false, "a->c": false, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
+	{Inbound, map[string]bool{"a->b": true, "a->c": true, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
+	{Outbound, map[string]bool{"a->b": false, "a->c": false, "b->a": true, "c->a": true, "b->c": true, "c->b": true}},
+}
+
 // TestNetnsCuts isolates a from b and c symmetrically, then one way in each
 // direction, and heals each time; probes, counters and independent echo
 // checks must agree, and the rules must be gone after each heal.
 func TestNetnsCuts(t *testing.T) {
 	fx := newNetnsFixture(t)
 	ctx := context.Background()
-	require.Equal(t, allOpen(), fx.matrix())
-
-	cases := []struct {
-		dir  Direction
-		open map[string]bool // expected while cut
-	}{
-		{Both, map[string]bool{"a->b": false, "a->c": false, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
-		{Inbound, map[string]bool{"a->b": true, "a->c": true, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
-		{Outbound, map[string]bool{"a->b": false, "a->c": false, "b->a": true, "c->a": true, "b->c": true, "c->b": true}},
+	checkCut := func(t *testing.T, id string, dir Direction, obs Observation) {
+		// Rules live in a's namespace only, in the run's chain, tagged.
+		save, err := iptablesSave(ctx, nsName(fx.run, "a"))
+		require.NoError(t, err)
+		require.Equal(t, 4, strings.Count(save, Tag(fx.run, id)), save)
+		for _, other := range []string{"b", "c"} {
+			save, err := iptablesSave(ctx, nsName(fx.run, other))
+			require.NoError(t, err)
+			require.NotContains(t, save, Tag(fx.run, id))
+		}
+		var dropped uint64
+		for _, c := range obs.Counters {
+			dropped += c.Packets
+		}
+		require.Positive(t, dropped, "counters must rise")
+		cut := 0
+		for _, p := range obs.Probes {
+			if p.Role == ProbeCut {
+				cut++
+				require.Equal(t, Blocked, p.Got, p.Link)
+			}
+		}
+		require.Equal(t, map[Direction]int{Both: 4, Inbound: 2, Outbound: 2}[dir], cut)
 	}
+	checkHealed := func(t *testing.T, id string) {
+		save, err := iptablesSave(ctx, nsName(fx.run, "a"))
+		require.NoError(t, err)
+		require.NotContains(t, save, Tag(fx.run, id))
+	}
+	runCuts(ctx, t, fx, "netns", checkCut, checkHealed)
+}
+
+// cutFixture is a backend's fixture of three echo processes a, b and c.
+type cutFixture interface {
+	guard(t *testing.T) *Guard
+	matrix() map[string]bool
+}
+
+// runCuts cuts a (node:1) from its peers in each direction of cutCases with
+// one guard, healing each time. It requires cutCases' matrix while cut and
+// every link open after the heal; cut and healed add the backend's own
+// checks of fault id.
+func runCuts(ctx context.Context, t *testing.T, fx cutFixture, backend string,
+	cut func(t *testing.T, id string, dir Direction, obs Observation), healed func(t *testing.T, id string)) {
+	t.Helper()
+	require.Equal(t, allOpen(), fx.matrix())
 	g := fx.guard(t)
 	require.NoError(t, g.Prepare(ctx))
-	for i, tc := range cases {
+	for i, tc := range cutCases {
 		id := "f" + strconv.Itoa(i+1)
 		t.Run(string(tc.dir), func(t *testing.T) {
 			require.NoError(t, g.Inject(ctx, Spec{ID: id, Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}, Direction: tc.dir}))
-			obs, err := g.Verify(ctx)
-			require.NoError(t, err)
-			require.True(t, obs.OK, obs.Note)
+			obs := verifyOK(ctx, t, g)
 			require.Equal(t, tc.open, fx.matrix())
+			cut(t, id, tc.dir, obs)
 
-			// Rules live in a's namespace only, in the run's chain, tagged.
-			save, err := iptablesSave(ctx, nsName(fx.run, "a"))
-			require.NoError(t, err)
-			require.Equal(t, 4, strings.Count(save, Tag(fx.run, id)), save)
-			for _, other := range []string{"b", "c"} {
-				save, err := iptablesSave(ctx, nsName(fx.run, other))
-				require.NoError(t, err)
-				require.NotContains(t, save, Tag(fx.run, id))
-			}
-			var dropped uint64
-			for _, c := range obs.Counters {
-				dropped += c.Packets
-			}
-			require.Positive(t, dropped, "counters must rise")
-			cut := 0
-			for _, p := range obs.Probes {
-				if p.Role == ProbeCut {
-					cut++
-					require.Equal(t, Blocked, p.Got, p.Link)
-				}
-			}
-			require.Equal(t, map[Direction]int{Both: 4, Inbound: 2, Outbound: 2}[tc.dir], cut)
-
-			require.NoError(t, g.Heal(ctx))
-			obs, err = g.Verify(ctx)
-			require.NoError(t, err)
-			require.True(t, obs.OK, obs.Note)
+			healOK(ctx, t, g)
 			require.Equal(t, allOpen(), fx.matrix())
-			save, err = iptablesSave(ctx, nsName(fx.run, "a"))
-			require.NoError(t, err)
-			require.NotContains(t, save, Tag(fx.run, id))
-
-			recs := g.Records()
-			r := recs[len(recs)-1]
-			require.True(t, r.Effective)
-			require.True(t, r.Restored)
-			t.Logf("netns %s: inject→effect %v, heal→connectivity %v", tc.dir, r.InjectToEffect(), r.HealToRestored())
+			healed(t, id)
+			r := restored(t, g)
+			t.Logf("%s %s: inject→effect %v, heal→connectivity %v", backend, tc.dir, r.InjectToEffect(), r.HealToRestored())
 		})
 	}
 	require.NoError(t, g.Cleanup(ctx))

@@ -45,11 +45,7 @@ func TestPauseStopsWholeGroup(t *testing.T) {
 	top, _ := NewTopology(p)
 	g := processGuard(t, BackendPause, top, nil)
 	ctx := context.Background()
-	require.NoError(t, g.Prepare(ctx))
-	require.NoError(t, g.Inject(ctx, Spec{ID: "p1", Kind: KindPause, Target: "node:1"}))
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	injectOK(ctx, t, g, Spec{ID: "p1", Kind: KindPause, Target: "node:1"})
 	for _, pid := range []int{p.Pid, child} {
 		pi, err := proc.ReadStat(pid)
 		require.NoError(t, err)
@@ -57,10 +53,7 @@ func TestPauseStopsWholeGroup(t *testing.T) {
 	}
 	require.Error(t, echoOnce("", p.Endpoints[0].Addr, 200*time.Millisecond))
 
-	require.NoError(t, g.Heal(ctx))
-	obs, err = g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	healOK(ctx, t, g)
 	pi, err := proc.ReadStat(child)
 	require.NoError(t, err)
 	require.NotEqual(t, byte('T'), pi.State)
@@ -81,17 +74,10 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	g := processGuard(t, BackendKill, top, restart)
 	ctx := context.Background()
-	require.NoError(t, g.Prepare(ctx))
-	require.NoError(t, g.Inject(ctx, Spec{ID: "k1", Kind: KindKill, Target: "node:1"}))
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	injectOK(ctx, t, g, Spec{ID: "k1", Kind: KindKill, Target: "node:1"})
 	assertProcessGone(t, child)
 
-	require.NoError(t, g.Heal(ctx))
-	obs, err = g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	healOK(ctx, t, g)
 	require.Equal(t, 1, restarts)
 	r := g.Records()[0]
 	require.NotNil(t, r.Restarted)

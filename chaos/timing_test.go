@@ -57,11 +57,9 @@ func TestTimings(t *testing.T) {
 			var effect, restored, resume []time.Duration
 			for i := range cycles {
 				require.NoError(t, g.Inject(ctx, Spec{ID: "m" + strconv.Itoa(i), Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}}))
-				obs, err := g.Verify(ctx)
-				require.NoError(t, err)
-				require.True(t, obs.OK, obs.Note)
+				verifyOK(ctx, t, g)
 				msg := fmt.Sprintf("cycle-%d|", i)
-				_, err = conn.Write([]byte(msg))
+				_, err := conn.Write([]byte(msg))
 				require.NoError(t, err)
 				<-time.After(hold) // NB: holding the fault, not waiting for readiness
 
@@ -80,10 +78,7 @@ func TestTimings(t *testing.T) {
 					arrived <- err
 				}()
 				healAt := time.Now()
-				require.NoError(t, g.Heal(ctx))
-				obs, err = g.Verify(ctx)
-				require.NoError(t, err)
-				require.True(t, obs.OK, obs.Note)
+				healOK(ctx, t, g)
 				require.NoError(t, <-arrived)
 				resume = append(resume, arrivedAt.Sub(healAt))
 				r := g.Records()[len(g.Records())-1]

@@ -2,8 +2,6 @@ package chaos
 
 import (
 	"context"
-	"io"
-	"net"
 	"testing"
 	"time"
 
@@ -16,28 +14,14 @@ import (
 func TestToxiproxyHold(t *testing.T) {
 	fx := newToxiFixture(t)
 	ctx := context.Background()
-	addr, _ := fx.px.Addr("b", "a", "echo")
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	read := func(n int, d time.Duration) (string, error) {
-		_ = c.SetReadDeadline(time.Now().Add(d))
-		buf := make([]byte, n)
-		_, err := io.ReadFull(c, buf)
-		return string(buf), err
-	}
+	conn := fx.conn(t, "b", "a")
 
 	g := fx.guard(t)
 	require.NoError(t, g.Prepare(ctx))
 	require.NoError(t, g.Inject(ctx, Spec{ID: "h1", Kind: KindHold, Target: "node:1", Links: []string{LinkPeers}}))
 	msg := "held-1|held-2"
-	_, err = c.Write([]byte(msg))
-	require.NoError(t, err)
-	_, err = read(len(msg), 300*time.Millisecond)
-	require.True(t, isTimeout(err), "nothing may arrive during the hold, got %v", err)
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	conn.stalls(t, msg)
+	obs := verifyOK(ctx, t, g)
 	require.Equal(t, map[string]bool{"a->b": false, "a->c": false, "b->a": false, "c->a": false, "b->c": true, "c->b": true}, fx.matrix())
 	var held uint64
 	for _, ct := range obs.Counters {
@@ -47,16 +31,12 @@ func TestToxiproxyHold(t *testing.T) {
 	require.Len(t, obs.Counters, 8)
 
 	require.NoError(t, g.Heal(ctx))
-	got, err := read(len(msg), 2*time.Second)
+	got, err := conn.read(len(msg), 2*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, msg, got)
-	obs, err = g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	verifyOK(ctx, t, g)
 	require.Equal(t, allOpen(), fx.matrix())
-	r := g.Records()[0]
-	require.True(t, r.Effective)
-	require.True(t, r.Restored)
+	r := restored(t, g)
 	t.Logf("toxiproxy hold: %d bytes held; inject→effect %v, heal→connectivity %v", held, r.InjectToEffect(), r.HealToRestored())
 	require.NoError(t, g.Cleanup(ctx))
 }
@@ -70,16 +50,8 @@ func TestToxiproxyDelay(t *testing.T) {
 	ctx := context.Background()
 	const d = 200 * time.Millisecond
 	g := fx.guard(t)
-	require.NoError(t, g.Prepare(ctx))
-	require.NoError(t, g.Inject(ctx, Spec{ID: "d1", Kind: KindDelay, Target: "node:1", Links: []string{"node:2"}, Delay: d}))
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
-	require.Len(t, obs.Probes, 2)
-	for _, p := range obs.Probes {
-		require.Equal(t, Open, p.Got, p.Link)
-		require.GreaterOrEqual(t, p.Took, d, p.Link)
-	}
+	obs := injectOK(ctx, t, g, Spec{ID: "d1", Kind: KindDelay, Target: "node:1", Links: []string{"node:2"}, Delay: d})
+	requireDelayed(t, obs, d)
 	for _, link := range [][2]string{{"b", "a"}, {"a", "b"}} {
 		addr, _ := fx.px.Addr(link[0], link[1], "echo")
 		took, err := echoTook("", addr, 10*d)
@@ -88,16 +60,11 @@ func TestToxiproxyDelay(t *testing.T) {
 		t.Logf("toxiproxy delay %v: echo %s->%s took %v", d, link[0], link[1], took)
 	}
 
-	require.NoError(t, g.Heal(ctx))
-	obs, err = g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	obs = healOK(ctx, t, g)
 	for _, p := range obs.Probes {
 		require.Less(t, p.Took, d, "healed %s", p.Link)
 	}
-	r := g.Records()[0]
-	require.True(t, r.Effective)
-	require.True(t, r.Restored)
+	r := restored(t, g)
 	t.Logf("toxiproxy delay: inject→effect %v, heal→restored %v", r.InjectToEffect(), r.HealToRestored())
 	require.NoError(t, g.Cleanup(ctx))
 }

@@ -2,7 +2,6 @@ package chaos
 
 import (
 	"context"
-	"io"
 	"net"
 	"strconv"
 	"testing"
@@ -59,6 +58,17 @@ func (fx *toxiFixture) guard(t *testing.T) *Guard {
 	return g
 }
 
+// conn dials to's echo endpoint through the proxy for from -> to; the
+// connection closes when the test ends.
+func (fx *toxiFixture) conn(t *testing.T, from, to string) holdConn {
+	t.Helper()
+	addr, _ := fx.px.Addr(from, to, "echo")
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return holdConn{c}
+}
+
 func (fx *toxiFixture) matrix() map[string]bool {
 	m := map[string]bool{}
 	for _, from := range []string{"a", "b", "c"} {
@@ -75,45 +85,15 @@ func (fx *toxiFixture) matrix() map[string]bool {
 // TestToxiproxyCuts is TestNetnsCuts through proxies.
 func TestToxiproxyCuts(t *testing.T) {
 	fx := newToxiFixture(t)
-	ctx := context.Background()
-	require.Equal(t, allOpen(), fx.matrix())
-	cases := []struct {
-		dir  Direction
-		open map[string]bool
-	}{
-		{Both, map[string]bool{"a->b": false, "a->c": false, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
-		{Inbound, map[string]bool{"a->b": true, "a->c": true, "b->a": false, "c->a": false, "b->c": true, "c->b": true}},
-		{Outbound, map[string]bool{"a->b": false, "a->c": false, "b->a": true, "c->a": true, "b->c": true, "c->b": true}},
+	checkCut := func(t *testing.T, _ string, dir Direction, obs Observation) {
+		var held uint64
+		for _, c := range obs.Counters {
+			held += c.Bytes
+		}
+		require.Positive(t, held, "hold toxics must count the probes' bytes")
+		require.Len(t, obs.Counters, map[Direction]int{Both: 8, Inbound: 4, Outbound: 4}[dir])
 	}
-	g := fx.guard(t)
-	require.NoError(t, g.Prepare(ctx))
-	for i, tc := range cases {
-		id := "t" + strconv.Itoa(i+1)
-		t.Run(string(tc.dir), func(t *testing.T) {
-			require.NoError(t, g.Inject(ctx, Spec{ID: id, Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}, Direction: tc.dir}))
-			obs, err := g.Verify(ctx)
-			require.NoError(t, err)
-			require.True(t, obs.OK, obs.Note)
-			require.Equal(t, tc.open, fx.matrix())
-			var held uint64
-			for _, c := range obs.Counters {
-				held += c.Bytes
-			}
-			require.Positive(t, held, "hold toxics must count the probes' bytes")
-			require.Len(t, obs.Counters, map[Direction]int{Both: 8, Inbound: 4, Outbound: 4}[tc.dir])
-
-			require.NoError(t, g.Heal(ctx))
-			obs, err = g.Verify(ctx)
-			require.NoError(t, err)
-			require.True(t, obs.OK, obs.Note)
-			require.Equal(t, allOpen(), fx.matrix())
-			r := g.Records()[len(g.Records())-1]
-			require.True(t, r.Effective)
-			require.True(t, r.Restored)
-			t.Logf("toxiproxy %s: inject→effect %v, heal→connectivity %v", tc.dir, r.InjectToEffect(), r.HealToRestored())
-		})
-	}
-	require.NoError(t, g.Cleanup(ctx))
+	runCuts(context.Background(), t, fx, "toxiproxy", checkCut, func(*testing.T, string) {})
 }
 
 // TestToxiproxyHeldDataResumes: an established connection across the cut
@@ -123,42 +103,20 @@ func TestToxiproxyCuts(t *testing.T) {
 func TestToxiproxyHeldDataResumes(t *testing.T) {
 	fx := newToxiFixture(t)
 	ctx := context.Background()
-	addr, _ := fx.px.Addr("b", "a", "echo")
-	c, err := net.Dial("tcp", addr)
-	require.NoError(t, err)
-	defer c.Close()
-	roundTrip := func(msg string, d time.Duration) (string, error) {
-		_ = c.SetDeadline(time.Now().Add(d))
-		buf := make([]byte, len(msg))
-		_, err := io.ReadFull(c, buf)
-		return string(buf), err
-	}
-	_, err = c.Write([]byte("before"))
-	require.NoError(t, err)
-	got, err := roundTrip("before", time.Second)
-	require.NoError(t, err)
-	require.Equal(t, "before", got)
+	conn := fx.conn(t, "b", "a")
+	conn.echo(t, "before")
 
 	g := fx.guard(t)
 	require.NoError(t, g.Prepare(ctx))
 	require.NoError(t, g.Inject(ctx, Spec{ID: "t1", Kind: KindCut, Target: "node:1", Links: []string{LinkPeers}}))
-	_, err = c.Write([]byte("during-1|during-2"))
-	require.NoError(t, err, "writes still succeed: the data is held, not refused")
-	_, err = roundTrip("during-1|during-2", 300*time.Millisecond)
-	require.True(t, isTimeout(err), "nothing may arrive during the cut, got %v", err)
-	obs, err := g.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	conn.stalls(t, "during-1|during-2")
+	verifyOK(ctx, t, g)
 
 	require.NoError(t, g.Heal(ctx))
-	got, err = roundTrip("during-1|during-2", 2*time.Second)
+	got, err := conn.read(len("during-1|during-2"), 2*time.Second)
 	require.NoError(t, err, "held data must arrive after the heal on the same connection")
 	require.Equal(t, "during-1|during-2", got)
-	_, err = c.Write([]byte("after"))
-	require.NoError(t, err)
-	got, err = roundTrip("after", time.Second)
-	require.NoError(t, err)
-	require.Equal(t, "after", got)
+	conn.echo(t, "after")
 	_, err = g.Verify(ctx)
 	require.NoError(t, err)
 }
@@ -182,23 +140,15 @@ func TestToxiproxyOverlappingGuards(t *testing.T) {
 	fx := newToxiFixture(t)
 	ctx := context.Background()
 	g1, g2 := fx.guard(t), fx.guard(t)
-	require.NoError(t, g1.Prepare(ctx))
-	require.NoError(t, g1.Inject(ctx, Spec{ID: "t1", Kind: KindCut, Target: "node:1", Links: []string{"node:2"}}))
-	obs, err := g1.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	injectOK(ctx, t, g1, Spec{ID: "t1", Kind: KindCut, Target: "node:1", Links: []string{"node:2"}})
 
-	require.NoError(t, g2.Prepare(ctx))
-	require.NoError(t, g2.Inject(ctx, Spec{ID: "t2", Kind: KindCut, Target: "node:3", Links: []string{"node:2"}, Direction: Inbound}))
-	obs, err = g2.Verify(ctx)
-	require.NoError(t, err)
-	require.True(t, obs.OK, obs.Note)
+	injectOK(ctx, t, g2, Spec{ID: "t2", Kind: KindCut, Target: "node:3", Links: []string{"node:2"}, Direction: Inbound})
 	require.NoError(t, g2.Heal(ctx))
-	_, err = g2.Verify(ctx)
+	_, err := g2.Verify(ctx)
 	require.NoError(t, err)
 	require.NoError(t, g2.Cleanup(ctx))
 
-	obs, err = g1.Verify(ctx)
+	obs, err := g1.Verify(ctx)
 	require.NoError(t, err)
 	require.True(t, obs.OK, "g2 undid g1's fault: %s", obs.Note)
 	require.Equal(t, map[string]bool{"a->b": false, "b->a": false, "a->c": true, "c->a": true, "b->c": true, "c->b": true}, fx.matrix())

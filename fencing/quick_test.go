@@ -99,7 +99,9 @@ func oracleStrict(in input) Verdict {
 	)
 }
 
-func oracleCoordinatorStatus(in input) Verdict {
+// oracleFromBound is oracleStrict for a claim that must come from the bound
+// node: a coordinator status and an operator's finishing status.
+func oracleFromBound(in input) Verdict {
 	off, e, cur := in.P == Off, in.C.Epoch, in.Local
 	return first(
 		clause{in.Node == "", RejectUnknown},
@@ -174,19 +176,6 @@ func oracleManagerClose(in input) (Verdict, bool) {
 	}
 }
 
-func oracleOperatorCheck(in input) Verdict {
-	off, e, cur := in.P == Off, in.C.Epoch, in.Local
-	return first(
-		clause{in.Node == "", RejectUnknown},
-		clause{in.C.From != in.Node, RejectSender},
-		clause{off, Accept},
-		clause{e == cur, Accept},
-		clause{e == 0, RejectCompat},
-		clause{e < cur, RejectStale},
-		clause{e > cur, RejectNewer},
-	)
-}
-
 func oracleCheckpointWrite(in input) Verdict {
 	return first(
 		clause{in.P == Off, Accept},
@@ -228,9 +217,9 @@ func TestQuickRulesMatchOracle(t *testing.T) {
 		ds := decideAll(in)
 		closeV, closeTomb := oracleManagerClose(in)
 		want := map[Rule]Verdict{
-			RuleCoordinatorStatus:    oracleCoordinatorStatus(in),
+			RuleCoordinatorStatus:    oracleFromBound(in),
 			RuleCoordinatorBootstrap: oracleStrict(in),
-			RuleOperatorCheck:        oracleOperatorCheck(in),
+			RuleOperatorCheck:        oracleFromBound(in),
 			RuleMaintainerRemove:     oracleStrict(in),
 			RuleManagerAdd:           oracleManagerAdd(in),
 			RuleManagerBootstrap:     oracleManagerBootstrap(in),

@@ -34,6 +34,16 @@ func Build(t testing.TB) string {
 	return bin
 }
 
+// BuildOrSkip skips t under -short, as a test that builds and runs the
+// chaosrun binary, and otherwise returns Build(t).
+func BuildOrSkip(t testing.TB) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds and runs the chaosrun binary")
+	}
+	return Build(t)
+}
+
 // Proc is a started child process (see proc.Proc for its methods).
 type Proc struct {
 	*proc.Proc

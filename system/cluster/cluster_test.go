@@ -32,21 +32,29 @@ func kafkaLibs(t testing.TB) {
 	}
 }
 
-func startCluster(t *testing.T, nodes int) *cluster.Cluster {
+// prepareRun skips the test under -short, points the cluster at the Kafka
+// jars and returns the chaosrun binary and the cluster's directory, kept
+// under $CHAOSRUN_TEST_KEEP for debugging when that is set.
+func prepareRun(t *testing.T) (bin, dir string) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Kafka, etcd, upstream and CDC node processes")
 	}
 	kafkaLibs(t)
-	bin := proctest.Build(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	dir := t.TempDir()
+	bin = proctest.Build(t)
+	dir = t.TempDir()
 	if d := os.Getenv("CHAOSRUN_TEST_KEEP"); d != "" {
-		// Keep the run directory for debugging.
 		dir = filepath.Join(d, t.Name())
 		require.NoError(t, os.RemoveAll(dir))
 	}
+	return bin, dir
+}
+
+func startCluster(t *testing.T, nodes int) *cluster.Cluster {
+	t.Helper()
+	bin, dir := prepareRun(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	c, err := cluster.Start(ctx, cluster.Spec{Dir: dir, Binary: bin, Nodes: nodes, SessionTTL: 3 * time.Second})
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -163,6 +171,17 @@ func startLoad(t *testing.T, ctx context.Context, c *cluster.Cluster, rate float
 	}
 }
 
+// replicateUnderLoad creates changefeed cf1 over tables t1 and t2 with four
+// partitions, starts the append workload at rate and waits until cf1
+// replicates. It returns startLoad's stop.
+func replicateUnderLoad(t *testing.T, ctx context.Context, c *cluster.Cluster, rate float64) func() {
+	t.Helper()
+	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
+	stop := startLoad(t, ctx, c, rate)
+	waitReplicating(t, c, "cf1")
+	return stop
+}
+
 // waitReplicating waits until a maintainer epoch was granted and the
 // checkpoint moved past the moment of the call.
 func waitReplicating(t *testing.T, c *cluster.Cluster, cf string) {
@@ -183,11 +202,8 @@ func TestOwnerKillFailover(t *testing.T) {
 	c := startCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
-	stopLoad := startLoad(t, ctx, c, 500)
+	stopLoad := replicateUnderLoad(t, ctx, c, 500)
 	defer stopLoad()
-
-	waitReplicating(t, c, "cf1")
 	hist, err := c.Store.EpochHistory(ctx, "cf1")
 	require.NoError(t, err)
 	require.NotEmpty(t, hist)

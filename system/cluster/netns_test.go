@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,7 +17,6 @@ import (
 	"github.com/chaosrun/chaosrun/chaos"
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
-	"github.com/chaosrun/chaosrun/internal/proctest"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/cluster"
 	"github.com/chaosrun/chaosrun/system/meta"
@@ -49,21 +47,12 @@ type netnsCluster struct {
 // no namespace, link, iptables rule or process.
 func startNetnsCluster(t *testing.T, nodes int) *netnsCluster {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts Kafka, etcd, upstream and CDC node processes")
-	}
 	if os.Geteuid() != 0 {
 		t.Skip("skipping: the netns placement needs root (network namespaces, veths, iptables)")
 	}
-	kafkaLibs(t)
-	bin := proctest.Build(t)
+	bin, dir := prepareRun(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	if d := os.Getenv("CHAOSRUN_TEST_KEEP"); d != "" {
-		dir = filepath.Join(d, t.Name())
-		require.NoError(t, os.RemoveAll(dir))
-	}
 	nc := &netnsCluster{run: chaos.NewRunID(), dir: dir}
 	var err error
 	nc.ledger, err = chaos.OpenLedger(dir, nc.run)
@@ -186,10 +175,8 @@ func TestNetnsOwnerIsolation(t *testing.T) {
 	c := startNetnsCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
-	stopLoad := startLoad(t, ctx, c.Cluster, 500)
+	stopLoad := replicateUnderLoad(t, ctx, c.Cluster, 500)
 	defer stopLoad()
-	waitReplicating(t, c.Cluster, "cf1")
 
 	ownerOf := func(ctx context.Context, _ string) (string, error) {
 		o, err := c.Store.Owner(ctx)
@@ -321,10 +308,8 @@ func TestNetnsMetaCutZombieKeepsActing(t *testing.T) {
 	c := startNetnsCluster(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
-	stopLoad := startLoad(t, ctx, c.Cluster, 200)
+	stopLoad := replicateUnderLoad(t, ctx, c.Cluster, 200)
 	defer stopLoad()
-	waitReplicating(t, c.Cluster, "cf1")
 
 	// The maintainer's node is the one counting heartbeats.
 	var maint string

@@ -2,14 +2,13 @@ package meta
 
 import (
 	"context"
-	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/chaosrun/chaosrun/internal/logtest"
 )
 
 func TestMain(m *testing.M) {
@@ -20,39 +19,11 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// testLogger sends log lines to t.Log until the test ends.
-func testLogger(t testing.TB) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(w.stop) // registered first, so it runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct {
-	mu      sync.Mutex
-	t       testing.TB
-	stopped bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *tWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
-}
-
 // startServer runs an embedded etcd in the test process; it stops when the
 // test ends.
 func startServer(t testing.TB, dir string) *Server {
 	t.Helper()
-	log := testLogger(t)
+	log := logtest.New(t)
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -67,7 +38,7 @@ func openStore(t testing.TB, endpoint string, ttl time.Duration) *Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := Open(ctx, Config{Endpoints: []string{endpoint}, Cluster: "test", SessionTTL: ttl, Logger: testLogger(t)})
+	st, err := Open(ctx, Config{Endpoints: []string{endpoint}, Cluster: "test", SessionTTL: ttl, Logger: logtest.New(t)})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = st.Close() })
 	return st

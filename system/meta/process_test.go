@@ -17,10 +17,7 @@ import (
 // lease expiry hands ownership over, the deposed owner's checkpoint write is
 // refused by etcd, epoch history persists across a restart.
 func TestMetaProcess(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the chaosrun binary")
-	}
-	bin := proctest.Build(t)
+	bin := proctest.BuildOrSkip(t)
 	dir := t.TempDir()
 	ctx := testCtx(t, 2*time.Minute)
 
@@ -38,15 +35,7 @@ func TestMetaProcess(t *testing.T) {
 	require.NoError(t, stA.SaveCheckpoint(ctx, "cf", 10, oa.Key, oa.Rev, true))
 
 	bc := campaignAsync(ctx, b, "b")
-	a.orphan()
-	var ob Owner
-	select {
-	case r := <-bc:
-		require.NoError(t, r.err)
-		ob = r.owner
-	case <-time.After(ttl + 5*time.Second):
-		t.Fatal("b did not take over after a's lease expired")
-	}
+	ob := takeOver(t, a, bc, ttl)
 	_, err = stB.BumpEpoch(ctx, "cf", 0, "b")
 	require.NoError(t, err)
 	require.ErrorIs(t, stA.SaveCheckpoint(ctx, "cf", 20, oa.Key, oa.Rev, true), ErrDeposed)

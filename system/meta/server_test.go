@@ -6,13 +6,15 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/internal/logtest"
 )
 
 func TestServerRestartKeepsData(t *testing.T) {
 	dir := t.TempDir()
 	ctx := testCtx(t, time.Minute)
 
-	s, err := StartServer(ctx, ServerConfig{Dir: dir, Logger: testLogger(t)})
+	s, err := StartServer(ctx, ServerConfig{Dir: dir, Logger: logtest.New(t)})
 	require.NoError(t, err)
 	st := openStore(t, s.Endpoint(), 0)
 	require.NoError(t, st.CreateChangefeed(ctx, ChangefeedInfo{ID: "cf", Topic: "t", StartTs: 7}))
@@ -40,7 +42,7 @@ func TestServerStopsOnContextCancel(t *testing.T) {
 	errc := make(chan error, 1)
 	readyc := make(chan *Server, 1)
 	go func() {
-		errc <- RunServer(ctx, ServerConfig{Dir: t.TempDir(), Logger: testLogger(t)}, func(s *Server) { readyc <- s })
+		errc <- RunServer(ctx, ServerConfig{Dir: t.TempDir(), Logger: logtest.New(t)}, func(s *Server) { readyc <- s })
 	}()
 	var s *Server
 	select {

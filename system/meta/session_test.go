@@ -23,6 +23,22 @@ func campaignAsync(ctx context.Context, ss *Session, node string) <-chan campaig
 	return ch
 }
 
+// takeOver cuts a off from etcd, so that its keepalives stop and its lease
+// expires, and returns what b's pending campaign bc wins; it fails the test
+// unless b wins within ttl + 5 s.
+func takeOver(t testing.TB, a *Session, bc <-chan campaignResult, ttl time.Duration) Owner {
+	t.Helper()
+	a.orphan()
+	select {
+	case r := <-bc:
+		require.NoError(t, r.err)
+		return r.owner
+	case <-time.After(ttl + 5*time.Second):
+		t.Fatal("b did not win within TTL + 5 s of a's lease going silent")
+		return Owner{}
+	}
+}
+
 func TestElectionTwoSessions(t *testing.T) {
 	srv := startServer(t, "")
 	ctx := testCtx(t, time.Minute)
@@ -86,17 +102,8 @@ func TestLeaseExpiryHandsOwnershipOver(t *testing.T) {
 	require.NoError(t, stA.SaveCheckpoint(ctx, "cf", 10, oa.Key, oa.Rev, true))
 	bc := campaignAsync(ctx, b, "b")
 
-	// a is cut off from etcd: its keepalives stop, the lease expires.
 	cut := time.Now()
-	a.orphan()
-	var ob Owner
-	select {
-	case r := <-bc:
-		require.NoError(t, r.err)
-		ob = r.owner
-	case <-time.After(ttl + 5*time.Second):
-		t.Fatal("b did not win within TTL + 5 s of a's lease going silent")
-	}
+	ob := takeOver(t, a, bc, ttl)
 	t.Logf("b won %s after a went silent", time.Since(cut))
 	require.Equal(t, "b", ob.Node)
 	select {

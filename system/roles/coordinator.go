@@ -105,31 +105,20 @@ func (c *Coordinator) sendBootstrap(node string) {
 
 // Step handles an envelope on TopicCoordinator.
 func (c *Coordinator) Step(env *pb.Envelope) {
-	if err := CheckEnvelope(env, c.node); err != nil {
-		c.drop(env.GetTopic(), "", "%v", err)
+	c.receive(env, "coordinator", c.step, TopicCoordinator)
+}
+
+func (c *Coordinator) step(from, kind string, m *pb.Message) {
+	if c.phase == phaseStopped {
+		c.drop(TopicCoordinator, kind, "coordinator stepped down")
 		return
 	}
-	if env.GetTopic() != TopicCoordinator {
-		c.drop(env.GetTopic(), "", "topic not handled by the coordinator")
-		return
-	}
-	for _, m := range env.GetPayloads() {
-		kind, err := checkPayload(m, TopicCoordinator)
-		if err != nil {
-			c.drop(TopicCoordinator, kind, "%v", err)
-			continue
-		}
-		if c.phase == phaseStopped {
-			c.drop(TopicCoordinator, kind, "coordinator stepped down")
-			continue
-		}
-		switch b := m.GetBody().(type) {
-		case *pb.Message_CoordinatorBootstrapResponse:
-			c.onBootstrapResponse(env.GetFrom(), b.CoordinatorBootstrapResponse)
-		case *pb.Message_MaintainerHeartbeat:
-			for _, st := range b.MaintainerHeartbeat.GetStatuses() {
-				c.onStatus(env.GetFrom(), st)
-			}
+	switch b := m.GetBody().(type) {
+	case *pb.Message_CoordinatorBootstrapResponse:
+		c.onBootstrapResponse(from, b.CoordinatorBootstrapResponse)
+	case *pb.Message_MaintainerHeartbeat:
+		for _, st := range b.MaintainerHeartbeat.GetStatuses() {
+			c.onStatus(from, st)
 		}
 	}
 }
@@ -499,13 +488,13 @@ type ChangefeedView struct {
 
 // Changefeeds returns the coordinator's changefeeds.
 func (c *Coordinator) Changefeeds() map[string]ChangefeedView {
-	out := map[string]ChangefeedView{}
-	for id, cf := range c.cfs {
-		v := ChangefeedView{Phase: cf.phase.String(), Node: cf.node, Epoch: cf.info.Epoch, Checkpoint: cf.checkpoint, PersistedCheckpoint: cf.info.Checkpoint}
-		if cf.op != nil {
-			v.Operator = cf.op.String()
-		}
-		out[id] = v
+	return views(c.cfs, (*changefeed).view)
+}
+
+func (cf *changefeed) view() ChangefeedView {
+	v := ChangefeedView{Phase: cf.phase.String(), Node: cf.node, Epoch: cf.info.Epoch, Checkpoint: cf.checkpoint, PersistedCheckpoint: cf.info.Checkpoint}
+	if cf.op != nil {
+		v.Operator = cf.op.String()
 	}
-	return out
+	return v
 }

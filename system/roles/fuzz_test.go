@@ -83,10 +83,10 @@ func seedBytes(t testing.TB, keep func(*pb.Envelope) bool) [][]byte {
 }
 
 // target is one role's message entry point in a warm cluster.
-type target struct {
-	step  func(*pb.Envelope)
-	ready func() roles.Ready
-	state func() string
+type target interface {
+	Step(env *pb.Envelope)
+	Ready() roles.Ready
+	String() string
 }
 
 // NB: the seeds live in testdata/fuzz/<target>/ (see TestWriteFuzzCorpus);
@@ -104,11 +104,11 @@ func fuzzRole(f *testing.F, pick func(*cluster) target) {
 			for id, n := range c.nodes {
 				dms[id] = n.Dispatchers.Managers()
 			}
-			before := tg.state()
-			tg.step(env)
-			r := tg.ready()
+			before := tg.String()
+			tg.Step(env)
+			r := tg.Ready()
 			if len(r.Drops) > 0 && len(r.Decisions) == 0 && len(r.Messages) == 0 && len(r.Effects) == 0 {
-				require.Equal(t, before, tg.state(), "policy %s: a dropped message changed the state: %v", p, r.Drops)
+				require.Equal(t, before, tg.String(), "policy %s: a dropped message changed the state: %v", p, r.Drops)
 			}
 			for _, d := range r.Drops {
 				require.NotEmpty(t, d.Reason)
@@ -145,31 +145,19 @@ func FuzzDecodeEnvelope(f *testing.F) {
 }
 
 func FuzzCoordinatorStep(f *testing.F) {
-	fuzzRole(f, func(c *cluster) target {
-		co := c.nodes["n1"].Coordinator
-		return target{step: co.Step, ready: co.Ready, state: co.String}
-	})
+	fuzzRole(f, func(c *cluster) target { return c.nodes["n1"].Coordinator })
 }
 
 func FuzzMaintainerManagerStep(f *testing.F) {
-	fuzzRole(f, func(c *cluster) target {
-		mm := c.nodes["n1"].Maintainers
-		return target{step: mm.Step, ready: mm.Ready, state: mm.String}
-	})
+	fuzzRole(f, func(c *cluster) target { return c.nodes["n1"].Maintainers })
 }
 
 func FuzzOrchestratorStep(f *testing.F) {
-	fuzzRole(f, func(c *cluster) target {
-		o := c.nodes["n2"].Dispatchers
-		return target{step: o.Step, ready: o.Ready, state: o.String}
-	})
+	fuzzRole(f, func(c *cluster) target { return c.nodes["n2"].Dispatchers })
 }
 
 func FuzzNodeStep(f *testing.F) {
-	fuzzRole(f, func(c *cluster) target {
-		n := c.nodes["n1"]
-		return target{step: n.Step, ready: n.Ready, state: n.String}
-	})
+	fuzzRole(f, func(c *cluster) target { return c.nodes["n1"] })
 }
 
 // TestWriteFuzzCorpus rewrites testdata/fuzz/<target>/ from seedEnvelopes

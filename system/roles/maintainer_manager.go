@@ -48,22 +48,7 @@ func (mm *MaintainerManager) Ready() Ready { return mm.out.take() }
 
 // Step handles an envelope on TopicMaintainerManager or TopicMaintainer.
 func (mm *MaintainerManager) Step(env *pb.Envelope) {
-	if err := CheckEnvelope(env, mm.node); err != nil {
-		mm.drop(env.GetTopic(), "", "%v", err)
-		return
-	}
-	if t := env.GetTopic(); t != TopicMaintainerManager && t != TopicMaintainer {
-		mm.drop(t, "", "topic not handled by the maintainer manager")
-		return
-	}
-	for _, m := range env.GetPayloads() {
-		kind, err := checkPayload(m, env.GetTopic())
-		if err != nil {
-			mm.drop(env.GetTopic(), kind, "%v", err)
-			continue
-		}
-		mm.step(env.GetFrom(), kind, m)
-	}
+	mm.receive(env, "maintainer manager", mm.step, TopicMaintainerManager, TopicMaintainer)
 }
 
 func (mm *MaintainerManager) step(from, kind string, m *pb.Message) {
@@ -245,11 +230,11 @@ type MaintainerView struct {
 
 // Maintainers returns the node's maintainers by changefeed.
 func (mm *MaintainerManager) Maintainers() map[string]MaintainerView {
-	out := map[string]MaintainerView{}
-	for cf, m := range mm.maintainers {
-		out[cf] = MaintainerView{Epoch: m.epoch, State: m.state, Checkpoint: m.checkpoint, BootstrapDone: m.postDone, Stall: m.stall}
-	}
-	return out
+	return views(mm.maintainers, (*Maintainer).view)
+}
+
+func (m *Maintainer) view() MaintainerView {
+	return MaintainerView{Epoch: m.epoch, State: m.state, Checkpoint: m.checkpoint, BootstrapDone: m.postDone, Stall: m.stall}
 }
 
 // String dumps the manager deterministically.

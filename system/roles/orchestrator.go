@@ -64,22 +64,7 @@ func (o *Orchestrator) owner(cf string) fencing.Owner {
 // Step handles an envelope on TopicDispatcherManagerManager or
 // TopicHeartbeatCollector.
 func (o *Orchestrator) Step(env *pb.Envelope) {
-	if err := CheckEnvelope(env, o.node); err != nil {
-		o.drop(env.GetTopic(), "", "%v", err)
-		return
-	}
-	if t := env.GetTopic(); t != TopicDispatcherManagerManager && t != TopicHeartbeatCollector {
-		o.drop(t, "", "topic not handled by the dispatcher side")
-		return
-	}
-	for _, m := range env.GetPayloads() {
-		kind, err := checkPayload(m, env.GetTopic())
-		if err != nil {
-			o.drop(env.GetTopic(), kind, "%v", err)
-			continue
-		}
-		o.step(env.GetFrom(), kind, m)
-	}
+	o.receive(env, "dispatcher side", o.step, TopicDispatcherManagerManager, TopicHeartbeatCollector)
 }
 
 func (o *Orchestrator) step(from, kind string, m *pb.Message) {
@@ -266,16 +251,16 @@ type ManagerView struct {
 
 // Managers returns a copy of the node's dispatcher managers by changefeed.
 func (o *Orchestrator) Managers() map[string]ManagerView {
-	out := map[string]ManagerView{}
-	for cf, m := range o.managers {
-		v := ManagerView{Owner: m.owner, Epoch: m.epoch, Dispatchers: map[string]uint64{}, Spans: map[string]int64{}}
-		for id, d := range m.dispatchers {
-			v.Dispatchers[id] = d.checkpoint
-			v.Spans[id] = d.span.GetTableId()
-		}
-		out[cf] = v
+	return views(o.managers, (*dispatcherManager).view)
+}
+
+func (m *dispatcherManager) view() ManagerView {
+	v := ManagerView{Owner: m.owner, Epoch: m.epoch, Dispatchers: map[string]uint64{}, Spans: map[string]int64{}}
+	for id, d := range m.dispatchers {
+		v.Dispatchers[id] = d.checkpoint
+		v.Spans[id] = d.span.GetTableId()
 	}
-	return out
+	return v
 }
 
 // Tombstone returns the close tombstone of a changefeed on this node.

@@ -2,6 +2,7 @@ package roles
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/heartbeatpb"
@@ -100,6 +101,16 @@ func orDash(s string) string {
 	return s
 }
 
+// views returns a copy of m with each value replaced by view(v), for the
+// snapshots the roles hand out.
+func views[V, W any](m map[string]V, view func(V) W) map[string]W {
+	out := make(map[string]W, len(m))
+	for k, v := range m {
+		out[k] = view(v)
+	}
+	return out
+}
+
 // outbox is the Ready under construction that every role embeds.
 type outbox struct {
 	node string
@@ -120,4 +131,28 @@ func (o *outbox) decide(cf, msg string, d fencing.Decision) fencing.Decision {
 
 func (o *outbox) drop(topic, msg, format string, args ...any) {
 	o.out.Drops = append(o.out.Drops, Drop{Node: o.node, Role: o.role, Topic: topic, Message: msg, Reason: fmt.Sprintf(format, args...)})
+}
+
+// receive hands each valid payload of env to step. It drops, with the
+// reason, an envelope that fails CheckEnvelope or is on none of topics, and
+// a payload that fails checkPayload; side names the receiver in the
+// wrong-topic reason.
+func (o *outbox) receive(env *heartbeatpb.Envelope, side string, step func(from, kind string, m *heartbeatpb.Message), topics ...string) {
+	if err := CheckEnvelope(env, o.node); err != nil {
+		o.drop(env.GetTopic(), "", "%v", err)
+		return
+	}
+	topic := env.GetTopic()
+	if !slices.Contains(topics, topic) {
+		o.drop(topic, "", "topic not handled by the %s", side)
+		return
+	}
+	for _, m := range env.GetPayloads() {
+		kind, err := checkPayload(m, topic)
+		if err != nil {
+			o.drop(topic, kind, "%v", err)
+			continue
+		}
+		step(env.GetFrom(), kind, m)
+	}
 }

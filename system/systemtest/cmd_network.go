@@ -3,12 +3,8 @@ package systemtest
 // Network commands: isolate nodes, cut links and heal.
 
 func cmdIsolate(r *Runner, a args) (string, error) {
-	pos, err := a.exactly(1)
-	if err != nil {
-		return "", err
-	}
 	e := r.Env
-	n, err := e.node(pos[0])
+	n, err := a.node(e.node)
 	if err != nil {
 		return "", err
 	}

@@ -37,12 +37,8 @@ func cmdReset(r *Runner, a args) (string, error) {
 }
 
 func cmdElect(r *Runner, a args) (string, error) {
-	pos, err := a.exactly(1)
-	if err != nil {
-		return "", err
-	}
 	e := r.Env
-	n, err := e.node(pos[0])
+	n, err := a.node(e.node)
 	if err != nil {
 		return "", err
 	}
@@ -59,12 +55,8 @@ func cmdElect(r *Runner, a args) (string, error) {
 }
 
 func cmdCrash(r *Runner, a args) (string, error) {
-	pos, err := a.exactly(1)
-	if err != nil {
-		return "", err
-	}
 	e := r.Env
-	n, err := e.node(pos[0])
+	n, err := a.node(e.node)
 	if err != nil {
 		return "", err
 	}
@@ -78,12 +70,8 @@ func cmdCrash(r *Runner, a args) (string, error) {
 }
 
 func cmdRestart(r *Runner, a args) (string, error) {
-	pos, err := a.exactly(1)
-	if err != nil {
-		return "", err
-	}
 	e := r.Env
-	n, err := e.known(pos[0])
+	n, err := a.node(e.known)
 	if err != nil {
 		return "", err
 	}

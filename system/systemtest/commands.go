@@ -145,6 +145,16 @@ func (a args) exactly(n int) ([]string, error) {
 	return pos, nil
 }
 
+// node returns the node named by the command's one argument, looked up with
+// lookup: Env.node for a live node, Env.known for any.
+func (a args) node(lookup func(id string) (*node, error)) (*node, error) {
+	pos, err := a.exactly(1)
+	if err != nil {
+		return nil, err
+	}
+	return lookup(pos[0])
+}
+
 // flag reports whether the bare word name is present.
 func (a args) flag(name string) bool { return a.d.HasArg(name) }
 

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -530,15 +531,7 @@ func (db *DB) Snapshot(span Span) (rows []Row, readTs uint64, err error) {
 			rows = append(rows, Row{PK: pk, Columns: r.cols, CommitTs: r.commitTs})
 		}
 	}
-	slices.SortFunc(rows, func(a, b Row) int {
-		switch {
-		case a.PK < b.PK:
-			return -1
-		case a.PK > b.PK:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(rows, func(a, b Row) int { return cmp.Compare(a.PK, b.PK) })
 	return rows, max(db.resolved, db.lastApplied), nil
 }
 
@@ -550,15 +543,7 @@ func (db *DB) Tables() []TableInfo {
 	for name, t := range db.tables {
 		out = append(out, TableInfo{Name: name, Rows: int64(len(t.rows))})
 	}
-	slices.SortFunc(out, func(a, b TableInfo) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b TableInfo) int { return cmp.Compare(a.Name, b.Name) })
 	return out
 }
 

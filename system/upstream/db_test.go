@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/internal/logtest"
 )
 
 func TestCommitSemantics(t *testing.T) {
@@ -284,7 +286,7 @@ func TestBankTransfersKeepTotal(t *testing.T) {
 func TestRestartRecoversFromLog(t *testing.T) {
 	dir := t.TempDir()
 	ctx := testCtx(t, 30*time.Second)
-	db, err := Open(ctx, Config{Dir: dir, Tables: []string{"t1"}, Logger: testLogger(t)})
+	db, err := Open(ctx, Config{Dir: dir, Tables: []string{"t1"}, Logger: logtest.New(t)})
 	require.NoError(t, err)
 	var last uint64
 	for i := range int64(20) {
@@ -310,7 +312,7 @@ func TestRestartRecoversFromLog(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, log, 22)
 
-	db2, err := Open(ctx, Config{Dir: dir, Logger: testLogger(t)})
+	db2, err := Open(ctx, Config{Dir: dir, Logger: logtest.New(t)})
 	require.NoError(t, err)
 	defer db2.Close()
 	after, readTs, err := db2.Snapshot(WholeTable("t1"))

@@ -2,47 +2,20 @@ package upstream
 
 import (
 	"context"
-	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/chaosrun/chaosrun/internal/logtest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
 		goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
 	)
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	w := &tWriter{t: t}
-	t.Cleanup(w.stop) // registered first, so it runs last
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type tWriter struct {
-	mu      sync.Mutex
-	t       testing.TB
-	stopped bool
-}
-
-func (w *tWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Log(strings.TrimRight(string(p), "\n"))
-	}
-	return len(p), nil
-}
-
-func (w *tWriter) stop() {
-	w.mu.Lock()
-	w.stopped = true
-	w.mu.Unlock()
 }
 
 func testCtx(t testing.TB, d time.Duration) context.Context {
@@ -59,7 +32,7 @@ func serve(t testing.TB, dir string, tables ...string) (c *Client, stop func()) 
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- Serve(ctx, ServeConfig{DB: Config{Dir: dir, Tables: tables, Logger: testLogger(t)}}, func(a string) { addrc <- a })
+		errc <- Serve(ctx, ServeConfig{DB: Config{Dir: dir, Tables: tables, Logger: logtest.New(t)}}, func(a string) { addrc <- a })
 	}()
 	var addr string
 	select {

@@ -24,10 +24,7 @@ type ackedTxn struct {
 // acknowledged commit is in the change log, and that a restart on the same
 // dir recovers exactly the logged state and never reuses a ts.
 func TestChangeLogSurvivesSIGKILL(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the chaosrun binary")
-	}
-	bin := proctest.Build(t)
+	bin := proctest.BuildOrSkip(t)
 	dir := t.TempDir()
 	ctx := testCtx(t, 2*time.Minute)
 
