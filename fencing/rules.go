@@ -11,17 +11,10 @@ package fencing
 // Off: the epoch is not checked.
 func CoordinatorStatus(p Policy, local uint64, bound string, c Claim) Decision {
 	const r = RuleCoordinatorStatus
-	if bound == "" {
-		return decide(r, p, RejectUnknown, local, bound, c, "changefeed has no bound maintainer")
+	if d, ok := fromBound(r, p, local, bound, c, "changefeed has no bound maintainer", "status not from bound node"); !ok {
+		return d
 	}
-	if c.From != bound {
-		return decide(r, p, RejectSender, local, bound, c, "status not from bound node")
-	}
-	if p == Off {
-		return decide(r, p, Accept, local, bound, c, "status epoch unchecked")
-	}
-	v, why := exact(local, c.Epoch)
-	return decide(r, p, v, local, bound, c, why)
+	return exactUnlessOff(r, p, local, bound, c, "status epoch unchecked")
 }
 
 // CoordinatorBootstrap decides whether a coordinator that has just
@@ -41,11 +34,7 @@ func CoordinatorStatus(p Policy, local uint64, bound string, c Claim) Decision {
 // caller must surface it, not pick one.
 func CoordinatorBootstrap(p Policy, persisted uint64, c Claim) Decision {
 	const r = RuleCoordinatorBootstrap
-	if p == Off {
-		return decide(r, p, Accept, persisted, "", c, "reported maintainer adopted unchecked")
-	}
-	v, why := exact(persisted, c.Epoch)
-	return decide(r, p, v, persisted, "", c, why)
+	return exactUnlessOff(r, p, persisted, "", c, "reported maintainer adopted unchecked")
 }
 
 // OperatorCheck decides whether a status may finish an add/move/stop
@@ -54,17 +43,10 @@ func CoordinatorBootstrap(p Policy, persisted uint64, c Claim) Decision {
 // Epoch: from dest at exactly opEpoch. Off: from dest, any epoch.
 func OperatorCheck(p Policy, opEpoch uint64, dest string, c Claim) Decision {
 	const r = RuleOperatorCheck
-	if dest == "" {
-		return decide(r, p, RejectUnknown, opEpoch, dest, c, "operator has no destination")
+	if d, ok := fromBound(r, p, opEpoch, dest, c, "operator has no destination", "status not from operator destination"); !ok {
+		return d
 	}
-	if c.From != dest {
-		return decide(r, p, RejectSender, opEpoch, dest, c, "status not from operator destination")
-	}
-	if p == Off {
-		return decide(r, p, Accept, opEpoch, dest, c, "epoch unchecked")
-	}
-	v, why := exact(opEpoch, c.Epoch)
-	return decide(r, p, v, opEpoch, dest, c, why)
+	return exactUnlessOff(r, p, opEpoch, dest, c, "epoch unchecked")
 }
 
 // MaintainerRemove decides whether a maintainer at epoch local executes a
@@ -74,11 +56,7 @@ func OperatorCheck(p Policy, opEpoch uint64, dest string, c Claim) Decision {
 // Off: always executes.
 func MaintainerRemove(p Policy, local uint64, c Claim) Decision {
 	const r = RuleMaintainerRemove
-	if p == Off {
-		return decide(r, p, Accept, local, "", c, "remove unchecked")
-	}
-	v, why := exact(local, c.Epoch)
-	return decide(r, p, v, local, "", c, why)
+	return exactUnlessOff(r, p, local, "", c, "remove unchecked")
 }
 
 // Existing is a maintainer manager's view of its local maintainer for one
@@ -262,11 +240,7 @@ func raisesTombstone(o Owner, c Claim, removed bool) bool {
 // Epoch: exact match (0 only when the maintainer is 0). Off: processed.
 func MaintainerResponse(p Policy, local uint64, c Claim) Decision {
 	const r = RuleMaintainerResponse
-	if p == Off {
-		return decide(r, p, Accept, local, "", c, "unchecked")
-	}
-	v, why := exact(local, c.Epoch)
-	return decide(r, p, v, local, "", c, why)
+	return exactUnlessOff(r, p, local, "", c, "unchecked")
 }
 
 // MaintainerHeartbeat decides whether a maintainer at epoch local counts a
@@ -276,11 +250,7 @@ func MaintainerResponse(p Policy, local uint64, c Claim) Decision {
 // not count. Off: counted (heartbeats carried no epoch).
 func MaintainerHeartbeat(p Policy, local uint64, c Claim) Decision {
 	const r = RuleMaintainerBeat
-	if p == Off {
-		return decide(r, p, Accept, local, "", c, "heartbeats carry no epoch")
-	}
-	v, why := exact(local, c.Epoch)
-	return decide(r, p, v, local, "", c, why)
+	return exactUnlessOff(r, p, local, "", c, "heartbeats carry no epoch")
 }
 
 // CheckpointWrite decides whether a coordinator that won the election at
@@ -309,3 +279,26 @@ func CheckpointWrite(p Policy, held, current int64) Decision {
 // transaction comparing the owner key's revision (the store-side form of
 // CheckpointWrite).
 func GuardCheckpointWrite(p Policy) bool { return p != Off }
+
+// exactUnlessOff ends the rules whose fix is an exact epoch match: Off
+// accepts (offWhy says what went unchecked), Epoch wants local == c.Epoch.
+func exactUnlessOff(r Rule, p Policy, local uint64, node string, c Claim, offWhy string) Decision {
+	if p == Off {
+		return decide(r, p, Accept, local, node, c, offWhy)
+	}
+	v, why := exact(local, c.Epoch)
+	return decide(r, p, v, local, node, c, why)
+}
+
+// fromBound requires claim c to come from node, the one node a rule binds it
+// to; ok is false, with the rejection, when there is none (noneWhy) or c is
+// from another (otherWhy). Both policies check it.
+func fromBound(r Rule, p Policy, local uint64, node string, c Claim, noneWhy, otherWhy string) (_ Decision, ok bool) {
+	if node == "" {
+		return decide(r, p, RejectUnknown, local, node, c, noneWhy), false
+	}
+	if c.From != node {
+		return decide(r, p, RejectSender, local, node, c, otherWhy), false
+	}
+	return Decision{}, true
+}
