@@ -28,9 +28,20 @@ type ProducerConfig struct {
 	Timeout time.Duration
 	// Logger receives the producer's logs; default slog.Default().
 	Logger *slog.Logger
+	// TransactionalID, when set, makes the producer transactional: records
+	// go through Transact, and a newer producer started with the same id
+	// fences this one at the broker. It names the unit that owns the
+	// writes, stable across its incarnations.
+	TransactionalID string
+	// TransactionTimeout is how long the broker keeps an open transaction
+	// of this producer before aborting it; default 10s.
+	TransactionTimeout time.Duration
 }
 
 func (c ProducerConfig) withDefaults() ProducerConfig {
+	if c.TransactionTimeout == 0 {
+		c.TransactionTimeout = 10 * time.Second
+	}
 	if c.ClientID == "" {
 		c.ClientID = "chaosrun"
 	}
@@ -81,12 +92,19 @@ func producerConfig(c ProducerConfig, partitioner sarama.PartitionerConstructor)
 	cfg.Producer.Return.Errors = true
 	cfg.Producer.Partitioner = partitioner
 	cfg.Producer.Timeout = 10 * time.Second // broker-side wait for acks=all
+	if c.TransactionalID != "" {
+		cfg.Producer.Transaction.ID = c.TransactionalID
+		cfg.Producer.Transaction.Timeout = c.TransactionTimeout
+	}
 	return cfg
 }
 
 // consumerConfig is the sarama configuration of Consumer.
-func consumerConfig(clientID string) *sarama.Config {
+func consumerConfig(clientID string, readCommitted bool) *sarama.Config {
 	cfg := baseConfig(clientID)
+	if readCommitted {
+		cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	}
 	cfg.Consumer.Return.Errors = true
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.MaxWaitTime = 250 * time.Millisecond

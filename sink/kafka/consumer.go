@@ -22,6 +22,9 @@ type ConsumerConfig struct {
 	ClientID string
 	// Logger receives the consumer's logs; default slog.Default().
 	Logger *slog.Logger
+	// ReadCommitted hides the records of aborted and open transactions,
+	// as downstream consumers of a transactional sink see the topic.
+	ReadCommitted bool
 }
 
 // Consumer reads every partition of one topic with plain partition
@@ -42,7 +45,7 @@ func NewConsumer(ctx context.Context, cfg ConsumerConfig) (*Consumer, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = "chaosrun-consumer"
 	}
-	client, err := connect(ctx, cfg.Brokers, consumerConfig(cfg.ClientID))
+	client, err := connect(ctx, cfg.Brokers, consumerConfig(cfg.ClientID, cfg.ReadCommitted))
 	if err != nil {
 		return nil, fmt.Errorf("new consumer for %s: %w", cfg.Topic, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -62,6 +63,10 @@ type Producer struct {
 	mu      sync.RWMutex
 	closed  bool
 	closing chan struct{} // closed first by Close, to unblock senders
+
+	// fencedBy is the first error that showed a newer instance of the
+	// transactional id; the producer stays fenced after it.
+	fencedBy atomic.Pointer[error]
 
 	drained   chan struct{} // closed when both result channels are drained
 	closeOnce sync.Once
