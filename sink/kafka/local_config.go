@@ -21,6 +21,30 @@ import (
 // Makefile exports it pointing at the cache `make kafka-jars` fills.
 const EnvLibs = "CHAOSRUN_KAFKA_LIBS"
 
+// cacheLibs is where `make kafka-jars` puts the jars, relative to a checkout.
+var cacheLibs = filepath.Join(".cache", "kafka", "libs")
+
+// DefaultLibsDir is where the local provider finds the Kafka jars when
+// LocalConfig.LibsDir is empty, the way `make run` does: $CHAOSRUN_KAFKA_LIBS
+// when set, else the checkout's cache (.cache/kafka/libs) under the working
+// directory or above the running binary (bin/chaosrun). It returns "" and
+// the places it looked when none holds the jars.
+func DefaultLibsDir() (dir string, looked []string) {
+	if env := os.Getenv(EnvLibs); env != "" {
+		return env, []string{"$" + EnvLibs}
+	}
+	cands := []string{cacheLibs}
+	if exe, err := os.Executable(); err == nil {
+		cands = append(cands, filepath.Join(filepath.Dir(filepath.Dir(exe)), cacheLibs))
+	}
+	for _, c := range cands {
+		if checkLibs(c) == nil {
+			return c, cands
+		}
+	}
+	return "", cands
+}
+
 // MaxLocalBrokers bounds LocalConfig.Brokers: every node is a combined
 // broker and controller JVM, and the machines this runs on are small.
 const MaxLocalBrokers = 5
@@ -34,7 +58,7 @@ type LocalConfig struct {
 	// Brokers is the number of combined broker+controller nodes, 1 (the
 	// default) to MaxLocalBrokers; 3 is the usual replicated setup.
 	Brokers int
-	// LibsDir holds the Kafka jars; default $CHAOSRUN_KAFKA_LIBS. The
+	// LibsDir holds the Kafka jars; default DefaultLibsDir(). The
 	// log4j2 configuration is read from LibsDir/../config/log4j2.properties.
 	LibsDir string
 	// Java is the java executable; default $JAVA_HOME/bin/java, then PATH.
@@ -76,7 +100,7 @@ func (c LocalConfig) withDefaults() LocalConfig {
 		c.Brokers = 1
 	}
 	if c.LibsDir == "" {
-		c.LibsDir = os.Getenv(EnvLibs)
+		c.LibsDir, _ = DefaultLibsDir()
 	}
 	if c.HeapMB == 0 {
 		c.HeapMB = 512
@@ -127,7 +151,9 @@ func findJava(explicit string) (string, error) {
 // kafka.tools.StorageTool live in it).
 func checkLibs(dir string) error {
 	if dir == "" {
-		return fmt.Errorf("local provider: no jar directory (set %s or LocalConfig.LibsDir): %w", EnvLibs, ErrJarsMissing)
+		_, looked := DefaultLibsDir()
+		return fmt.Errorf("local provider: no Kafka jars in %s (set %s or LocalConfig.LibsDir): %w",
+			strings.Join(looked, ", "), EnvLibs, ErrJarsMissing)
 	}
 	core, err := filepath.Glob(filepath.Join(dir, "kafka_2.13-*.jar"))
 	if err != nil || len(core) == 0 {

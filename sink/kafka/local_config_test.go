@@ -2,6 +2,8 @@ package kafka
 
 import (
 	"encoding/base64"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,4 +83,26 @@ func TestLocalConfigValidate(t *testing.T) {
 func TestMentionsPortInUse(t *testing.T) {
 	assert.True(t, mentionsPortInUse("java.net.BindException: Address already in use"))
 	assert.False(t, mentionsPortInUse("all good"))
+}
+
+// TestDefaultLibsDir finds the jars the way `make run` does: the variable
+// first, then the checkout's cache under the working directory.
+func TestDefaultLibsDir(t *testing.T) {
+	t.Setenv(EnvLibs, "")
+	t.Chdir(t.TempDir())
+	dir, looked := DefaultLibsDir()
+	assert.Empty(t, dir, "no jars anywhere")
+	assert.Contains(t, looked, cacheLibs)
+	_, err := NewLocal(LocalConfig{Dir: t.TempDir()})
+	require.ErrorIs(t, err, ErrJarsMissing)
+	assert.ErrorContains(t, err, cacheLibs, "the error names where it looked")
+
+	require.NoError(t, os.MkdirAll(cacheLibs, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(cacheLibs, "kafka_2.13-"+KafkaVersion+".jar"), nil, 0o644))
+	dir, _ = DefaultLibsDir()
+	assert.Equal(t, cacheLibs, dir, "the checkout's cache")
+
+	t.Setenv(EnvLibs, "/elsewhere")
+	dir, _ = DefaultLibsDir()
+	assert.Equal(t, "/elsewhere", dir, "the variable wins")
 }

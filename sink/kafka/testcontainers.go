@@ -39,10 +39,14 @@ const ProviderTestcontainers = "testcontainers"
 const KafkaVersion = "4.4.0"
 
 // DefaultImage is the container image the testcontainers provider runs when
-// neither TestcontainersConfig.Image nor $CHAOSRUN_KAFKA_IMAGE names one: the
-// official image, which ordinary CI pulls. Machines without a registry build
-// chaosrun/kafka:<KafkaVersion> with `make kafka-image` instead.
+// neither TestcontainersConfig.Image nor $CHAOSRUN_KAFKA_IMAGE names one and
+// LocalImage is not built: the official image, which ordinary CI pulls.
 const DefaultImage = "apache/kafka:" + KafkaVersion
+
+// LocalImage is the image `make kafka-image` builds without a registry. When
+// no image is named and the Docker engine has it, the provider runs it
+// rather than pulling DefaultImage.
+const LocalImage = "chaosrun/kafka:" + KafkaVersion
 
 // EnvImage names the environment variable that picks the testcontainers
 // provider's image; the Makefile exports it pointing at the locally built
@@ -119,6 +123,9 @@ func (c TestcontainersConfig) withDefaults() (TestcontainersConfig, error) {
 	}
 	if c.Image == "" {
 		c.Image = DefaultImage
+		if imagePresent(LocalImage) {
+			c.Image = LocalImage
+		}
 	}
 	if c.Brokers == 0 {
 		c.Brokers = 1
@@ -784,3 +791,17 @@ func ryukPresent(ctx context.Context) bool {
 
 // loopback is where container ports are published.
 var loopback = netip.MustParseAddr("127.0.0.1")
+
+// imagePresent reports whether the Docker engine has image; false when no
+// engine answers within a few seconds.
+func imagePresent(image string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return false
+	}
+	defer cli.Close()
+	_, err = cli.ImageInspect(ctx, image)
+	return err == nil
+}

@@ -44,7 +44,11 @@ func TestTestcontainersConfig(t *testing.T) {
 	t.Setenv(EnvImage, "")
 	p, err := NewTestcontainers(TestcontainersConfig{})
 	require.NoError(t, err)
-	assert.Equal(t, DefaultImage, p.Image())
+	if imagePresent(LocalImage) {
+		assert.Equal(t, LocalImage, p.Image(), "the locally built image, not a pull")
+	} else {
+		assert.Equal(t, DefaultImage, p.Image())
+	}
 	assert.Regexp(t, `^tc-[a-z0-9]{12}$`, p.RunID())
 	assert.Equal(t, 1, p.cfg.Brokers)
 

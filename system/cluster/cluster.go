@@ -146,14 +146,6 @@ func (c *Cluster) startKafka(ctx context.Context) error {
 	if ko.Provider == "" || ko.Provider == kafka.ProviderLocal {
 		ko.Local.Dir = spec.Dir
 		placeKafka(&ko.Local, spec.Placement)
-		if ko.Local.LibsDir == "" && os.Getenv(kafka.EnvLibs) == "" {
-			// The Makefile's cache, when run from the repository root.
-			libs, err := filepath.Abs(filepath.Join(".cache", "kafka", "libs"))
-			if err != nil {
-				return fmt.Errorf("cluster: kafka jars: %w", err)
-			}
-			ko.Local.LibsDir = libs
-		}
 	}
 	if ko.Logger == nil {
 		ko.Logger = spec.Logger
