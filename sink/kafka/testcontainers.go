@@ -123,7 +123,7 @@ func (c TestcontainersConfig) withDefaults() (TestcontainersConfig, error) {
 	}
 	if c.Image == "" {
 		c.Image = DefaultImage
-		if imagePresent(LocalImage) {
+		if imagePresent(context.Background(), LocalImage) {
 			c.Image = LocalImage
 		}
 	}
@@ -763,7 +763,7 @@ func configureTestcontainers(ctx context.Context, log *slog.Logger) {
 			log.Debug("Ryuk setting left to the environment", envRyukDisabled, v)
 			return
 		}
-		if ryukPresent(ctx) {
+		if imagePresent(ctx, ryukImage) {
 			return
 		}
 		// NB: the only way to tell testcontainers-go; it reads it once.
@@ -776,32 +776,21 @@ func configureTestcontainers(ctx context.Context, log *slog.Logger) {
 	})
 }
 
-// ryukPresent reports whether the reaper image is in the local engine.
-func ryukPresent(ctx context.Context) bool {
+// loopback is where container ports are published.
+var loopback = netip.MustParseAddr("127.0.0.1")
+
+// imagePresent reports whether the Docker engine has image; false when no
+// engine answers within a few seconds. NB: the plain Docker client, not
+// testcontainers', whose first use freezes its configuration (the reaper
+// setting configureTestcontainers may still have to make).
+func imagePresent(ctx context.Context, image string) bool {
 	cli, err := client.New(client.FromEnv)
 	if err != nil {
 		return false
 	}
 	defer func() { _ = cli.Close() }()
-	ictx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	_, err = cli.ImageInspect(ictx, ryukImage)
-	return err == nil
-}
-
-// loopback is where container ports are published.
-var loopback = netip.MustParseAddr("127.0.0.1")
-
-// imagePresent reports whether the Docker engine has image; false when no
-// engine answers within a few seconds.
-func imagePresent(image string) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
-	if err != nil {
-		return false
-	}
-	defer cli.Close()
-	_, err = cli.ImageInspect(ctx, image)
+	_, err = cli.ImageInspect(ictx, image)
 	return err == nil
 }

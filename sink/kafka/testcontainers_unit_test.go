@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"bufio"
+	"context"
 	"maps"
 	"os"
 	"os/exec"
@@ -44,7 +45,7 @@ func TestTestcontainersConfig(t *testing.T) {
 	t.Setenv(EnvImage, "")
 	p, err := NewTestcontainers(TestcontainersConfig{})
 	require.NoError(t, err)
-	if imagePresent(LocalImage) {
+	if imagePresent(context.Background(), LocalImage) {
 		assert.Equal(t, LocalImage, p.Image(), "the locally built image, not a pull")
 	} else {
 		assert.Equal(t, DefaultImage, p.Image())
