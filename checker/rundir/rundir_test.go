@@ -91,7 +91,7 @@ func TestLoaders(t *testing.T) {
 	assert.Equal(t, "n1", grants[0].Node)
 
 	// A node killed mid-write leaves a torn line; it is skipped.
-	f, err := os.OpenFile(filepath.Join(dir, "decisions-n2.jsonl"), os.O_CREATE|os.O_WRONLY, 0o644)
+	f, err := os.OpenFile(filepath.Join(dir, evidence.DecisionsFile("n2")), os.O_CREATE|os.O_WRONLY, 0o644)
 	require.NoError(t, err)
 	require.NoError(t, json.NewEncoder(f).Encode(evidence.Decision{Time: rundirtest.Base.Add(-time.Minute), Node: "n2", Message: "HeartBeatResponse"}))
 	_, err = f.WriteString(`{"time":"2026-01-01T00:00:0`)

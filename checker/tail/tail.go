@@ -274,6 +274,7 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 	defer func() { _ = pc.Close() }()
 	msgs, errs := pc.Messages(), pc.Errors()
 	batch := make([]item, 0, batchSize)
+	var headers []evidence.Header // scratch for encode, reused record after record
 	for {
 		select {
 		case <-ctx.Done():
@@ -282,7 +283,7 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 			if !ok {
 				return fmt.Errorf("tail: consume %s/%d: partition consumer stopped", t.cfg.Topic, p)
 			}
-			batch = append(batch[:0], t.encode(m))
+			batch = append(batch[:0], t.encode(m, &headers))
 			// Take whatever else is already buffered, up to a batch.
 		more:
 			for len(batch) < batchSize {
@@ -291,7 +292,7 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 					if !ok {
 						break more
 					}
-					batch = append(batch, t.encode(m))
+					batch = append(batch, t.encode(m, &headers))
 				default:
 					break more
 				}
@@ -318,15 +319,16 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 
 // encode turns a consumed message into its dump record, or its line of the
 // malformed list.
-func (t *Tailer) encode(m *sarama.ConsumerMessage) item {
+func (t *Tailer) encode(m *sarama.ConsumerMessage, headers *[]evidence.Header) item {
 	it := item{partition: m.Partition, offset: m.Offset, at: m.Timestamp}
-	hs := make([]evidence.Header, len(m.Headers))
-	for i, h := range m.Headers {
+	// NB: Decode keeps nothing of the headers, so the scratch is reused.
+	*headers = (*headers)[:0]
+	for _, h := range m.Headers {
 		if h != nil {
-			hs[i] = evidence.Header{Key: h.Key, Value: h.Value}
+			*headers = append(*headers, evidence.Header{Key: h.Key, Value: h.Value})
 		}
 	}
-	rec, derr := evidence.Decode(evidence.Consumed{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value, Headers: hs})
+	rec, derr := evidence.Decode(evidence.Consumed{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value, Headers: *headers})
 	if derr == nil {
 		cr := rundir.Record(rec)
 		it.kind, it.wmTs, it.changefeed, it.node = cr.Kind, cr.WatermarkTs, cr.Changefeed, cr.Node

@@ -186,7 +186,7 @@ func (c *Consumer) readPartition(ctx context.Context, p int32, start, end int64,
 				fail(fmt.Errorf("consume %s/%d: partition consumer stopped", c.topic, p))
 				return
 			}
-			rec, err := evidence.Decode(Consumed(m))
+			rec, err := evidence.Decode(consumed(m))
 			if err != nil {
 				fail(err)
 				return
@@ -243,8 +243,8 @@ func (c *Consumer) Close() error {
 	return nil
 }
 
-// Consumed is m as evidence.Decode takes it.
-func Consumed(m *sarama.ConsumerMessage) evidence.Consumed {
+// consumed is m as evidence.Decode takes it.
+func consumed(m *sarama.ConsumerMessage) evidence.Consumed {
 	hs := make([]evidence.Header, 0, len(m.Headers))
 	for _, h := range m.Headers {
 		if h != nil {

@@ -277,6 +277,13 @@ func (p *Producer) send(ctx context.Context, b *batch, msgs []evidence.Message, 
 		return 0, ErrClosed
 	}
 	in := p.ap.Input()
+	// One allocation for every record's headers in sarama's type; the
+	// capacity is exact, so appending never moves what earlier records got.
+	n := 0
+	for i := range msgs {
+		n += len(msgs[i].Headers)
+	}
+	headers := make([]sarama.RecordHeader, 0, n)
 	for i := range msgs {
 		m := &msgs[i]
 		if m.Topic == "" || m.Partition < evidence.AnyPartition {
@@ -286,10 +293,11 @@ func (p *Producer) send(ctx context.Context, b *batch, msgs []evidence.Message, 
 		tickets[i] = ticket{b: b, i: i, explicit: m.Partition != evidence.AnyPartition}
 		pm := &pms[i]
 		pm.Topic, pm.Timestamp, pm.Metadata = m.Topic, m.Timestamp, &tickets[i]
-		pm.Headers = make([]sarama.RecordHeader, len(m.Headers))
-		for j, h := range m.Headers {
-			pm.Headers[j] = sarama.RecordHeader{Key: h.Key, Value: h.Value}
+		first := len(headers)
+		for _, h := range m.Headers {
+			headers = append(headers, sarama.RecordHeader{Key: h.Key, Value: h.Value})
 		}
+		pm.Headers = headers[first:len(headers):len(headers)]
 		if m.Partition != evidence.AnyPartition {
 			pm.Partition = m.Partition
 		}

@@ -242,7 +242,7 @@ func TestOwnerKillFailover(t *testing.T) {
 		if p == victim {
 			continue
 		}
-		ds, err := evidence.ReadDecisions(filepath.Join(c.Spec.Dir, "decisions-"+p.Name+".jsonl"))
+		ds, err := evidence.ReadDecisions(filepath.Join(c.Spec.Dir, evidence.DecisionsFile(p.Name)))
 		require.NoError(t, err)
 		for _, d := range ds {
 			if d.Rule == "manager-add" && d.MsgEpoch == last.Epoch && d.Acted {
