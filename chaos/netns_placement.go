@@ -18,17 +18,16 @@ const NetnsPeerPort = 8300
 // other directly; cuts are the netns backend's iptables rules inside the
 // target's namespace.
 //
-// It implements system/cluster's Placement and its optional PortPicker and
-// Listener structurally: chaos does not import system/cluster, which would
-// pull the whole system under test into the fault package (the assertions
-// live in system/cluster's tests). The runner:
+// It implements internal/place's Placement and its optional PortPicker and
+// Listener structurally (the assertions live in system/cluster's tests).
+// The runner:
 //
 //	pl, err := chaos.NewNetnsPlacement(ctx, network, "kafka", "meta", "upstream", "n1", "n2", "n3")
 //	defer pl.Close(ctx) // or network.Close: the same
 //	c, err := cluster.Start(ctx, cluster.Spec{Placement: pl, ...})
 //
 // and then fills the Topology with pl.Namespace(name) for each process. The
-// names are the processes' placement names: cluster.KafkaName for every
+// names are the processes' placement names: place.KafkaName for every
 // local Kafka broker (they share one namespace), "meta", "upstream" and
 // cluster.NodeName(i). Safe for concurrent use.
 type NetnsPlacement struct {

@@ -2,7 +2,6 @@ package scenario
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,24 +10,22 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/chaosrun/chaosrun/chaos"
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
 	"github.com/chaosrun/chaosrun/checker/tail"
-	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/internal/place"
 	"github.com/chaosrun/chaosrun/internal/wait"
 	"github.com/chaosrun/chaosrun/reports"
 	"github.com/chaosrun/chaosrun/reports/result"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/cluster"
-	"github.com/chaosrun/chaosrun/system/upstream"
+	"github.com/chaosrun/chaosrun/target"
 	"github.com/chaosrun/chaosrun/workloads"
 )
 
@@ -85,7 +82,7 @@ type runner struct {
 	netns   *chaos.NetnsPlacement
 	topo    *chaos.Topology
 	reg     *chaos.Registry
-	c       *cluster.Cluster
+	tgt     target.Target
 	tailer  *tail.Tailer
 
 	stats    workloads.Stats
@@ -263,35 +260,28 @@ func (r *runner) provision(ctx context.Context) error {
 	if err := chaos.Register(r.reg); err != nil {
 		return err
 	}
+	if r.tgt, err = newTarget(r.sc, r.opt); err != nil {
+		return err
+	}
 	placement, err := r.fabric(ctx)
 	if err != nil {
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, provisionTimeout)
 	defer cancel()
-	if err := r.startCluster(pctx, placement); err != nil {
+	if err := r.startTarget(pctx, placement); err != nil {
 		return err
 	}
-	top := r.sc.Topology
-	if err := r.c.CreateChangefeed(pctx, top.Changefeed, upstream.TableNames(top.Tables), int32(top.Partitions)); err != nil {
-		return err
-	}
-	r.tailer, err = tail.Start(ctx, tail.Config{Brokers: r.c.Brokers, Topic: top.Changefeed, Dir: r.opt.Dir, Logger: r.log})
+	sink := r.tgt.Sink()
+	r.tailer, err = tail.Start(ctx, tail.Config{Brokers: sink.Brokers, Topic: sink.Topic, Dir: r.opt.Dir, Logger: r.log})
 	return err
 }
 
-// startCluster starts the cluster on placement and describes its processes
+// startTarget starts the target on placement and describes its processes
 // to the chaos backends.
-func (r *runner) startCluster(ctx context.Context, placement cluster.Placement) error {
-	sc, opt := r.sc, r.opt
-	spec := cluster.Spec{Dir: opt.Dir, Binary: opt.Binary, Nodes: sc.Topology.Nodes, Tables: sc.Topology.Tables,
-		Kafka: opt.Kafka, SessionTTL: sc.Topology.TTL, Policy: opt.Policy, SelfFence: opt.SelfFence,
-		Placement: placement, Logger: r.log}
-	spec.Kafka.Local.Brokers = sc.Topology.KafkaBrokers
-	spec.Kafka.Testcontainers.Brokers = sc.Topology.KafkaBrokers
-	spec.Kafka.Testcontainers.Dir = opt.Dir
-	var err error
-	if r.c, err = cluster.Start(ctx, spec); err != nil {
+func (r *runner) startTarget(ctx context.Context, placement place.Placement) error {
+	env := target.Env{Dir: r.opt.Dir, Binary: r.opt.Binary, Placement: placement, Kafka: r.opt.Kafka, Logger: r.log}
+	if err := r.tgt.Start(ctx, env); err != nil {
 		return err
 	}
 	if err := r.fillTopology(); err != nil {
@@ -321,7 +311,7 @@ func (r *runner) startWorkload(ctx context.Context) (stop func() error, err erro
 	wctx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
-		done <- workloads.Run(wctx, w, cluster.WorkloadStore{Client: r.c.Up},
+		done <- workloads.Run(wctx, w, r.tgt.Store(),
 			workloads.Config{Rate: sc.Workload.Rate, Workers: sc.Workload.Workers, Seed: uint64(r.opt.Plan.Seed), History: hist, Stats: &r.stats})
 	}()
 	return sync.OnceValue(func() error {
@@ -349,7 +339,7 @@ func (r *runner) faultsTookEffect() error {
 
 // fabric builds the network fabric of the backend and returns the
 // placement of the cluster's processes.
-func (r *runner) fabric(ctx context.Context) (cluster.Placement, error) {
+func (r *runner) fabric(ctx context.Context) (place.Placement, error) {
 	switch r.opt.Backend {
 	case chaos.BackendToxiproxy:
 		px, err := chaos.NewProxies(r.run, r.ledger, r.log)
@@ -365,21 +355,10 @@ func (r *runner) fabric(ctx context.Context) (cluster.Placement, error) {
 
 // fillTopology describes the started processes to the chaos backends.
 func (r *runner) fillTopology() error {
-	var procs []chaos.Process
-	add := func(p *cluster.Process, role, nodeID, addr string) {
-		cp := chaos.Process{Name: p.Name, Role: role, NodeID: nodeID, Pid: p.Pid(), Pgid: p.Pid(),
-			Endpoints: []chaos.Endpoint{{Name: endpointOf(p.Name), Addr: addr, Probe: chaos.ProbeH2}}}
-		cp = r.placeProcess(cp)
-		procs = append(procs, cp)
-	}
-	add(r.c.Meta, chaos.RoleMeta, "", r.c.Meta.Ready["addr"])
-	add(r.c.Upstream, chaos.RoleUpstream, "", r.c.UpstreamAddr())
-	for _, n := range r.c.Nodes {
-		add(n, chaos.RoleNode, n.Name, r.c.PeerAddr(n.Name))
-	}
-	procs = append(procs, r.placeProcess(chaos.Process{Name: "kafka", Role: chaos.RoleKafka,
-		Endpoints: []chaos.Endpoint{{Name: epKafka, Addr: r.c.Brokers[0]}}}))
+	procs := r.tgt.Processes()
 	for i, p := range procs {
+		p = r.placeProcess(p)
+		procs[i] = p
 		if p.Pid == 0 {
 			continue
 		}
@@ -464,7 +443,7 @@ func (r *runner) fault(ctx context.Context, st Step) error {
 	if err != nil {
 		return err
 	}
-	res := &chaos.TopologyResolver{Topology: r.topo, Owner: r.owner, MaintainerOf: r.maintainerOf}
+	res := &chaos.TopologyResolver{Topology: r.topo, Owner: r.nodeOf(TargetOwner), MaintainerOf: r.nodeOf(TargetMaintainerOf)}
 	g, err := chaos.NewGuard(chaos.GuardConfig{Backend: b, Resolver: res, Run: r.run, Ledger: r.ledger, Logger: r.log})
 	if err != nil {
 		return err
@@ -504,7 +483,7 @@ func (r *runner) fault(ctx context.Context, st Step) error {
 
 // chaosSpec maps a plan step to a chaos spec and the backend that runs it.
 func (r *runner) chaosSpec(ctx context.Context, st Step) (chaos.Spec, string, error) {
-	target, err := r.target(ctx, st)
+	target, err := r.role(ctx, st)
 	if err != nil {
 		return chaos.Spec{}, "", fmt.Errorf("step %s: %w", st.ID, err)
 	}
@@ -531,9 +510,11 @@ func (r *runner) chaosSpec(ctx context.Context, st Step) (chaos.Spec, string, er
 	return spec, backend, spec.Validate()
 }
 
-// target maps a step's target to the chaos role to resolve at fire time:
-// node:<n> names the node's process, and the bystander is resolved now.
-func (r *runner) target(ctx context.Context, st Step) (chaos.Role, error) {
+// role maps a step's target to the chaos role to resolve at fire time:
+// node:<n> names the node's process; the bystander and the target's own
+// roles (a Connect cluster's task worker, leader) are resolved now, by the
+// target.
+func (r *runner) role(ctx context.Context, st Step) (chaos.Role, error) {
 	switch role, arg := SplitTarget(st.Target); role {
 	case TargetNode:
 		n, err := strconv.Atoi(arg)
@@ -541,78 +522,36 @@ func (r *runner) target(ctx context.Context, st Step) (chaos.Role, error) {
 			return "", fmt.Errorf("target %q: node number: %w", st.Target, err)
 		}
 		return chaos.Role(chaos.RoleKindNode + ":" + cluster.NodeName(n)), nil
-	case TargetBystander:
-		name, err := r.bystander(ctx)
-		if err != nil {
-			return "", err
-		}
-		return chaos.Role(chaos.RoleKindNode + ":" + name), nil
+	case TargetOwner, TargetMaintainerOf, TargetKafka, TargetMeta, TargetUpstream:
+		return chaos.Role(st.Target), nil
 	}
-	return chaos.Role(st.Target), nil
-}
-
-// bystander resolves the bystander role now: the lowest-numbered node that
-// is neither the owner nor the node of the changefeed's maintainer.
-func (r *runner) bystander(ctx context.Context) (string, error) {
-	owner, err := r.owner(ctx, "")
+	name, err := r.tgt.Resolve(ctx, st.Target, r.tailer)
 	if err != nil {
 		return "", err
 	}
-	maint, err := r.maintainerOf(ctx, r.sc.Topology.Changefeed)
-	if err != nil {
-		return "", err
-	}
-	for i := 1; i <= r.sc.Topology.Nodes; i++ {
-		if name := cluster.NodeName(i); name != owner && name != maint {
-			return name, nil
+	return chaos.Role(chaos.RoleKindNode + ":" + name), nil
+}
+
+// nodeOf returns a chaos.NodeFunc resolving a dynamic role through the
+// target at fire time.
+func (r *runner) nodeOf(role string) chaos.NodeFunc {
+	return func(ctx context.Context, arg string) (string, error) {
+		if arg != "" {
+			role += ":" + arg
 		}
+		return r.tgt.Resolve(ctx, role, r.tailer)
 	}
-	return "", fmt.Errorf("%w: bystander: every node is the owner or the maintainer's", chaos.ErrUnresolved)
-}
-
-// owner resolves the owner role at fire time, from the election key.
-func (r *runner) owner(ctx context.Context, _ string) (string, error) {
-	o, err := r.c.Store.Owner(ctx)
-	if err != nil {
-		return "", fmt.Errorf("%w: owner: %w", chaos.ErrUnresolved, err)
-	}
-	base, _, _ := strings.Cut(o.Node, ".")
-	return base, nil
-}
-
-// maintainerOf resolves the node hosting a changefeed's maintainer: the
-// node that wrote the newest watermark the tailer has seen (only the
-// maintainer's node writes watermarks).
-func (r *runner) maintainerOf(ctx context.Context, cf string) (string, error) {
-	if err := r.tailer.Flush(ctx); err != nil {
-		return "", fmt.Errorf("%w: maintainer of %s: %w", chaos.ErrUnresolved, cf, err)
-	}
-	node, ok := r.tailer.WatermarkWriter(cf)
-	if !ok {
-		return "", fmt.Errorf("%w: maintainer of %s: no watermark seen yet", chaos.ErrUnresolved, cf)
-	}
-	base, _, _ := strings.Cut(node, ".")
-	return base, nil
 }
 
 // restart returns how a killed node is restarted for step st.
 func (r *runner) restart(st Step) chaos.RestartFunc {
 	return func(ctx context.Context, old chaos.Process) (chaos.Process, error) {
-		p := r.c.Node(old.Name)
-		if p == nil {
-			return old, fmt.Errorf("restart %s: not a node", old.Name)
-		}
-		id := ""
-		if st.Restart == "new-id" {
-			// A dotted suffix keeps the base id, so the toxiproxy routes and
-			// the role resolution still find the node.
-			id = old.Name + ".r" + strconv.Itoa(int(time.Now().Unix()%1000))
-		}
-		if err := r.c.RestartNode(ctx, old.Name, id); err != nil {
+		pid, err := r.tgt.Restart(ctx, old.Name, st.Restart == "new-id")
+		if err != nil {
 			return old, err
 		}
 		np := old
-		np.Pid, np.Pgid = p.Pid(), p.Pid()
+		np.Pid, np.Pgid = pid, pid
 		return r.ledger.AddProcess(np)
 	}
 }
@@ -620,11 +559,9 @@ func (r *runner) restart(st Step) chaos.RestartFunc {
 // drain waits until the global watermark passes the upstream's current
 // timestamp (taken after the workload stopped), within the drain deadline.
 func (r *runner) drain(ctx context.Context) error {
-	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	ts, err := r.c.Up.GetTS(tctx)
-	cancel()
+	ts, err := r.tgt.DrainTs(ctx)
 	if err != nil {
-		return fmt.Errorf("drain: upstream ts: %w", err)
+		return fmt.Errorf("drain: %w", err)
 	}
 	deadline := time.Now().Add(r.sc.DrainDeadline)
 	for time.Now().Before(deadline) {
@@ -658,21 +595,12 @@ func (r *runner) writeFaults() {
 		evs = append(evs, checker.FaultEvent{ID: rec.ID, Kind: string(rec.Kind), TargetRole: string(rec.Role),
 			TargetProcess: rec.Target.Name, Inject: rec.InjectAt, Heal: rec.HealAt, Effective: rec.Effective})
 	}
-	if err := writeJSONFile(filepath.Join(r.opt.Dir, rundir.FaultsFile), evs); err != nil {
+	if err := target.WriteJSON(filepath.Join(r.opt.Dir, rundir.FaultsFile), evs); err != nil {
 		r.envError("write the fault timeline: %v", err)
 	}
-	if err := writeJSONFile(filepath.Join(r.opt.Dir, "fault-records.json"), r.records); err != nil {
+	if err := target.WriteJSON(filepath.Join(r.opt.Dir, "fault-records.json"), r.records); err != nil {
 		r.log.Warn("write fault records", "err", err)
 	}
-}
-
-// writeJSONFile writes v, indented, to path.
-func writeJSONFile(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, b, 0o644)
 }
 
 // teardown saves what only the live cluster knows and stops everything.
@@ -687,19 +615,10 @@ func (r *runner) teardown(ctx context.Context) {
 		}
 		r.tailer = nil
 	}
-	if r.c != nil {
-		r.saveEpochHistory(ctx)
-		// Resume anything a fault left paused so it can be stopped.
-		for _, n := range r.c.Nodes {
-			if n.Running() {
-				// NB: a node that exited meanwhile needs no resume.
-				_ = n.Signal(syscall.SIGCONT)
-			}
-		}
-		if err := r.c.Close(); err != nil {
+	if r.tgt != nil {
+		if err := r.tgt.Stop(ctx); err != nil {
 			r.envError("%v", err)
 		}
-		r.c = nil
 	}
 	if r.proxies != nil {
 		if err := r.proxies.Close(ctx); err != nil {
@@ -713,22 +632,6 @@ func (r *runner) teardown(ctx context.Context) {
 			r.log.Warn("close the fault ledger", "err", err)
 		}
 		r.ledger = nil
-	}
-}
-
-// saveEpochHistory writes the epoch history of the meta store for the
-// checker.
-func (r *runner) saveEpochHistory(ctx context.Context) {
-	if r.c.Store == nil {
-		return
-	}
-	h, err := r.c.Store.EpochHistory(ctx, "")
-	if err != nil {
-		r.envError("read epoch history: %v", err)
-		return
-	}
-	if err := writeJSONFile(filepath.Join(r.opt.Dir, evidence.EpochsFile), h); err != nil {
-		r.envError("write epoch history: %v", err)
 	}
 }
 
@@ -832,19 +735,10 @@ func (r *runner) status(ctx context.Context, now time.Time, rps float64) string 
 	r.phaseMu.Lock()
 	phase := r.phase
 	r.phaseMu.Unlock()
-	owner, epoch := "?", "?"
-	qctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-	defer cancel()
-	if o, err := r.c.Store.Owner(qctx); err == nil {
-		owner = o.Node
-	}
-	if info, _, err := r.c.Store.Changefeed(qctx, r.sc.Topology.Changefeed); err == nil {
-		epoch = strconv.FormatUint(info.Epoch, 10)
-	}
 	lag := "-"
 	if l, ok := r.tailer.State().Lag(now); ok {
 		lag = l.Round(100 * time.Millisecond).String()
 	}
-	return fmt.Sprintf("phase=%s elapsed=%s owner=%s epoch=%s lag=%s rows/s=%.0f faults=%d",
-		phase, now.Sub(r.start).Round(time.Second), owner, epoch, lag, rps, r.faultsOn.Load())
+	return fmt.Sprintf("phase=%s elapsed=%s %s lag=%s rows/s=%.0f faults=%d",
+		phase, now.Sub(r.start).Round(time.Second), r.tgt.Status(ctx), lag, rps, r.faultsOn.Load())
 }

@@ -6,7 +6,7 @@ import (
 	"os/exec"
 
 	"github.com/chaosrun/chaosrun/chaos"
-	"github.com/chaosrun/chaosrun/system/cluster"
+	"github.com/chaosrun/chaosrun/internal/place"
 )
 
 // Endpoint names of the processes the runner starts, shared by the fabric
@@ -41,12 +41,12 @@ type proxyPlacement struct {
 	px *chaos.Proxies
 }
 
-var _ cluster.Placement = proxyPlacement{}
+var _ place.Placement = proxyPlacement{}
 
 func (proxyPlacement) Host(string) string { return "127.0.0.1" }
 
 func (proxyPlacement) Command(ctx context.Context, name, bin string, args ...string) *exec.Cmd {
-	return cluster.DefaultCommand(ctx, name, bin, args...)
+	return place.DefaultCommand(ctx, name, bin, args...)
 }
 
 func (p proxyPlacement) Route(ctx context.Context, from, to, addr string) (string, error) {

@@ -20,7 +20,11 @@ type Scenario struct {
 	Description string `yaml:"description"`
 	// Seed fixes the random choices of the fault plan (ranges); 0 is a
 	// valid seed.
-	Seed     int64    `yaml:"seed"`
+	Seed int64 `yaml:"seed"`
+	// Target is the system under test: cdc (the control plane in system/,
+	// the default) or debezium (Debezium Postgres on a Kafka Connect
+	// cluster of topology.nodes workers).
+	Target   string   `yaml:"target,omitempty"`
 	Topology Topology `yaml:"topology"`
 	Workload Workload `yaml:"workload"`
 	// Faults are the fault steps, timed from the moment the steady-state
@@ -170,8 +174,10 @@ type Steady struct {
 type FaultStep struct {
 	// Kind is what the fault does.
 	Kind Kind `yaml:"kind"`
-	// Target is a role: owner, maintainer-of:<cf>, node:<n>, kafka, meta
-	// or upstream. Roles are resolved at fire time, once per occurrence.
+	// Target is a role: owner, maintainer-of:<cf>, bystander, node:<n>,
+	// kafka, meta or upstream; for the debezium target task-worker,
+	// leader, node:<n> (worker n), kafka or upstream (PostgreSQL). Roles
+	// are resolved at fire time, once per occurrence.
 	Target string `yaml:"target"`
 	// Links are the link sets a network fault acts on between them and the
 	// target: a subset of peers, meta, upstream, kafka. Network kinds only.
@@ -281,6 +287,18 @@ const (
 	TargetKafka        = "kafka"
 	TargetMeta         = "meta"
 	TargetUpstream     = "upstream"
+	// TargetTaskWorker is, at fire time, the Connect worker running the
+	// connector's task (debezium target).
+	TargetTaskWorker = "task-worker"
+	// TargetLeader is, at fire time, the Connect group's leader (debezium
+	// target).
+	TargetLeader = "leader"
+)
+
+// Systems under test (Scenario.Target).
+const (
+	TargetCDC      = "cdc"
+	TargetDebezium = "debezium"
 )
 
 // MaintainerOf returns the target of the node running cf's maintainer.

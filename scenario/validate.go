@@ -89,7 +89,7 @@ const (
 	maxDescription = 200
 )
 
-const wantTarget = "want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream"
+const wantTarget = "want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream; for the debezium target task-worker, leader, node:<n>, kafka, upstream"
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -138,6 +138,9 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 		ps.add(path("description"), "%d characters (max %d)", n, maxDescription)
 	}
 
+	if s.Target != "" && s.Target != TargetCDC && s.Target != TargetDebezium {
+		ps.add(path("target"), "unknown target %q (want %s or %s)", s.Target, TargetCDC, TargetDebezium)
+	}
 	t := s.Topology
 	tp := func(name string) string { return fieldPath(path("topology"), name) }
 	checkInt(ps, tp("nodes"), t.Nodes, 1, 9)
@@ -405,7 +408,16 @@ func (s Scenario) checkTarget(ps *problems, path, target string) string {
 			ps.add(path, "unknown role %q (%s)", target, wantTarget)
 		}
 		return ""
-	case TargetOwner, TargetBystander, TargetKafka, TargetMeta, TargetUpstream:
+	case TargetOwner, TargetBystander, TargetMeta, TargetTaskWorker, TargetLeader:
+		if own := s.targetOwns(role); own != s.system() {
+			ps.add(path, "%q is a role of the %s target, not of %s", target, own, s.system())
+			return ""
+		}
+		if hasArg {
+			ps.add(path, "%q: %s takes no argument (%s)", target, role, wantTarget)
+			return ""
+		}
+	case TargetKafka, TargetUpstream:
 		if hasArg {
 			ps.add(path, "%q: %s takes no argument (%s)", target, role, wantTarget)
 			return ""
@@ -494,4 +506,20 @@ func checkRange(ps *problems, path string, r Range, lo time.Duration) bool {
 // (no line breaks, tabs or invisible formatting).
 func oneLine(s string) bool {
 	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
+}
+
+// system is the scenario's target system, defaulted.
+func (s Scenario) system() string {
+	if s.Target == "" {
+		return TargetCDC
+	}
+	return s.Target
+}
+
+// targetOwns names the target system a role belongs to.
+func (Scenario) targetOwns(role string) string {
+	if role == TargetTaskWorker || role == TargetLeader {
+		return TargetDebezium
+	}
+	return TargetCDC
 }

@@ -82,7 +82,7 @@ var problemCases = []problemCase{
 	{"kind missing", onStep(func(f *FaultStep) { f.Kind = "" }), "faults[0].kind", "required (want isolate, one-way-in, one-way-out, hold, delay, loss, pause, kill-restart)"},
 	{"kind unknown", onStep(func(f *FaultStep) { f.Kind = "cut" }), "faults[0].kind", `unknown kind "cut"`},
 	{"target missing", onStep(func(f *FaultStep) { f.Target = "" }), "faults[0].target", "required"},
-	{"target unknown", onStep(func(f *FaultStep) { f.Target = "ownr" }), "faults[0].target", `unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream)`},
+	{"target unknown", onStep(func(f *FaultStep) { f.Target = "ownr" }), "faults[0].target", `unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream; for the debezium target task-worker, leader, node:<n>, kafka, upstream)`},
 	{"target with an argument", onStep(func(f *FaultStep) { f.Target = "owner:1" }), "faults[0].target", "owner takes no argument"},
 	{"node beyond the topology", onStep(func(f *FaultStep) { f.Target = "node:4" }), "faults[0].target", `"node:4": node 4 does not exist (topology.nodes is 3)`},
 	{"node zero", onStep(func(f *FaultStep) { f.Target = "node:0" }), "faults[0].target", "want node:<n> with n a number from 1 to 3"},
@@ -216,7 +216,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	assert.Equal(t, `topology.nodes: 12 out of range 1..9
 workload.name: unknown workload "bnk" (want append, bank, hotkey)
 slos.lag: -1s: must be positive
-faults[0].target: unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream)
+faults[0].target: unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream; for the debezium target task-worker, leader, node:<n>, kafka, upstream)
 faults[1].links: pause takes no links (only the network kinds do: isolate, one-way-in, one-way-out, hold, delay, loss)`, err.Error())
 
 	// Every problem is an error of its own.

@@ -63,7 +63,7 @@ func TestParseProblems(t *testing.T) {
 		want []Problem // Path, Line, and a part of Msg
 	}{
 		{"unknown top-level field", "name: x\nnodes: 3\n",
-			[]Problem{{Path: "nodes", Line: 2, Msg: "unknown field (want one of name, description, seed, topology, workload, faults, slos, expect, steady, recovery_window, drain_deadline, timeout)"}}},
+			[]Problem{{Path: "nodes", Line: 2, Msg: "unknown field (want one of name, description, seed, target, topology, workload, faults, slos, expect, steady, recovery_window, drain_deadline, timeout)"}}},
 		{"typo", "name: x\ntopology:\n  ndoes: 3\n",
 			[]Problem{{Path: "topology.ndoes", Line: 3, Msg: "did you mean nodes?"}}},
 		{"not a number", "name: x\ntopology: {nodes: three}\n",
@@ -163,7 +163,7 @@ func TestLoad(t *testing.T) {
 	path := filepath.Join(dir, "bad.yaml")
 	require.NoError(t, os.WriteFile(path, []byte("name: bad\nfaults:\n  - kind: pause\n    target: ownr\n    duration: 1s\n"), 0o644))
 	_, err = Load(path)
-	assert.EqualError(t, err, path+`:4: faults[0].target: unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream)`)
+	assert.EqualError(t, err, path+`:4: faults[0].target: unknown role "ownr" (want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream; for the debezium target task-worker, leader, node:<n>, kafka, upstream)`)
 
 	_, err = Load("no-such-scenario")
 	assert.ErrorContains(t, err, `"no-such-scenario" is neither a built-in scenario (owner-isolation,`)

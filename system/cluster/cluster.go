@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/internal/place"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/meta"
 	"github.com/chaosrun/chaosrun/system/node"
@@ -41,7 +42,7 @@ type Spec struct {
 	SelfFence bool
 	// Placement decides where each process runs and how the others reach
 	// it (default Loopback{}).
-	Placement Placement
+	Placement place.Placement
 	// Cluster is the meta-store key prefix (default "chaosrun").
 	Cluster string
 	// Logger receives progress lines (default slog.Default()).
@@ -121,7 +122,7 @@ func (spec Spec) withDefaults() (Spec, error) {
 		spec.SessionTTL = 5 * time.Second
 	}
 	if spec.Placement == nil {
-		spec.Placement = Loopback{}
+		spec.Placement = place.Loopback{}
 	}
 	if spec.Cluster == "" {
 		spec.Cluster = "chaosrun"
@@ -145,7 +146,7 @@ func (c *Cluster) startKafka(ctx context.Context) error {
 	ko := spec.Kafka
 	if ko.Provider == "" || ko.Provider == kafka.ProviderLocal {
 		ko.Local.Dir = spec.Dir
-		placeKafka(&ko.Local, spec.Placement)
+		place.Kafka(&ko.Local, spec.Placement)
 	}
 	if ko.Logger == nil {
 		ko.Logger = spec.Logger
@@ -195,10 +196,10 @@ func (c *Cluster) pickPeerAddrs() error {
 		name := NodeName(i)
 		var port int
 		var err error
-		if pp, ok := pl.(PortPicker); ok {
+		if pp, ok := pl.(place.PortPicker); ok {
 			port, err = pp.PeerPort(name)
 		} else {
-			port, err = freePort(pl.Host(name))
+			port, err = place.FreePort(pl.Host(name))
 		}
 		if err != nil {
 			return err

@@ -17,6 +17,7 @@ import (
 	"github.com/chaosrun/chaosrun/chaos"
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
+	"github.com/chaosrun/chaosrun/internal/place"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/cluster"
 	"github.com/chaosrun/chaosrun/system/meta"
@@ -26,9 +27,9 @@ import (
 // chaos implements the placement interfaces structurally (it does not
 // import this package); these keep the two in step.
 var (
-	_ cluster.Placement  = (*chaos.NetnsPlacement)(nil)
-	_ cluster.PortPicker = (*chaos.NetnsPlacement)(nil)
-	_ cluster.Listener   = (*chaos.NetnsPlacement)(nil)
+	_ place.Placement  = (*chaos.NetnsPlacement)(nil)
+	_ place.PortPicker = (*chaos.NetnsPlacement)(nil)
+	_ place.Listener   = (*chaos.NetnsPlacement)(nil)
 )
 
 // netnsCluster is a cluster whose every process runs in its own network
@@ -66,7 +67,7 @@ func startNetnsCluster(t *testing.T, nodes int) *netnsCluster {
 		assertNoRunLeftovers(t, nc.run)
 		require.NoError(t, nc.ledger.Close())
 	})
-	names := []string{cluster.KafkaName, "meta", "upstream"}
+	names := []string{place.KafkaName, "meta", "upstream"}
 	for i := 1; i <= nodes; i++ {
 		names = append(names, cluster.NodeName(i))
 	}
@@ -90,7 +91,7 @@ func startNetnsCluster(t *testing.T, nodes int) *netnsCluster {
 	})
 
 	// Every process runs inside its own namespace, at its address.
-	kns, ok := nc.pl.Namespace(cluster.KafkaName)
+	kns, ok := nc.pl.Namespace(place.KafkaName)
 	require.True(t, ok)
 	for _, b := range c.Brokers {
 		require.True(t, strings.HasPrefix(b, kns.Addr.String()+":"), "broker %s in the kafka namespace", b)
@@ -142,7 +143,7 @@ func (nc *netnsCluster) topology(t *testing.T) *chaos.Topology {
 	pids := l.PIDs()
 	for i, b := range nc.Brokers {
 		id := int32(i + 1)
-		add("kafka-"+strconv.Itoa(int(id)), cluster.KafkaName, chaos.RoleKafka, "", pids[id], chaos.Endpoint{Name: "kafka", Addr: b})
+		add("kafka-"+strconv.Itoa(int(id)), place.KafkaName, chaos.RoleKafka, "", pids[id], chaos.Endpoint{Name: "kafka", Addr: b})
 	}
 	return top
 }

@@ -17,11 +17,6 @@ import (
 // backend supplies one that enters the process's network namespace.
 type CommandFunc func(ctx context.Context, name string, bin string, args ...string) *exec.Cmd
 
-// DefaultCommand starts bin directly.
-func DefaultCommand(ctx context.Context, _ string, bin string, args ...string) *exec.Cmd {
-	return exec.CommandContext(ctx, bin, args...)
-}
-
 // Process is one child process of the cluster. Restart starts it again with
 // the same arguments (or new ones).
 type Process struct {

@@ -1,4 +1,8 @@
-package cluster
+// Package place says where the processes of a system under test run and how
+// the others reach them: on loopback, inside network namespaces (chaos's
+// NetnsPlacement) or behind proxies. Every target starts its processes
+// through a Placement.
+package place
 
 import (
 	"context"
@@ -11,7 +15,7 @@ import (
 	"strings"
 )
 
-// Placement decides where each process of the cluster runs and how the
+// Placement decides where each process of a target runs and how the
 // others reach it. The chaos backends provide placements: netns puts every
 // process in its own namespace with its own address; toxiproxy routes every
 // link through a proxy.
@@ -43,10 +47,15 @@ func (Loopback) Command(ctx context.Context, name, bin string, args ...string) *
 	return DefaultCommand(ctx, name, bin, args...)
 }
 
+// DefaultCommand starts bin directly.
+func DefaultCommand(ctx context.Context, _ string, bin string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, bin, args...)
+}
+
 // Route implements Placement.
 func (Loopback) Route(_ context.Context, _, _, addr string) (string, error) { return addr, nil }
 
-// freePort finds a TCP port on host that is free now, for a process that
+// FreePort finds a TCP port on host that is free now, for a process that
 // will listen on it later.
 //
 // NB: the port is released before its process binds it. A port from the
@@ -54,7 +63,7 @@ func (Loopback) Route(_ context.Context, _, _, addr string) (string, error) { re
 // any outgoing connection or ":0" listener on the machine, which happened
 // with tests running in parallel; so it tries random ports below that
 // range first and falls back to ":0".
-func freePort(host string) (int, error) {
+func FreePort(host string) (int, error) {
 	lo := ephemeralLow()
 	for range 64 {
 		port := minFixedPort + rand.IntN(max(lo-minFixedPort, 1))
@@ -65,7 +74,7 @@ func freePort(host string) (int, error) {
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
-		return 0, fmt.Errorf("cluster: find a free port on %s: %w", host, err)
+		return 0, fmt.Errorf("place: find a free port on %s: %w", host, err)
 	}
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port, nil

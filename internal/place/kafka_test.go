@@ -1,4 +1,4 @@
-package cluster
+package place
 
 import (
 	"context"
@@ -38,14 +38,14 @@ func (p *recordingPlacement) Listen(name, addr string) (net.Listener, error) {
 // caller set are kept.
 func TestPlaceKafka(t *testing.T) {
 	var cfg kafka.LocalConfig
-	placeKafka(&cfg, Loopback{})
+	Kafka(&cfg, Loopback{})
 	require.Equal(t, "127.0.0.1", cfg.Host)
 	require.Equal(t, []string{"java", "-version"}, cfg.Command(context.Background(), 1, "java", "-version").Args)
 	require.Nil(t, cfg.Listen, "Loopback binds from the harness: net.Listen")
 
 	pl := &recordingPlacement{}
 	cfg = kafka.LocalConfig{}
-	placeKafka(&cfg, pl)
+	Kafka(&cfg, pl)
 	require.Equal(t, "10.1.2.3", cfg.Host)
 	cfg.Command(context.Background(), 2, "java")
 	l, err := cfg.Listen("tcp", "127.0.0.1:0")
@@ -57,7 +57,7 @@ func TestPlaceKafka(t *testing.T) {
 	cfg = kafka.LocalConfig{Host: "192.0.2.1", Command: func(ctx context.Context, _ int, name string, args ...string) *exec.Cmd {
 		return exec.CommandContext(ctx, name, args...)
 	}, Listen: net.Listen}
-	placeKafka(&cfg, pl)
+	Kafka(&cfg, pl)
 	require.Equal(t, "192.0.2.1", cfg.Host)
 	cfg.Command(context.Background(), 1, "java")
 	require.Empty(t, pl.names, "caller's fields win")

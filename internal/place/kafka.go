@@ -1,4 +1,4 @@
-package cluster
+package place
 
 import (
 	"context"
@@ -21,12 +21,12 @@ type Listener interface {
 	Listen(name, addr string) (net.Listener, error)
 }
 
-// placeKafka points the local Kafka provider at the placement of
+// Kafka points the local Kafka provider at the placement of
 // KafkaName: the host its brokers bind and advertise, the command that
 // starts their JVMs and, for a Listener, where free ports are reserved.
 // Fields the caller set are kept. Under Loopback this is the provider's
 // default behaviour.
-func placeKafka(cfg *kafka.LocalConfig, pl Placement) {
+func Kafka(cfg *kafka.LocalConfig, pl Placement) {
 	if cfg.Host == "" {
 		cfg.Host = pl.Host(KafkaName)
 	}
