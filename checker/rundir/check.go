@@ -36,6 +36,9 @@ type Info struct {
 	Step time.Duration
 	// Bank enables the balance-sum check of the bank workload.
 	Bank *checker.BankConfig
+	// NoWatermarkPromise is checker.Config.NoWatermarkPromise: the
+	// target's watermarks are progress signals, not promises.
+	NoWatermarkPromise bool
 	// EnvErrors are environment failures the runner saw; any makes the run
 	// inconclusive.
 	EnvErrors []string
@@ -184,20 +187,21 @@ func (in *inputs) close() {
 // the dump untrustworthy as environment errors.
 func (in *inputs) config(slos checker.SLOs, info Info) checker.Config {
 	cfg := checker.Config{
-		Run:         info.Run,
-		Changefeed:  info.Changefeed,
-		SLOs:        slos,
-		Partitions:  info.Partitions,
-		Grants:      in.grants,
-		Decisions:   in.decisions,
-		Faults:      in.faults,
-		Start:       info.Start,
-		End:         info.End,
-		Step:        info.Step,
-		NoChangeLog: in.changes == nil,
-		StartTs:     info.StartTs,
-		Bank:        info.Bank,
-		EnvErrors:   slices.Clone(info.EnvErrors),
+		Run:                info.Run,
+		Changefeed:         info.Changefeed,
+		SLOs:               slos,
+		Partitions:         info.Partitions,
+		Grants:             in.grants,
+		Decisions:          in.decisions,
+		Faults:             in.faults,
+		Start:              info.Start,
+		End:                info.End,
+		Step:               info.Step,
+		NoChangeLog:        in.changes == nil,
+		StartTs:            info.StartTs,
+		Bank:               info.Bank,
+		NoWatermarkPromise: info.NoWatermarkPromise,
+		EnvErrors:          slices.Clone(info.EnvErrors),
 	}
 	if cfg.Changefeed == "" {
 		cfg.Changefeed = onlyChangefeed(in.grants)
