@@ -221,13 +221,29 @@ func (in *inputs) config(slos checker.SLOs, info Info) checker.Config {
 }
 
 // judgeDumpComplete makes res inconclusive when the dump held fewer records
-// than the topic had when the tailer drained it. NB: after Finish, so that
-// the records actually read are compared.
+// than the topic had when the tailer drained it, or, for a read_committed
+// dump, when a partition's position had not reached its last stable offset
+// or the dump holds fewer records than the tailer wrote. NB: after Finish,
+// so that the records actually read are compared.
 func (in *inputs) judgeDumpComplete(res *result.Result) {
 	if !in.haveOffsets {
 		return
 	}
-	got := res.Counters.Records + res.Counters.Foreign + int64(len(in.malformed))
+	got := res.Counters.Records + res.Counters.Foreign + int64(len(in.malformed)) + in.offsets.Skipped
+	if in.offsets.Sparse() {
+		// NB: offsets have gaps; the position tells, and the dump must hold
+		// what the tailer wrote.
+		for _, p := range in.offsets.Partitions {
+			if p.High > p.Oldest && p.Next < p.High {
+				addEnvError(res, fmt.Sprintf("the tailer read partition %d of %s up to offset %d of the last stable offset %d when it was drained (read_committed)",
+					p.Partition, in.offsets.Topic, p.Next, p.High))
+			}
+		}
+		if want := in.offsets.Records + in.offsets.Malformed + in.offsets.Skipped; got < want {
+			addEnvError(res, fmt.Sprintf("the record dump holds %d of the %d records the tailer read from the topic %s (read_committed)", got, want, in.offsets.Topic))
+		}
+		return
+	}
 	if want := in.offsets.Total(); got < want {
 		addEnvError(res, fmt.Sprintf("the record dump holds %d of the %d records the topic %s had when it was drained", got, want, in.offsets.Topic))
 	}
