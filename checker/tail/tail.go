@@ -103,9 +103,9 @@ type item struct {
 	// skipped marks a record that carries no change (evidence.ErrNotChange):
 	// counted, not written.
 	skipped bool
-	kind      checker.Kind
-	wmTs      uint64
-	at        time.Time
+	kind    checker.Kind
+	wmTs    uint64
+	at      time.Time
 	// changefeed and node name a watermark's writer.
 	changefeed, node string
 }
