@@ -87,7 +87,7 @@ func New(cfg Config) (*Checker, error) {
 	c.keys = newKeyIndex(&c.names.tables)
 	c.stale = newStaleGenerations(&c.cfg, &c.names.nodes)
 	c.order = newOrderCheck(&c.keys, cfg.MaxExamples)
-	c.honesty = newHonesty(&c.keys, &c.names.nodes, cfg.MaxExamples)
+	c.honesty = newHonesty(&c.keys, &c.names.nodes, cfg.MaxExamples, cfg.NoWatermarkPromise)
 	c.completeness = newCompleteness(&c.keys, &c.names.nodes, cfg.MaxExamples, &c.honesty)
 	for p := range cfg.Partitions {
 		c.partition(int32(p))

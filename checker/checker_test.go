@@ -339,3 +339,31 @@ func TestForeignAndBadRecords(t *testing.T) {
 	assert.Equal(t, int64(2), res.Counters.InputErrors)
 	assert.Equal(t, result.Inconclusive, res.Verdict.Outcome)
 }
+
+// TestNoWatermarkPromise judges the lying-watermark history again for a
+// target that promises nothing with its watermarks: the late row is not a
+// violation, and watermark honesty says the order was not judged.
+func TestNoWatermarkPromise(t *testing.T) {
+	h, err := parseHistory(filepath.Join("testdata", "histories", "lying-watermark.txt"))
+	require.NoError(t, err)
+	res := h.run(t, false)
+	require.Equal(t, result.Fail, res.Verdict.Outcome)
+	require.Equal(t, int64(1), res.Counters.LateRows)
+
+	h.cfg.NoWatermarkPromise = true
+	res = h.run(t, false)
+	assert.Equal(t, result.Pass, res.Verdict.Outcome, "%v", res.Verdict)
+	assert.Zero(t, res.Counters.LateRows)
+	inv, ok := res.Invariant(result.WatermarkHonesty)
+	require.True(t, ok)
+	assert.Equal(t, result.StatusPass, inv.Status)
+	assert.Contains(t, inv.Summary, NoWatermarkPromiseNote)
+	assert.Contains(t, inv.Summary, "0 rows differing from upstream")
+	// The other invariants are judged as before.
+	for _, name := range []string{result.Completeness, result.Order} {
+		inv, ok := res.Invariant(name)
+		require.True(t, ok, name)
+		assert.Equal(t, result.StatusPass, inv.Status, name)
+	}
+	assert.GreaterOrEqual(t, res.Lag.FirstDefinedMs, int64(0), "lag is defined")
+}

@@ -215,6 +215,15 @@ type Config struct {
 	StartTs uint64
 	// Bank, when set, adds the balance-sum check to watermark honesty.
 	Bank *BankConfig
+	// NoWatermarkPromise says the target's watermarks are progress signals
+	// only: they do not promise that every row at or below them is already
+	// in the partition (Debezium's heartbeats: PostgreSQL commit times are
+	// not ordered with commit order at microsecond scale). Watermark
+	// honesty then does not judge rows appended after a watermark covering
+	// them; it still compares op and columns with the change log. Lag,
+	// completeness against the final watermark, duplicates and per-key
+	// order are judged as usual.
+	NoWatermarkPromise bool
 	// EnvErrors are environment failures the runner saw; any makes the run
 	// inconclusive.
 	EnvErrors []string

@@ -38,10 +38,14 @@ type Header struct {
 }
 
 // ErrBadRecord means a row or watermark cannot be encoded; ErrMalformed
-// means a consumed record is not a valid cdc record.
+// means a consumed record is not a valid cdc record; ErrNotChange means a
+// consumed record is valid but carries neither a row nor a watermark (a
+// tombstone, a connector's own heartbeat), so a reader counts it and moves
+// on.
 var (
 	ErrBadRecord = errors.New("evidence: bad record")
 	ErrMalformed = errors.New("evidence: malformed record")
+	ErrNotChange = errors.New("evidence: not a change")
 )
 
 // Kind is the value of the cdc-kind header.

@@ -36,6 +36,9 @@ type Info struct {
 	Step time.Duration
 	// Bank enables the balance-sum check of the bank workload.
 	Bank *checker.BankConfig
+	// NoWatermarkPromise is checker.Config.NoWatermarkPromise: the
+	// target's watermarks are progress signals, not promises.
+	NoWatermarkPromise bool
 	// EnvErrors are environment failures the runner saw; any makes the run
 	// inconclusive.
 	EnvErrors []string
@@ -184,20 +187,21 @@ func (in *inputs) close() {
 // the dump untrustworthy as environment errors.
 func (in *inputs) config(slos checker.SLOs, info Info) checker.Config {
 	cfg := checker.Config{
-		Run:         info.Run,
-		Changefeed:  info.Changefeed,
-		SLOs:        slos,
-		Partitions:  info.Partitions,
-		Grants:      in.grants,
-		Decisions:   in.decisions,
-		Faults:      in.faults,
-		Start:       info.Start,
-		End:         info.End,
-		Step:        info.Step,
-		NoChangeLog: in.changes == nil,
-		StartTs:     info.StartTs,
-		Bank:        info.Bank,
-		EnvErrors:   slices.Clone(info.EnvErrors),
+		Run:                info.Run,
+		Changefeed:         info.Changefeed,
+		SLOs:               slos,
+		Partitions:         info.Partitions,
+		Grants:             in.grants,
+		Decisions:          in.decisions,
+		Faults:             in.faults,
+		Start:              info.Start,
+		End:                info.End,
+		Step:               info.Step,
+		NoChangeLog:        in.changes == nil,
+		StartTs:            info.StartTs,
+		Bank:               info.Bank,
+		NoWatermarkPromise: info.NoWatermarkPromise,
+		EnvErrors:          slices.Clone(info.EnvErrors),
 	}
 	if cfg.Changefeed == "" {
 		cfg.Changefeed = onlyChangefeed(in.grants)
@@ -217,13 +221,29 @@ func (in *inputs) config(slos checker.SLOs, info Info) checker.Config {
 }
 
 // judgeDumpComplete makes res inconclusive when the dump held fewer records
-// than the topic had when the tailer drained it. NB: after Finish, so that
-// the records actually read are compared.
+// than the topic had when the tailer drained it, or, for a read_committed
+// dump, when a partition's position had not reached its last stable offset
+// or the dump holds fewer records than the tailer wrote. NB: after Finish,
+// so that the records actually read are compared.
 func (in *inputs) judgeDumpComplete(res *result.Result) {
 	if !in.haveOffsets {
 		return
 	}
-	got := res.Counters.Records + res.Counters.Foreign + int64(len(in.malformed))
+	got := res.Counters.Records + res.Counters.Foreign + int64(len(in.malformed)) + in.offsets.Skipped
+	if in.offsets.Sparse() {
+		// NB: offsets have gaps; the position tells, and the dump must hold
+		// what the tailer wrote.
+		for _, p := range in.offsets.Partitions {
+			if p.High > p.Oldest && p.Next < p.High {
+				addEnvError(res, fmt.Sprintf("the tailer read partition %d of %s up to offset %d of the last stable offset %d when it was drained (read_committed)",
+					p.Partition, in.offsets.Topic, p.Next, p.High))
+			}
+		}
+		if want := in.offsets.Records + in.offsets.Malformed + in.offsets.Skipped; got < want {
+			addEnvError(res, fmt.Sprintf("the record dump holds %d of the %d records the tailer read from the topic %s (read_committed)", got, want, in.offsets.Topic))
+		}
+		return
+	}
 	if want := in.offsets.Total(); got < want {
 		addEnvError(res, fmt.Sprintf("the record dump holds %d of the %d records the topic %s had when it was drained", got, want, in.offsets.Topic))
 	}

@@ -35,28 +35,48 @@ var ErrNotRunDir = errors.New("rundir: not a run directory")
 // does not parse.
 var ErrInput = errors.New("rundir: unreadable input")
 
+// IsolationReadCommitted is SinkOffsets.Isolation for a tailer that
+// consumed with isolation level read_committed.
+const IsolationReadCommitted = "read_committed"
+
 // SinkOffsets is what the tailer saw of the topic when it drained it. The
-// dump is complete when it holds Σ (High − Oldest) records, counting the
-// malformed ones (Kafka offsets of a plain, non-transactional topic without
-// compaction are dense).
+// dump of a plain topic is complete when it holds Σ (High − Oldest)
+// records, counting the malformed and skipped ones (Kafka offsets of a
+// plain, non-transactional topic without compaction are dense). A topic
+// read with Isolation read_committed has sparse offsets (transaction
+// markers, aborted records): its dump is complete when every partition's
+// Next reached High and the dump holds the Records the tailer wrote.
 type SinkOffsets struct {
 	Topic      string            `json:"topic"`
 	DrainedAt  time.Time         `json:"drained_at"`
 	Partitions []PartitionOffset `json:"partitions"`
 	// Records and Malformed count the records the tailer wrote to
-	// SinkRecordsFile and SinkMalformedFile.
+	// SinkRecordsFile and SinkMalformedFile; Skipped those it read but that
+	// carry no change (evidence.ErrNotChange: tombstones, a connector's own
+	// heartbeats).
 	Records   int64 `json:"records"`
 	Malformed int64 `json:"malformed"`
+	Skipped   int64 `json:"skipped,omitempty"`
+	// Isolation is IsolationReadCommitted when the tailer read only
+	// committed records; "" for read_uncommitted.
+	Isolation string `json:"isolation,omitempty"`
 }
+
+// Sparse reports whether the topic's offsets may have gaps, so that the
+// dump is judged by position rather than by count.
+func (o SinkOffsets) Sparse() bool { return o.Isolation == IsolationReadCommitted }
 
 // PartitionOffset is one partition of SinkOffsets.
 type PartitionOffset struct {
 	Partition int32 `json:"partition"`
 	// Oldest is the first offset still in the log; High the offset the next
-	// record would get (the high watermark) when the tailer drained.
+	// record would get (the high watermark) when the tailer drained, or,
+	// read_committed, the last stable offset.
 	Oldest int64 `json:"oldest"`
 	High   int64 `json:"high"`
-	// Next is the offset after the last record the tailer consumed.
+	// Next is the offset after the last record the tailer consumed; read
+	// committed, the consumer's position, which passes transaction markers
+	// and aborted records the tailer verified hold nothing visible.
 	Next int64 `json:"next"`
 }
 

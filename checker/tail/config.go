@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // Config configures a Tailer. Zero values take the defaults noted.
@@ -27,6 +29,16 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logger receives the tailer's logs; default slog.Default().
 	Logger *slog.Logger
+	// Decode decodes each consumed record; nil means evidence.Decode. A
+	// record whose error wraps evidence.ErrNotChange is counted as skipped;
+	// any other error lists it as malformed.
+	Decode func(evidence.Consumed) (evidence.Record, error)
+	// ReadCommitted consumes with isolation level read_committed, for a
+	// topic written in Kafka transactions: records of aborted transactions
+	// are never seen, and offsets have gaps (commit and abort markers,
+	// aborted records), so Drain waits for each partition's position to
+	// reach the last stable offset rather than counting records.
+	ReadCommitted bool
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -48,15 +60,19 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	if c.Decode == nil {
+		c.Decode = evidence.Decode
+	}
 	return c, nil
 }
 
-// saramaConfig is the consumer configuration. It mirrors sink/kafka's
-// consumer (protocol level, fail-fast network timeouts) with shorter retry
+// saramaConfig is the consumer configuration, read_committed when asked.
+// It mirrors sink/kafka's consumer (protocol level, fail-fast network
+// timeouts) with shorter retry
 // backoffs, so that the tailer resumes soon after a broker comes back, and
 // without automatic topic creation: asking for the metadata of a topic that
 // does not exist yet must not create it with the broker's defaults.
-func saramaConfig(clientID string) *sarama.Config {
+func saramaConfig(clientID string, readCommitted bool) *sarama.Config {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = clientID
 	// NB: Kafka 4.x dropped the pre-2.1 request versions (KIP-896); this is
@@ -76,5 +92,8 @@ func saramaConfig(clientID string) *sarama.Config {
 	cfg.Consumer.Retry.Backoff = 250 * time.Millisecond
 	cfg.Consumer.Fetch.Default = 1 << 20
 	cfg.ChannelBufferSize = 512
+	if readCommitted {
+		cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	}
 	return cfg
 }

@@ -15,8 +15,9 @@ type State struct {
 	// Partitions lists the topic's partitions in id order, once known.
 	Partitions []PartitionState
 	// Records counts the records written to the dump (rows and
-	// watermarks); Malformed those that did not decode.
-	Records, Rows, Watermarks, Malformed int64
+	// watermarks); Malformed those that did not decode; Skipped those that
+	// carry no change (evidence.ErrNotChange).
+	Records, Rows, Watermarks, Malformed, Skipped int64
 	// Global is the global watermark, the minimum over partitions of each
 	// one's newest watermark; GlobalDefined is false until every partition
 	// has one.
@@ -57,7 +58,7 @@ func (t *Tailer) State() State {
 	defer t.mu.Unlock()
 	s := State{
 		Topic: t.cfg.Topic, Connected: t.connected,
-		Records: t.records, Rows: t.rows, Watermarks: t.watermarks, Malformed: t.malformed,
+		Records: t.records, Rows: t.rows, Watermarks: t.watermarks, Malformed: t.malformed, Skipped: t.skipped,
 		Reconnects: t.reconnects, LastError: t.lastErr,
 	}
 	for p, ps := range t.parts {

@@ -72,6 +72,7 @@ type Tailer struct {
 	// wmWriter is the node of the newest watermark written, per changefeed.
 	wmWriter   map[string]string
 	malformed  int64
+	skipped    int64
 	reconnects int
 	connected  bool
 	abort      context.CancelCauseFunc // ends the current session; nil between sessions
@@ -99,9 +100,12 @@ type item struct {
 	// included) or a JSON line of the malformed list (newline included).
 	line      []byte
 	malformed bool
-	kind      checker.Kind
-	wmTs      uint64
-	at        time.Time
+	// skipped marks a record that carries no change (evidence.ErrNotChange):
+	// counted, not written.
+	skipped bool
+	kind    checker.Kind
+	wmTs    uint64
+	at      time.Time
 	// changefeed and node name a watermark's writer.
 	changefeed, node string
 }
@@ -191,7 +195,7 @@ func (t *Tailer) run(ctx context.Context) {
 // the last written record (the oldest offset at first), and returns the
 // first error any of them meets, after stopping them all.
 func (t *Tailer) session(ctx context.Context) error {
-	client, err := connect(ctx, t.cfg.Brokers, saramaConfig(t.cfg.ClientID))
+	client, err := connect(ctx, t.cfg.Brokers, saramaConfig(t.cfg.ClientID, t.cfg.ReadCommitted))
 	if err != nil {
 		return err
 	}
@@ -328,11 +332,15 @@ func (t *Tailer) encode(m *sarama.ConsumerMessage, headers *[]evidence.Header) i
 			*headers = append(*headers, evidence.Header{Key: h.Key, Value: h.Value})
 		}
 	}
-	rec, derr := evidence.Decode(evidence.Consumed{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value, Headers: *headers})
+	rec, derr := t.cfg.Decode(evidence.Consumed{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: m.Key, Value: m.Value, Headers: *headers})
 	if derr == nil {
 		cr := rundir.Record(rec)
 		it.kind, it.wmTs, it.changefeed, it.node = cr.Kind, cr.WatermarkTs, cr.Changefeed, cr.Node
 		it.line = checker.AppendDumpRecord(make([]byte, 0, 256), &cr)
+		return it
+	}
+	if errors.Is(derr, evidence.ErrNotChange) {
+		it.skipped = true
 		return it
 	}
 	it.malformed = true
@@ -379,10 +387,13 @@ func (t *Tailer) write(batch []item) {
 			continue
 		}
 		var err error
-		if it.malformed {
+		switch {
+		case it.skipped:
+			t.skipped++
+		case it.malformed:
 			err = t.writeMalformed(it.line)
 			t.malformed++
-		} else {
+		default:
 			_, err = t.recw.Write(it.line)
 			t.records++
 			ps.records++
@@ -460,16 +471,23 @@ func (t *Tailer) Flush(ctx context.Context) error {
 }
 
 // Offsets returns, per partition of the topic, the oldest offset still in
-// the log and the high watermark (the offset the next record will get),
-// asked of the brokers through a client of its own.
+// the log and the high watermark (the offset the next record will get), or,
+// for a read_committed Tailer, the last stable offset, asked of the brokers
+// through a client of its own.
 func (t *Tailer) Offsets(ctx context.Context) (oldest, high Offsets, err error) {
-	return TopicOffsets(ctx, t.cfg.Brokers, t.cfg.Topic)
+	return topicOffsets(ctx, t.cfg.Brokers, t.cfg.Topic, t.cfg.ReadCommitted)
 }
 
 // TopicOffsets returns the oldest offsets and high watermarks of every
 // partition of topic.
 func TopicOffsets(ctx context.Context, brokers []string, topic string) (oldest, high Offsets, err error) {
-	client, err := connect(ctx, brokers, saramaConfig("chaosrun-offsets"))
+	return topicOffsets(ctx, brokers, topic, false)
+}
+
+// topicOffsets returns the oldest offsets and the high watermarks, or the
+// last stable offsets when readCommitted, of every partition of topic.
+func topicOffsets(ctx context.Context, brokers []string, topic string, readCommitted bool) (oldest, high Offsets, err error) {
+	client, err := connect(ctx, brokers, saramaConfig("chaosrun-offsets", readCommitted))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -486,12 +504,22 @@ func TopicOffsets(ctx context.Context, brokers []string, topic string) (oldest, 
 		if oldest[p], err = client.GetOffset(topic, p, sarama.OffsetOldest); err != nil {
 			return nil, nil, fmt.Errorf("tail: oldest offset of %s/%d: %w", topic, p, err)
 		}
-		if high[p], err = client.GetOffset(topic, p, sarama.OffsetNewest); err != nil {
+		if readCommitted {
+			high[p], err = lastStableOffset(client, topic, p)
+		} else {
+			high[p], err = client.GetOffset(topic, p, sarama.OffsetNewest)
+		}
+		if err != nil {
 			return nil, nil, fmt.Errorf("tail: high watermark of %s/%d: %w", topic, p, err)
 		}
 	}
 	return oldest, high, nil
 }
+
+// probeEvery is how long a read_committed Drain waits for progress before
+// it asks the broker whether what remains below the last stable offset is
+// visible at all.
+const probeEvery = 250 * time.Millisecond
 
 // Drain waits until every partition is consumed up to the high watermark
 // it has when Drain is called, flushes the dump and writes
@@ -499,36 +527,61 @@ func TopicOffsets(ctx context.Context, brokers []string, topic string) (oldest, 
 // system under test stopped writing; records appended meanwhile may or may
 // not be in the dump. The Tailer keeps tailing afterwards. When ctx ends
 // first the error wraps ErrNotCaughtUp and says what is missing.
+//
+// A read_committed Tailer drains up to the last stable offsets instead. The
+// consumer never hands over transaction markers or aborted records, so a
+// partition whose last records are such is caught up when the broker shows
+// nothing visible between the consumer's position and the last stable
+// offset; its Next is then recorded as that offset.
 func (t *Tailer) Drain(ctx context.Context) (rundir.SinkOffsets, error) {
 	oldest, high, err := t.Offsets(ctx)
 	if err != nil {
 		return rundir.SinkOffsets{}, fmt.Errorf("tail: drain %s: %w", t.cfg.Topic, err)
 	}
+	// reached holds the partitions verified to hold nothing visible between
+	// the consumer's position and high.
+	reached := map[int32]bool{}
 	for {
 		t.mu.Lock()
-		behind := t.behind(oldest, high)
+		behind := t.behind(oldest, high, reached)
 		progress, lastErr := t.progress, t.lastErr
+		next := t.nextOffsets(behind, oldest)
 		t.mu.Unlock()
-		if behind == "" {
+		if len(behind) == 0 {
 			break
+		}
+		var probe <-chan time.Time
+		if t.cfg.ReadCommitted {
+			probe = time.After(probeEvery)
 		}
 		select {
 		case <-progress:
+		case <-probe:
+			if err := t.probe(ctx, next, high, reached); err != nil {
+				t.log.Debug("drain probe failed, waiting on", "err", err)
+			}
 		case <-t.runDone:
-			return rundir.SinkOffsets{}, fmt.Errorf("%w: %s: %s", ErrClosed, t.cfg.Topic, behind)
+			return rundir.SinkOffsets{}, fmt.Errorf("%w: %s: %s", ErrClosed, t.cfg.Topic, describeBehind(behind, oldest, high, next))
 		case <-ctx.Done():
-			return rundir.SinkOffsets{}, fmt.Errorf("%w: %s: %s (last error: %v): %w", ErrNotCaughtUp, t.cfg.Topic, behind, lastErr, ctx.Err())
+			return rundir.SinkOffsets{}, fmt.Errorf("%w: %s: %s (last error: %v): %w", ErrNotCaughtUp, t.cfg.Topic, describeBehind(behind, oldest, high, next), lastErr, ctx.Err())
 		}
 	}
 	if err := t.Flush(ctx); err != nil {
 		return rundir.SinkOffsets{}, err
 	}
 	out := rundir.SinkOffsets{Topic: t.cfg.Topic, DrainedAt: time.Now().UTC()}
+	if t.cfg.ReadCommitted {
+		out.Isolation = rundir.IsolationReadCommitted
+	}
 	t.mu.Lock()
 	for p, h := range high {
-		out.Partitions = append(out.Partitions, rundir.PartitionOffset{Partition: p, Oldest: oldest[p], High: h, Next: max(t.part(p).next, oldest[p])})
+		next := max(t.part(p).next, oldest[p])
+		if reached[p] {
+			next = max(next, h)
+		}
+		out.Partitions = append(out.Partitions, rundir.PartitionOffset{Partition: p, Oldest: oldest[p], High: h, Next: next})
 	}
-	out.Records, out.Malformed = t.records, t.malformed
+	out.Records, out.Malformed, out.Skipped = t.records, t.malformed, t.skipped
 	t.mu.Unlock()
 	slices.SortFunc(out.Partitions, func(a, b rundir.PartitionOffset) int { return int(a.Partition - b.Partition) })
 	b, err := json.MarshalIndent(out, "", "  ")
@@ -541,23 +594,57 @@ func (t *Tailer) Drain(ctx context.Context) (rundir.SinkOffsets, error) {
 	return out, nil
 }
 
-// behind describes the partitions not yet consumed up to high ("" when
-// none); t.mu must be held.
-func (t *Tailer) behind(oldest, high Offsets) string {
-	var b strings.Builder
+// probe asks the brokers, for each partition of next, whether anything
+// visible read_committed lies between next and high, and marks those with
+// nothing in reached.
+func (t *Tailer) probe(ctx context.Context, next, high Offsets, reached map[int32]bool) error {
+	client, err := connect(ctx, t.cfg.Brokers, saramaConfig("chaosrun-drain-probe", true))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = client.Close() }()
+	for p, from := range next {
+		visible, err := anyVisible(ctx, client, t.cfg.Topic, p, from, high[p])
+		if err != nil {
+			return err
+		}
+		if !visible {
+			reached[p] = true
+		}
+	}
+	return nil
+}
+
+// nextOffsets returns the consumer position of each partition of ps, the
+// oldest offset before the first record; t.mu must be held.
+func (t *Tailer) nextOffsets(ps []int32, oldest Offsets) Offsets {
+	out := make(Offsets, len(ps))
+	for _, p := range ps {
+		out[p] = max(t.part(p).next, oldest[p])
+	}
+	return out
+}
+
+// behind lists, in id order, the partitions not yet consumed up to high
+// and not verified to be there (reached); t.mu must be held.
+func (t *Tailer) behind(oldest, high Offsets, reached map[int32]bool) []int32 {
+	var out []int32
 	for _, p := range slices.Sorted(maps.Keys(high)) {
-		h := high[p]
-		if h <= oldest[p] {
-			continue
-		}
-		if next := t.part(p).next; next < h {
-			fmt.Fprintf(&b, " %d:%d/%d", p, max(next, oldest[p]), h)
+		if h := high[p]; h > oldest[p] && !reached[p] && t.part(p).next < h {
+			out = append(out, p)
 		}
 	}
-	if b.Len() == 0 {
-		return ""
+	return out
+}
+
+// describeBehind says where the partitions behind are.
+func describeBehind(behind []int32, oldest, high, next Offsets) string {
+	var b strings.Builder
+	b.WriteString("partitions at offset/high")
+	for _, p := range behind {
+		fmt.Fprintf(&b, " %d:%d/%d", p, max(next[p], oldest[p]), high[p])
 	}
-	return "partitions at offset/high" + b.String()
+	return b.String()
 }
 
 // writeAtomic writes b to path through a temporary file and a rename, so a
