@@ -84,6 +84,8 @@ type runner struct {
 	reg     *chaos.Registry
 	tgt     target.Target
 	tailer  *tail.Tailer
+	// noWatermarkOrder is the target's Sink.NoWatermarkOrder.
+	noWatermarkOrder bool
 
 	stats    workloads.Stats
 	phaseMu  sync.Mutex
@@ -273,7 +275,9 @@ func (r *runner) provision(ctx context.Context) error {
 		return err
 	}
 	sink := r.tgt.Sink()
-	r.tailer, err = tail.Start(ctx, tail.Config{Brokers: sink.Brokers, Topic: sink.Topic, Dir: r.opt.Dir, Logger: r.log})
+	r.noWatermarkOrder = sink.NoWatermarkOrder
+	r.tailer, err = tail.Start(ctx, tail.Config{Brokers: sink.Brokers, Topic: sink.Topic, Dir: r.opt.Dir,
+		Decode: sink.Decode, ReadCommitted: sink.ReadCommitted, Logger: r.log})
 	return err
 }
 
@@ -657,6 +661,7 @@ func (r *runner) runInfo() rundir.Info {
 	info := rundir.Info{
 		Run:        checker.RunInfo{Scenario: sc.Name, Seed: r.opt.Plan.Seed, FencingMode: r.fencingMode()},
 		Changefeed: sc.Topology.Changefeed, EnvErrors: r.envErrors(), Start: r.start,
+		NoWatermarkPromise: r.noWatermarkOrder,
 	}
 	r.phaseMu.Lock()
 	for _, p := range r.phases {

@@ -2,8 +2,11 @@ package place
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net"
 	"os/exec"
+	"time"
 
 	"github.com/chaosrun/chaosrun/sink/kafka"
 )
@@ -38,4 +41,30 @@ func Kafka(cfg *kafka.LocalConfig, pl Placement) {
 	if l, ok := pl.(Listener); ok && cfg.Listen == nil {
 		cfg.Listen = func(_, addr string) (net.Listener, error) { return l.Listen(KafkaName, addr) }
 	}
+}
+
+// StartKafka starts the Kafka provider opts chooses, its brokers (for the
+// local provider) where pl puts KafkaName and their data under dir, and
+// returns it with its bootstrap addresses. The brokers live until the
+// provider is closed, not until ctx ends.
+func StartKafka(ctx context.Context, opts kafka.Options, dir string, pl Placement, log *slog.Logger) (kafka.Provider, []string, error) {
+	if opts.Provider == "" || opts.Provider == kafka.ProviderLocal {
+		opts.Local.Dir = dir
+		Kafka(&opts.Local, pl)
+	}
+	if opts.Logger == nil {
+		opts.Logger = log
+	}
+	t0 := time.Now()
+	p, err := kafka.NewProvider(opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka provider: %w", err)
+	}
+	// NB: the provider ties its brokers to the context it starts with.
+	brokers, err := p.Start(context.WithoutCancel(ctx))
+	if err != nil {
+		return p, nil, fmt.Errorf("start kafka: %w", err)
+	}
+	log.Info("kafka ready", "brokers", brokers, "took", time.Since(t0).Round(time.Millisecond))
+	return p, brokers, nil
 }

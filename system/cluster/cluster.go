@@ -142,26 +142,11 @@ func (spec Spec) withDefaults() (Spec, error) {
 
 // startKafka starts the Kafka provider and records its brokers.
 func (c *Cluster) startKafka(ctx context.Context) error {
-	spec := c.Spec
-	ko := spec.Kafka
-	if ko.Provider == "" || ko.Provider == kafka.ProviderLocal {
-		ko.Local.Dir = spec.Dir
-		place.Kafka(&ko.Local, spec.Placement)
-	}
-	if ko.Logger == nil {
-		ko.Logger = spec.Logger
-	}
-	t0 := time.Now()
 	var err error
-	if c.Provider, err = kafka.NewProvider(ko); err != nil {
-		return fmt.Errorf("cluster: kafka provider: %w", err)
+	c.Provider, c.Brokers, err = place.StartKafka(ctx, c.Spec.Kafka, c.Spec.Dir, c.Spec.Placement, c.log)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
 	}
-	// NB: the provider ties its brokers to the context it starts with; they
-	// must live until Close, not until the start deadline.
-	if c.Brokers, err = c.Provider.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("cluster: start kafka: %w", err)
-	}
-	c.log.Info("kafka ready", "brokers", c.Brokers, "took", time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 
