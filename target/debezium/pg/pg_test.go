@@ -2,7 +2,6 @@ package pg_test
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,45 +12,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
-	"github.com/chaosrun/chaosrun/internal/logtest"
 	"github.com/chaosrun/chaosrun/target/debezium/pg"
+	"github.com/chaosrun/chaosrun/target/debezium/pg/pgtest"
 )
 
-// startOrSkip starts a server in a fresh directory, or skips the test when
-// it cannot run here.
-func startOrSkip(t *testing.T, dir string) *pg.Server {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a real PostgreSQL; skipped with -short")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: the cluster runs as user postgres")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	t0 := time.Now()
-	s, err := pg.Start(ctx, pg.Config{Dir: dir, Logger: logtest.New(t)})
-	if errors.Is(err, pg.ErrNotInstalled) {
-		t.Skipf("%v", err)
-	}
-	require.NoError(t, err)
-	t.Logf("postgres ready in %v (pid %d, %s)", time.Since(t0).Round(time.Millisecond), s.Pid(), s.Addr())
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-// runDir returns a fresh directory user postgres can reach (t.TempDir is
-// mode 0700, root's).
-func runDir(t *testing.T) string {
-	d := t.TempDir()
-	require.NoError(t, os.Chmod(d, 0o755))
-	require.NoError(t, os.Chmod(filepath.Dir(d), 0o755))
-	return filepath.Join(d, "pg")
-}
-
 func TestStartConnectStop(t *testing.T) {
-	dir := runDir(t)
-	s := startOrSkip(t, dir)
+	dir := pgtest.Dir(t)
+	s := pgtest.Start(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -75,7 +42,7 @@ func TestStartConnectStop(t *testing.T) {
 	requireGone(t, pid)
 
 	// A second Start on the same directory reuses the cluster (a restart).
-	s2 := startOrSkip(t, dir)
+	s2 := pgtest.Start(t, dir)
 	conn, err = pgx.Connect(ctx, s2.DSN(pg.Database))
 	require.NoError(t, err)
 	require.NoError(t, conn.Close(ctx))
@@ -85,7 +52,7 @@ func TestStartConnectStop(t *testing.T) {
 }
 
 func TestKilledServerLeavesNothing(t *testing.T) {
-	s := startOrSkip(t, runDir(t))
+	s := pgtest.Start(t, "")
 	pid := s.Pid()
 	require.NoError(t, s.Proc().Signal(syscall.SIGKILL), "a kill fault")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
