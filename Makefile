@@ -7,6 +7,8 @@ KAFKA_LIBS = $(CACHE_DIR)/kafka/libs
 BIN        = bin/chaosrun
 
 export CHAOSRUN_KAFKA_LIBS ?= $(KAFKA_LIBS)
+# The Kafka Connect cache of `make connect-jars`: libs/ (the runtime) and plugins/ (Debezium).
+export CHAOSRUN_CONNECT_LIBS ?= $(CACHE_DIR)/connect
 export PATH := $(GOBIN):$(PATH)
 
 # The Kafka image of the testcontainers provider: chaosrun/kafka at the version pinned for the jars,
@@ -26,15 +28,15 @@ PROTOC_GEN_GO_GRPC_VERSION = v1.5.1
 STATICCHECK_VERSION        = v0.8.2
 STRINGER_VERSION           = v0.51.0
 
-.PHONY: all deps deps-apt deps-go deps-docker kafka-jars kafka-image build run test test-short \
+.PHONY: all deps deps-apt deps-go deps-docker kafka-jars connect-jars kafka-image build run test test-short \
 	test-containers lint proto generate-check clean-cache clean-containers
 
 all: build
 
-## deps: install everything the tests need (Debian packages, Go tools, Kafka jars, a Docker engine and
+## deps: install everything the tests need (Debian packages, Go tools, Kafka and Connect jars, a Docker engine and
 ## the Kafka image; without a Docker engine the last two say why and the container tests skip).
 ## `run` and `test` depend on it; once done it takes about a second.
-deps: deps-apt deps-go kafka-jars deps-docker kafka-image
+deps: deps-apt deps-go kafka-jars connect-jars deps-docker kafka-image
 
 deps-apt:
 	scripts/deps-apt.sh
@@ -53,6 +55,11 @@ deps-go:
 ## kafka-jars: resolve the Apache Kafka broker jars through Maven into $(KAFKA_LIBS)
 kafka-jars:
 	scripts/kafka-jars.sh $(CACHE_DIR)/kafka
+
+## connect-jars: resolve the Kafka Connect runtime and the Debezium PostgreSQL connector through
+## Maven into $(CACHE_DIR)/connect (libs/ and plugins/debezium-postgres/)
+connect-jars:
+	scripts/connect-jars.sh $(CACHE_DIR)/connect
 
 ## deps-docker: install docker.io and debootstrap if missing, start dockerd if no engine answers
 deps-docker:

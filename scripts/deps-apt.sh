@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need, only those missing.
 set -euo pipefail
-pkgs=(iproute2 iptables iputils-ping protobuf-compiler maven openjdk-17-jre-headless procps chromium)
+# postgresql: the Debezium target's source database (target/debezium/pg), run by the harness as
+# its own process; util-linux: setpriv, which drops to the postgres user inside a namespace.
+pkgs=(iproute2 iptables iputils-ping protobuf-compiler maven openjdk-17-jre-headless procps chromium postgresql util-linux)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
