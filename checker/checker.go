@@ -88,7 +88,7 @@ func New(cfg Config) (*Checker, error) {
 	c.stale = newStaleGenerations(&c.cfg, &c.names.nodes)
 	c.order = newOrderCheck(&c.keys, cfg.MaxExamples)
 	c.honesty = newHonesty(&c.keys, &c.names.nodes, cfg.MaxExamples, cfg.NoWatermarkPromise)
-	c.completeness = newCompleteness(&c.keys, &c.names.nodes, cfg.MaxExamples, &c.honesty)
+	c.completeness = newCompleteness(&c.keys, &c.names.nodes, cfg.MaxExamples, &c.honesty, cfg.ExactlyOnce)
 	for p := range cfg.Partitions {
 		c.partition(int32(p))
 	}

@@ -24,9 +24,11 @@ type completeness struct {
 	// copy.
 	honesty *honesty
 
-	violations   violations
-	changes      int64
-	duplicates   int64
+	violations violations
+	changes    int64
+	duplicates int64
+	// exactlyOnce makes every duplicate a violation (Config.ExactlyOnce).
+	exactlyOnce  bool
 	duplicatesBy map[generation]int64
 	phantoms     int64
 	missing      int64
@@ -62,8 +64,8 @@ type pendingRow struct {
 	node    uint32
 }
 
-func newCompleteness(keys *keyIndex, nodes *interner, maxExamples int, honesty *honesty) completeness {
-	return completeness{keys: keys, nodes: nodes, honesty: honesty,
+func newCompleteness(keys *keyIndex, nodes *interner, maxExamples int, honesty *honesty, exactlyOnce bool) completeness {
+	return completeness{keys: keys, nodes: nodes, honesty: honesty, exactlyOnce: exactlyOnce,
 		violations: violations{limit: maxExamples}, duplicatesBy: make(map[generation]int64)}
 }
 
@@ -145,6 +147,10 @@ func (c *completeness) resolve(k int32, s *keyChanges, row *pendingRow) {
 	if row.ts <= s.maxMatched {
 		c.duplicatesBy[generation{row.epoch, row.node}]++
 		c.duplicates++
+		if c.exactlyOnce {
+			c.violations.add("duplicate", row.atMs, "row %s commit_ts %d is a second copy, and the target promises each change once to a read_committed consumer",
+				c.keys.name(k), row.ts)
+		}
 		return
 	}
 	c.phantoms++

@@ -224,6 +224,12 @@ type Config struct {
 	// completeness against the final watermark, duplicates and per-key
 	// order are judged as usual.
 	NoWatermarkPromise bool
+	// ExactlyOnce says the target promises each change once to a
+	// read_committed consumer (Debezium with exactly-once source support
+	// required): a duplicate is then a completeness violation, not a replay
+	// the judge tolerates. The same bar is applied to both arms of an A/B,
+	// so the arm without the promise shows what it costs.
+	ExactlyOnce bool
 	// EnvErrors are environment failures the runner saw; any makes the run
 	// inconclusive.
 	EnvErrors []string

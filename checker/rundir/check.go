@@ -39,6 +39,8 @@ type Info struct {
 	// NoWatermarkPromise is checker.Config.NoWatermarkPromise: the
 	// target's watermarks are progress signals, not promises.
 	NoWatermarkPromise bool
+	// ExactlyOnce is checker.Config.ExactlyOnce: duplicates are violations.
+	ExactlyOnce bool
 	// EnvErrors are environment failures the runner saw; any makes the run
 	// inconclusive.
 	EnvErrors []string
@@ -201,6 +203,7 @@ func (in *inputs) config(slos checker.SLOs, info Info) checker.Config {
 		StartTs:            info.StartTs,
 		Bank:               info.Bank,
 		NoWatermarkPromise: info.NoWatermarkPromise,
+		ExactlyOnce:        info.ExactlyOnce,
 		EnvErrors:          slices.Clone(info.EnvErrors),
 	}
 	if cfg.Changefeed == "" {
