@@ -187,6 +187,25 @@ func TestDebeziumEndToEnd(t *testing.T) {
 	require.Contains(t, cl.Workers(), leader)
 	t.Logf("task on %s, leader %s", tw, leader)
 
+	// A killed worker starts again with the same identity (kill-restart
+	// faults).
+	other := cl.Workers()[0]
+	if other == tw {
+		other = cl.Workers()[1]
+	}
+	p, err := cl.Proc(other)
+	require.NoError(t, err)
+	oldPid := p.Pid()
+	require.ErrorIs(t, cl.RestartWorker(ctx, other), connect.ErrRunning)
+	require.NoError(t, p.Kill())
+	t0 = time.Now()
+	require.NoError(t, cl.RestartWorker(ctx, other))
+	newPid, err := cl.Worker(other)
+	require.NoError(t, err)
+	require.NotEqual(t, oldPid, newPid)
+	requireGroupGone(t, oldPid)
+	t.Logf("%s killed and restarted: healthy again in %v", other, time.Since(t0).Round(time.Millisecond))
+
 	// Everything closes and nothing is left.
 	var pids []int
 	for _, w := range cl.Workers() {
