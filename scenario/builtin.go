@@ -198,6 +198,74 @@ var builtins = []Scenario{
 	},
 }
 
+// connectTopology is the debezium built-ins' cluster: three Connect
+// workers (nodes), one broker, the connector's one topic of one partition.
+var connectTopology = Topology{Nodes: 3, KafkaBrokers: 1, Partitions: 1, Tables: 2, TTL: 3 * time.Second}
+
+// connectLinks cut a worker off from everything it talks to: the other
+// workers (REST forwarding), Kafka (the group, its producer, the internal
+// topics) and PostgreSQL (the replication slot).
+var connectLinks = []string{LinkPeers, LinkKafka, LinkUpstream}
+
+// connectExpect is the A/B of the debezium built-ins: the "on" arm runs
+// the workers with exactly-once source support (KIP-618) and the connector
+// with exactly.once.support=required, the "off" arm without. Both are judged
+// against the same bar, each change once to a read_committed consumer.
+func connectExpect(off, reason string) Expect {
+	return Expect{On: ExpectPass, Off: off, Reason: reason}
+}
+
+// connectBuiltins are the Debezium-on-Kafka-Connect scenarios.
+var connectBuiltins = []Scenario{
+	{
+		Name:        "connect-task-worker-isolation",
+		Description: "Debezium on Kafka Connect: cut the task's worker from workers, Kafka and PostgreSQL for 15s, then heal",
+		Target:      TargetDebezium,
+		Topology:    connectTopology,
+		Workload:    ciWorkload,
+		Expect: connectExpect(ExpectEither, "the task moves once the group drops the worker (session timeout 6s) and "+
+			"PostgreSQL frees the slot (wal_sender_timeout 10s); the new task resumes from the last flushed source "+
+			"offset, so without exactly-once the rows the old task wrote after that flush are written again"),
+		Faults: []FaultStep{{Kind: KindIsolate, Target: TargetTaskWorker, Links: connectLinks,
+			At: Between(3*time.Second, 6*time.Second), Duration: Fixed(15 * time.Second)}},
+	},
+	{
+		Name:        "connect-task-worker-kill",
+		Description: "Debezium on Kafka Connect: SIGKILL the task's worker under load, restart it 5s later",
+		Target:      TargetDebezium,
+		Topology:    connectTopology,
+		Workload:    ciWorkload,
+		Expect: connectExpect(ExpectFail, "a killed task commits no source offset: its successor replays every row "+
+			"since the last offset flush (1s), visible without exactly-once, aborted with it"),
+		Faults: []FaultStep{{Kind: KindKillRestart, Target: TargetTaskWorker,
+			At: Between(3*time.Second, 6*time.Second), Duration: Fixed(5 * time.Second)}},
+	},
+	{
+		Name:        "connect-leader-isolation",
+		Description: "Debezium on Kafka Connect: cut the group leader from workers, Kafka and PostgreSQL for 15s, then heal",
+		Target:      TargetDebezium,
+		Topology:    connectTopology,
+		Workload:    ciWorkload,
+		Expect: connectExpect(ExpectEither, "the leader usually runs the task too (the assignor puts the first units "+
+			"on the first worker); when it does not, the task keeps running and nothing is replayed"),
+		Faults: []FaultStep{{Kind: KindIsolate, Target: TargetLeader, Links: connectLinks,
+			At: Between(3*time.Second, 6*time.Second), Duration: Fixed(15 * time.Second)}},
+	},
+	{
+		Name:        "connect-task-worker-pause",
+		Description: "Debezium on Kafka Connect: SIGSTOP the task's worker for 15s (past the session and walsender timeouts), then SIGCONT",
+		Target:      TargetDebezium,
+		Topology:    connectTopology,
+		Workload:    ciWorkload,
+		Expect: connectExpect(ExpectEither, "a zombie: the paused task wakes up after its successor took the slot and "+
+			"may flush what it had buffered; exactly-once fences its producer, without it the rows are accepted"),
+		Faults: []FaultStep{{Kind: KindPause, Target: TargetTaskWorker,
+			At: Between(3*time.Second, 6*time.Second), Duration: Fixed(15 * time.Second)}},
+	},
+}
+
+func init() { builtins = append(builtins, connectBuiltins...) }
+
 // Builtins returns the built-in scenarios, defaults filled in, in the order
 // `chaosrun list` shows them. The caller owns the copies.
 func Builtins() []Scenario {

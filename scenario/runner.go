@@ -86,6 +86,8 @@ type runner struct {
 	tailer  *tail.Tailer
 	// noWatermarkOrder is the target's Sink.NoWatermarkOrder.
 	noWatermarkOrder bool
+	// exactlyOnce is the target's Sink.ExactlyOnce.
+	exactlyOnce bool
 
 	stats    workloads.Stats
 	phaseMu  sync.Mutex
@@ -180,6 +182,9 @@ func checkBackend(p Plan, backend string) error {
 		}
 	case chaos.BackendToxiproxy:
 		for _, st := range p.Steps {
+			if p.Scenario.Target == TargetDebezium && st.Kind.Network() && st.Backend != chaos.BackendNetns {
+				return fmt.Errorf("step %s is a network fault, and the %s target's processes dial each other directly, not through proxies; use --backend netns", st.ID, TargetDebezium)
+			}
 			onToxiproxy := st.Backend == "" || st.Backend == chaos.BackendToxiproxy
 			if st.Kind == KindLoss && onToxiproxy {
 				return fmt.Errorf("step %s is a loss, which the toxiproxy backend cannot inject (it relays TCP streams and has no packets to lose); use --backend netns", st.ID)
@@ -275,7 +280,7 @@ func (r *runner) provision(ctx context.Context) error {
 		return err
 	}
 	sink := r.tgt.Sink()
-	r.noWatermarkOrder = sink.NoWatermarkOrder
+	r.noWatermarkOrder, r.exactlyOnce = sink.NoWatermarkOrder, sink.ExactlyOnce
 	r.tailer, err = tail.Start(ctx, tail.Config{Brokers: sink.Brokers, Topic: sink.Topic, Dir: r.opt.Dir,
 		Decode: sink.Decode, ReadCommitted: sink.ReadCommitted, Logger: r.log})
 	return err
@@ -661,7 +666,7 @@ func (r *runner) runInfo() rundir.Info {
 	info := rundir.Info{
 		Run:        checker.RunInfo{Scenario: sc.Name, Seed: r.opt.Plan.Seed, FencingMode: r.fencingMode()},
 		Changefeed: sc.Topology.Changefeed, EnvErrors: r.envErrors(), Start: r.start,
-		NoWatermarkPromise: r.noWatermarkOrder,
+		NoWatermarkPromise: r.noWatermarkOrder, ExactlyOnce: r.exactlyOnce,
 	}
 	r.phaseMu.Lock()
 	for _, p := range r.phases {
@@ -687,6 +692,9 @@ func (r *runner) envErrors() []string {
 
 // fencingMode names the control-plane configuration for the reports.
 func (r *runner) fencingMode() string {
+	if r.sc.Target == TargetDebezium {
+		return eosMode(r.opt.Policy) + " (" + r.opt.Backend + ")"
+	}
 	m := r.opt.Policy.String()
 	if r.opt.SelfFence {
 		m += "+self-fence"

@@ -3,8 +3,11 @@ package scenario
 import (
 	"fmt"
 
+	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/target"
 	"github.com/chaosrun/chaosrun/target/cdc"
+	"github.com/chaosrun/chaosrun/target/debezium"
+	"github.com/chaosrun/chaosrun/workloads"
 )
 
 // newTarget returns the system under test the scenario names, configured
@@ -16,6 +19,26 @@ func newTarget(sc Scenario, opt RunOptions) (target.Target, error) {
 		return cdc.New(cdc.Config{Nodes: top.Nodes, Tables: top.Tables, Partitions: top.Partitions,
 			KafkaBrokers: top.KafkaBrokers, Changefeed: top.Changefeed, TTL: top.TTL,
 			Policy: opt.Policy, SelfFence: opt.SelfFence}), nil
+	case TargetDebezium:
+		if opt.SelfFence {
+			return nil, fmt.Errorf("--self-fence is a control-plane arm; the %s target has none", TargetDebezium)
+		}
+		w, err := workloads.New(sc.Workload.Name, workloads.Options{Tables: top.Tables})
+		if err != nil {
+			return nil, err
+		}
+		return debezium.New(debezium.Config{Workers: top.Nodes, Tables: w.Tables(), Connector: top.Changefeed,
+			EOS: opt.Policy == fencing.Epoch, KafkaBrokers: top.KafkaBrokers}), nil
 	}
 	return nil, fmt.Errorf("unknown target %q (want %s or %s)", sc.Target, TargetCDC, TargetDebezium)
+}
+
+// eosMode names the debezium target's arm: fencing on is Kafka Connect's
+// exactly-once source support (KIP-618), which fences a zombie task's
+// producer through its transactional id; off is the default, without it.
+func eosMode(p fencing.Policy) string {
+	if p == fencing.Epoch {
+		return "eos=enabled"
+	}
+	return "eos=disabled"
 }

@@ -17,7 +17,9 @@ if [ "$#" -ne 1 ]; then
 	exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=$1
+# Absolute: Maven resolves a relative output directory against the pom's directory.
+mkdir -p "$1"
+cache=$(cd "$1" && pwd)
 connect_pom="$root/build/connect/pom.xml"
 debezium_pom="$root/build/debezium/pom.xml"
 log4j="$root/build/connect/log4j2.properties"

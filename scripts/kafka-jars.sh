@@ -14,7 +14,9 @@ if [ "$#" -ne 1 ]; then
 	exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
-cache=$1
+# Absolute: Maven resolves a relative output directory against the pom's directory.
+mkdir -p "$1"
+cache=$(cd "$1" && pwd)
 pom="$root/build/kafka/pom.xml"
 log4j="$root/build/kafka/log4j2.properties"
 # Pinned: a bare `dependency:` prefix fails when the plugin cannot be resolved by prefix.

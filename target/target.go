@@ -87,6 +87,9 @@ type Sink struct {
 	// that promise nothing about the order of rows before them, so the
 	// judge does not check that order.
 	NoWatermarkOrder bool
+	// ExactlyOnce says a read_committed consumer must see each change once:
+	// the judge counts duplicates as violations.
+	ExactlyOnce bool
 }
 
 // View is what the runner's tailer knows, for role resolution.

@@ -170,13 +170,17 @@ func TestDecodeMalformed(t *testing.T) {
 
 // recorded is one record of a testdata file: the key and value as they
 // were on the wire (both JSON, so embedded as they are; a null value is a
-// tombstone) and, optionally, where it was read.
+// tombstone), their exact bytes when the file has them (key_bytes,
+// value_bytes: records recorded from a real connector) and, optionally,
+// where it was read.
 type recorded struct {
-	Topic     string          `json:"topic"`
-	Partition int32           `json:"partition"`
-	Offset    int64           `json:"offset"`
-	Key       json.RawMessage `json:"key"`
-	Value     json.RawMessage `json:"value"`
+	Topic      string          `json:"topic"`
+	Partition  int32           `json:"partition"`
+	Offset     int64           `json:"offset"`
+	Key        json.RawMessage `json:"key"`
+	Value      json.RawMessage `json:"value"`
+	KeyBytes   *string         `json:"key_bytes"`
+	ValueBytes *string         `json:"value_bytes"`
 }
 
 // TestDecodeRecordedFiles decodes every record of testdata/*.json (a JSON
@@ -202,6 +206,12 @@ func TestDecodeRecordedFiles(t *testing.T) {
 				}
 				if !isNull(r.Value) {
 					c.Value = r.Value
+				}
+				if r.KeyBytes != nil {
+					c.Key = []byte(*r.KeyBytes)
+				}
+				if r.ValueBytes != nil {
+					c.Value = []byte(*r.ValueBytes)
 				}
 				rec, err := debezium.Decode(c, opt)
 				switch {

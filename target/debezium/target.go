@@ -107,7 +107,9 @@ func (t *Target) Start(ctx context.Context, env target.Env) error {
 	t.env, t.log = env, env.Logger
 	pl := env.Placement
 	var err error
-	if t.kafka, t.brk, err = place.StartKafka(ctx, env.Kafka, env.Dir, pl, t.log); err != nil {
+	ko := env.Kafka
+	ko.Local.Brokers, ko.Testcontainers.Brokers, ko.Testcontainers.Dir = t.cfg.KafkaBrokers, t.cfg.KafkaBrokers, env.Dir
+	if t.kafka, t.brk, err = place.StartKafka(ctx, ko, env.Dir, pl, t.log); err != nil {
 		return fmt.Errorf("debezium: %w", err)
 	}
 	if err := kafka.CreateTopic(ctx, t.brk, kafka.TopicSpec{Name: t.Topic(), Partitions: 1}); err != nil {
@@ -209,7 +211,7 @@ func (t *Target) Processes() []chaos.Process {
 func (t *Target) Sink() target.Sink {
 	return target.Sink{Brokers: t.brk, Topic: t.Topic(), Changefeed: t.cfg.Connector,
 		Decode:        debezium.Options{Changefeed: t.cfg.Connector}.Decoder(),
-		ReadCommitted: true, NoWatermarkOrder: true}
+		ReadCommitted: true, NoWatermarkOrder: true, ExactlyOnce: true}
 }
 
 // Store implements target.Target.

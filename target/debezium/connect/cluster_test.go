@@ -29,7 +29,7 @@ import (
 	"github.com/chaosrun/chaosrun/workloads"
 )
 
-var record = flag.Bool("record", false, "write the Debezium records the test reads to ../testdata/recorded-*.json")
+var record = flag.Bool("record", false, "write the Debezium records the test reads to evidence/debezium/testdata/recorded-*.json (the decoder's test cases)")
 
 // kafkaLibs returns the broker jar directory ($CHAOSRUN_KAFKA_LIBS, else the
 // module's .cache/kafka/libs) and whether the jars are there.
@@ -174,7 +174,7 @@ func TestDebeziumEndToEnd(t *testing.T) {
 		for name, raw := range recorded {
 			b, err := json.MarshalIndent(raw, "", "  ")
 			require.NoError(t, err)
-			require.NoError(t, os.WriteFile(filepath.Join("..", "testdata", "recorded-"+name+".json"), append(b, '\n'), 0o644))
+			require.NoError(t, os.WriteFile(filepath.Join("..", "..", "..", "evidence", "debezium", "testdata", "recorded-"+name+".json"), append(b, '\n'), 0o644))
 		}
 	}
 
