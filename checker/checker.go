@@ -195,6 +195,9 @@ func (c *Checker) addRow(r *Record, at int64, node uint32) {
 	case *kp != r.Partition:
 		c.inputError(at, "key %s in partitions %d and %d", c.keys.name(k), *kp, r.Partition)
 	}
+	if c.cfg.RowProgress {
+		c.lag.observeProgress(r.Partition, at, r.CommitTs)
+	}
 	newest := c.order.observe(k, r, at, node, c.names.dispatchers.id(r.Dispatcher))
 	c.latency.observe(at, r.CommitTs, newest)
 	if c.bank != nil && newest {

@@ -367,3 +367,25 @@ func TestNoWatermarkPromise(t *testing.T) {
 	}
 	assert.GreaterOrEqual(t, res.Lag.FirstDefinedMs, int64(0), "lag is defined")
 }
+
+// TestRowProgress checks that rows are progress marks for lag when the
+// target says so: lag is defined from the first row, not from the first
+// watermark, and the duplicates stay duplicates either way.
+func TestRowProgress(t *testing.T) {
+	h, err := parseHistory(filepath.Join("testdata", "histories", "exactly-once.txt"))
+	require.NoError(t, err)
+	res := h.run(t, false)
+	require.Equal(t, int64(2), res.Counters.Duplicates)
+	withRows := res.Lag.FirstDefinedMs
+
+	h.cfg.RowProgress = false
+	res = h.run(t, false)
+	assert.Equal(t, int64(2), res.Counters.Duplicates)
+	assert.Less(t, withRows, res.Lag.FirstDefinedMs, "rows define the lag before the first watermark")
+
+	h.cfg.ExactlyOnce = false
+	res = h.run(t, false)
+	inv, ok := res.Invariant(result.Completeness)
+	require.True(t, ok)
+	assert.Equal(t, result.StatusPass, inv.Status, "without the promise a duplicate is a tolerated replay")
+}

@@ -17,7 +17,7 @@ import (
 // milliseconds after base; a commit ts is written as its physical
 // milliseconds after base, optionally with .logical (ts=100.3).
 //
-//	config partitions=2 L=1s W=2s bound=10s zombie=0s end=5000 [nochangelog] [nopromise] [bank=accounts.balance initial=100]
+//	config partitions=2 L=1s W=2s bound=10s zombie=0s end=5000 [nochangelog] [nopromise] [exactlyonce] [rowprogress] [bank=accounts.balance initial=100]
 //	grant epoch=1 at=0 node=n1
 //	fault id=f1 kind=partition role=owner proc=n1 inject=1000 [heal=3000] [ineffective]
 //	decision at=2500 node=n2 role=dm msg=bootstrap msg_epoch=1 local_epoch=2 sender=n1 verdict=TakeOver [acted]
@@ -134,6 +134,8 @@ func (p *historyParser) config(a *args) {
 	}
 	cfg.NoChangeLog = a.flag("nochangelog")
 	cfg.NoWatermarkPromise = a.flag("nopromise")
+	cfg.ExactlyOnce = a.flag("exactlyonce")
+	cfg.RowProgress = a.flag("rowprogress")
 	if a.has("bank") {
 		table, col, _ := strings.Cut(a.str("bank"), ".")
 		cfg.Bank = &BankConfig{Table: table, Column: col, Initial: int64(a.int("initial", 0))}

@@ -93,6 +93,17 @@ func (l *lagRecovery) observe(p int32, atMs int64, ts uint64) {
 	*wms = append(*wms, Watermark{Partition: p, AtMs: atMs, Ts: ts})
 }
 
+// observeProgress adds a progress mark (Config.RowProgress) unless the
+// partition has seen as much already: only advances count, which keeps
+// memory to the marks that move the lag.
+func (l *lagRecovery) observeProgress(p int32, atMs int64, ts uint64) {
+	wms := grownAt(&l.watermarks, p)
+	if n := len(*wms); n > 0 && (*wms)[n-1].Ts >= ts {
+		return
+	}
+	*wms = append(*wms, Watermark{Partition: p, AtMs: atMs, Ts: ts})
+}
+
 // finish computes the global watermark over partitions, samples the lag
 // every stepMs over [startMs, endMs] into res.Lag and judges the recovery
 // from every fault into res.Faults and res.Recoveries (res.SLOs must be

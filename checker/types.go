@@ -230,6 +230,11 @@ type Config struct {
 	// the judge tolerates. The same bar is applied to both arms of an A/B,
 	// so the arm without the promise shows what it costs.
 	ExactlyOnce bool
+	// RowProgress makes every row's commit ts a progress mark for lag, as a
+	// watermark is: the target emits a partition's changes in commit order
+	// (Debezium: lag is source.ts to LogAppendTime for every record, its
+	// heartbeats cover idle periods).
+	RowProgress bool
 	// EnvErrors are environment failures the runner saw; any makes the run
 	// inconclusive.
 	EnvErrors []string

@@ -84,10 +84,8 @@ type runner struct {
 	reg     *chaos.Registry
 	tgt     target.Target
 	tailer  *tail.Tailer
-	// noWatermarkOrder is the target's Sink.NoWatermarkOrder.
-	noWatermarkOrder bool
-	// exactlyOnce is the target's Sink.ExactlyOnce.
-	exactlyOnce bool
+	// sink is the target's, once it started.
+	sink target.Sink
 
 	stats    workloads.Stats
 	phaseMu  sync.Mutex
@@ -280,7 +278,7 @@ func (r *runner) provision(ctx context.Context) error {
 		return err
 	}
 	sink := r.tgt.Sink()
-	r.noWatermarkOrder, r.exactlyOnce = sink.NoWatermarkOrder, sink.ExactlyOnce
+	r.sink = sink
 	r.tailer, err = tail.Start(ctx, tail.Config{Brokers: sink.Brokers, Topic: sink.Topic, Dir: r.opt.Dir,
 		Decode: sink.Decode, ReadCommitted: sink.ReadCommitted, Logger: r.log})
 	return err
@@ -594,6 +592,18 @@ func (r *runner) envError(format string, args ...any) {
 	r.envErrs = append(r.envErrs, fmt.Sprintf(format, args...))
 }
 
+// roleOf names a fault's target as the plan states it: a role the target
+// resolved at fire time (task-worker, leader, bystander) is a node to the
+// chaos backends, but the report names the role.
+func (r *runner) roleOf(rec chaos.FaultRecord) string {
+	for _, st := range r.opt.Plan.Steps {
+		if st.ID == rec.ID && string(rec.Role) != st.Target {
+			return st.Target
+		}
+	}
+	return string(rec.Role)
+}
+
 // writeFaults writes the fault timeline for the checker and the full fault
 // records for a reader.
 func (r *runner) writeFaults() {
@@ -601,7 +611,7 @@ func (r *runner) writeFaults() {
 	defer r.faultMu.Unlock()
 	evs := make([]checker.FaultEvent, 0, len(r.records))
 	for _, rec := range r.records {
-		evs = append(evs, checker.FaultEvent{ID: rec.ID, Kind: string(rec.Kind), TargetRole: string(rec.Role),
+		evs = append(evs, checker.FaultEvent{ID: rec.ID, Kind: string(rec.Kind), TargetRole: r.roleOf(rec),
 			TargetProcess: rec.Target.Name, Inject: rec.InjectAt, Heal: rec.HealAt, Effective: rec.Effective})
 	}
 	if err := target.WriteJSON(filepath.Join(r.opt.Dir, rundir.FaultsFile), evs); err != nil {
@@ -666,7 +676,7 @@ func (r *runner) runInfo() rundir.Info {
 	info := rundir.Info{
 		Run:        checker.RunInfo{Scenario: sc.Name, Seed: r.opt.Plan.Seed, FencingMode: r.fencingMode()},
 		Changefeed: sc.Topology.Changefeed, EnvErrors: r.envErrors(), Start: r.start,
-		NoWatermarkPromise: r.noWatermarkOrder, ExactlyOnce: r.exactlyOnce,
+		NoWatermarkPromise: r.sink.NoWatermarkOrder, ExactlyOnce: r.sink.ExactlyOnce, RowProgress: r.sink.RowProgress,
 	}
 	r.phaseMu.Lock()
 	for _, p := range r.phases {

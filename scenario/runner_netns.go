@@ -6,21 +6,17 @@ import (
 
 	"github.com/chaosrun/chaosrun/chaos"
 	"github.com/chaosrun/chaosrun/internal/place"
-	"github.com/chaosrun/chaosrun/system/cluster"
 )
 
-// newNetnsPlacement builds the run's namespaces: one per process, on a
-// bridge of the run, with an uplink so the harness reaches them.
+// newNetnsPlacement builds the run's namespaces: one per process the
+// target names, on a bridge of the run, with an uplink so the harness
+// reaches them.
 func newNetnsPlacement(ctx context.Context, r *runner) (place.Placement, error) {
 	nw, err := chaos.NewNetwork(ctx, r.run, r.ledger, r.log)
 	if err != nil {
 		return nil, fmt.Errorf("netns: create network: %w", err)
 	}
-	names := []string{place.KafkaName, "meta", "upstream"}
-	for i := 1; i <= r.sc.Topology.Nodes; i++ {
-		names = append(names, cluster.NodeName(i))
-	}
-	pl, err := chaos.NewNetnsPlacement(ctx, nw, names...)
+	pl, err := chaos.NewNetnsPlacement(ctx, nw, r.tgt.Names()...)
 	if err != nil {
 		nw.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("netns: place processes: %w", err)

@@ -42,3 +42,12 @@ func eosMode(p fencing.Policy) string {
 	}
 	return "eos=disabled"
 }
+
+// ArmName names the arm a policy selects for the scenario's target: the
+// fencing policy for cdc, exactly-once source support for debezium.
+func ArmName(sc Scenario, p fencing.Policy) string {
+	if sc.Target == TargetDebezium {
+		return eosMode(p)
+	}
+	return "fencing " + p.String()
+}

@@ -90,6 +90,9 @@ type Sink struct {
 	// ExactlyOnce says a read_committed consumer must see each change once:
 	// the judge counts duplicates as violations.
 	ExactlyOnce bool
+	// RowProgress says a row's commit ts is progress, as a watermark's is:
+	// the target writes each partition in commit order.
+	RowProgress bool
 }
 
 // View is what the runner's tailer knows, for role resolution.

@@ -41,6 +41,8 @@ type Info struct {
 	NoWatermarkPromise bool
 	// ExactlyOnce is checker.Config.ExactlyOnce: duplicates are violations.
 	ExactlyOnce bool
+	// RowProgress is checker.Config.RowProgress: rows are progress marks.
+	RowProgress bool
 	// EnvErrors are environment failures the runner saw; any makes the run
 	// inconclusive.
 	EnvErrors []string
@@ -204,6 +206,7 @@ func (in *inputs) config(slos checker.SLOs, info Info) checker.Config {
 		Bank:               info.Bank,
 		NoWatermarkPromise: info.NoWatermarkPromise,
 		ExactlyOnce:        info.ExactlyOnce,
+		RowProgress:        info.RowProgress,
 		EnvErrors:          slices.Clone(info.EnvErrors),
 	}
 	if cfg.Changefeed == "" {

@@ -153,7 +153,7 @@ interrupted), 2 harness or input error.`,
 // runOne runs one scenario and maps its verdict to the exit code.
 func runOne(cmd *cobra.Command, opt scenario.RunOptions) error {
 	out := cmd.OutOrStdout()
-	fmt.Fprintf(out, "running %s (seed %d, fencing %s) in %s\n", opt.Plan.Scenario.Name, opt.Plan.Seed, opt.Policy, opt.Dir)
+	fmt.Fprintf(out, "running %s (seed %d, %s) in %s\n", opt.Plan.Scenario.Name, opt.Plan.Seed, scenario.ArmName(opt.Plan.Scenario, opt.Policy), opt.Dir)
 	res, err := scenario.Run(cmd.Context(), opt)
 	if err != nil {
 		if cmd.Context().Err() != nil {

@@ -211,7 +211,7 @@ func (t *Target) Processes() []chaos.Process {
 func (t *Target) Sink() target.Sink {
 	return target.Sink{Brokers: t.brk, Topic: t.Topic(), Changefeed: t.cfg.Connector,
 		Decode:        debezium.Options{Changefeed: t.cfg.Connector}.Decoder(),
-		ReadCommitted: true, NoWatermarkOrder: true, ExactlyOnce: true}
+		ReadCommitted: true, NoWatermarkOrder: true, ExactlyOnce: true, RowProgress: true}
 }
 
 // Store implements target.Target.

@@ -40,6 +40,10 @@ func DefaultDir() (dir string, looked []string) {
 	}
 	for _, c := range cands {
 		if checkLibs(filepath.Join(c, "libs")) == nil {
+			// NB: absolute, because the workers run in their own directory.
+			if abs, err := filepath.Abs(c); err == nil {
+				c = abs
+			}
 			return c, cands
 		}
 	}
