@@ -377,6 +377,8 @@ func TestRowProgress(t *testing.T) {
 	res := h.run(t, false)
 	require.Equal(t, int64(2), res.Counters.Duplicates)
 	withRows := res.Lag.FirstDefinedMs
+	assert.Equal(t, result.Judging{NoWatermarkPromise: true, ExactlyOnce: true, RowProgress: true}, res.Judging,
+		"the result says how it was judged, so that a check of the run directory judges it again the same way")
 
 	h.cfg.RowProgress = false
 	res = h.run(t, false)

@@ -51,6 +51,8 @@ func (c *Checker) newResult(start, end int64) *result.Result {
 		Disclaimer:    result.Disclaimer,
 		FencingMode:   c.cfg.Run.FencingMode,
 		Changefeed:    c.cfg.Changefeed,
+		Judging: result.Judging{NoWatermarkPromise: c.cfg.NoWatermarkPromise, ExactlyOnce: c.cfg.ExactlyOnce,
+			RowProgress: c.cfg.RowProgress},
 		Timings: result.Timings{
 			Start:      time.UnixMilli(start).UTC(),
 			End:        time.UnixMilli(end).UTC(),

@@ -127,6 +127,7 @@ func previousRun(dir string, w io.Writer) (rundir.Info, *result.Result) {
 	}
 	info.Run = checker.RunInfo{Scenario: prev.Scenario, Seed: prev.Seed, FencingMode: prev.FencingMode}
 	info.Changefeed = prev.Changefeed
+	info.NoWatermarkPromise, info.ExactlyOnce, info.RowProgress = prev.Judging.NoWatermarkPromise, prev.Judging.ExactlyOnce, prev.Judging.RowProgress
 	info.Start, info.End = prev.Timings.Start, prev.Timings.End
 	info.Phases = prev.Timings.Phases
 	return info, prev

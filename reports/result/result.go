@@ -56,6 +56,18 @@ const (
 	WatermarkHonesty = "watermark-honesty"
 )
 
+// Judging records the promises a target makes that change how the checker
+// judges it, so that checking a run directory again judges it the same way.
+type Judging struct {
+	// NoWatermarkPromise: watermarks are progress signals; the order of
+	// rows before them is not judged.
+	NoWatermarkPromise bool `json:"no_watermark_promise,omitempty"`
+	// ExactlyOnce: a duplicate is a completeness violation.
+	ExactlyOnce bool `json:"exactly_once,omitempty"`
+	// RowProgress: every row's commit ts is a progress mark for lag.
+	RowProgress bool `json:"row_progress,omitempty"`
+}
+
 // Result is everything one run established. It is written as result.json.
 type Result struct {
 	SchemaVersion int    `json:"schema_version"`
@@ -66,6 +78,9 @@ type Result struct {
 	Disclaimer  string `json:"disclaimer"`
 	FencingMode string `json:"fencing_mode"`
 	Changefeed  string `json:"changefeed,omitempty"`
+	// Judging is what the target promised and so how it was judged; zero
+	// for the control plane in system/.
+	Judging Judging `json:"judging"`
 
 	Timings Timings `json:"timings"`
 	SLOs    SLOs    `json:"slos"`
