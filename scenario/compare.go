@@ -160,6 +160,7 @@ func compareRows(arms []Arm) [][]string {
 		return append([]string{name}, get(f)...)
 	}
 	return [][]string{
+		row("Configuration", func(r *result.Result) string { return r.FencingMode }),
 		row("Verdict", func(r *result.Result) string {
 			v := string(r.Verdict.Outcome)
 			if len(r.Verdict.Violated) > 0 {

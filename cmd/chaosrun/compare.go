@@ -65,6 +65,9 @@ func (o *compareOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	arms := []fencingArm{armEpoch, armOff}
 	if o.matrix {
+		if p.Scenario.Target == scenario.TargetDebezium {
+			return &exitError{code: exitHarnessError, err: fmt.Errorf("--matrix adds self-fence, an arm of the cdc target; %s is a %s scenario (its arms are exactly-once on and off)", p.Scenario.Name, scenario.TargetDebezium)}
+		}
 		arms = append(arms, armSelfFence)
 	}
 	done, err := o.runArms(cmd, p, dir, arms)
@@ -100,7 +103,7 @@ func (o *compareOptions) runArms(cmd *cobra.Command, p scenario.Plan, dir string
 	var done []scenario.Arm
 	for _, a := range arms {
 		opt := o.cluster.options(cmd, p, filepath.Join(dir, a.name), a.policy, a.selfFence)
-		fmt.Fprintf(out, "== %s: running %s (seed %d) in %s\n", a.name, p.Scenario.Name, p.Seed, opt.Dir)
+		fmt.Fprintf(out, "== %s: running %s (seed %d, %s) in %s\n", a.name, p.Scenario.Name, p.Seed, scenario.ArmName(p.Scenario, a.policy), opt.Dir)
 		res, err := scenario.Run(cmd.Context(), opt)
 		if err != nil {
 			return nil, &exitError{code: exitHarnessError, err: fmt.Errorf("%s run: %w", a.name, err)}
