@@ -219,7 +219,7 @@ func connectExpect(off, reason string) Expect {
 var connectBuiltins = []Scenario{
 	{
 		Name:        "connect-task-worker-isolation",
-		Description: "Debezium on Kafka Connect: cut the task's worker from workers, Kafka and PostgreSQL for 15s, then heal",
+		Description: "Debezium on Connect: cut the task's worker from workers, Kafka and PostgreSQL for 15s, then heal",
 		Target:      TargetDebezium,
 		Topology:    connectTopology,
 		Workload:    ciWorkload,
@@ -231,7 +231,7 @@ var connectBuiltins = []Scenario{
 	},
 	{
 		Name:        "connect-task-worker-kill",
-		Description: "Debezium on Kafka Connect: SIGKILL the task's worker under load, restart it 5s later",
+		Description: "Debezium on Connect: SIGKILL the task's worker under load, restart it 5s later",
 		Target:      TargetDebezium,
 		Topology:    connectTopology,
 		Workload:    ciWorkload,
@@ -242,7 +242,7 @@ var connectBuiltins = []Scenario{
 	},
 	{
 		Name:        "connect-leader-isolation",
-		Description: "Debezium on Kafka Connect: cut the group leader from workers, Kafka and PostgreSQL for 15s, then heal",
+		Description: "Debezium on Connect: cut the group leader from workers, Kafka and PostgreSQL for 15s, then heal",
 		Target:      TargetDebezium,
 		Topology:    connectTopology,
 		Workload:    ciWorkload,
@@ -253,7 +253,7 @@ var connectBuiltins = []Scenario{
 	},
 	{
 		Name:        "connect-task-worker-pause",
-		Description: "Debezium on Kafka Connect: SIGSTOP the task's worker for 15s (past the session and walsender timeouts), then SIGCONT",
+		Description: "Debezium on Connect: SIGSTOP the task's worker for 15s, past the session and walsender timeouts",
 		Target:      TargetDebezium,
 		Topology:    connectTopology,
 		Workload:    ciWorkload,

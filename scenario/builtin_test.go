@@ -24,7 +24,8 @@ func TestBuiltinsValidate(t *testing.T) {
 		assert.Equal(t, s, s.WithDefaults(), "%s: defaults filled in", s.Name)
 	}
 	assert.Equal(t, []string{"owner-isolation", "owner-meta-cut", "stale-bootstrap-in-flight", "owner-isolation-flapping", "owner-pause", "owner-kafka-cut",
-		"asymmetric-owner", "maintainer-node-kill"}, Names())
+		"asymmetric-owner", "maintainer-node-kill", "connect-task-worker-isolation", "connect-task-worker-kill", "connect-leader-isolation",
+		"connect-task-worker-pause"}, Names())
 }
 
 func TestBuiltinsAreCopies(t *testing.T) {

@@ -409,7 +409,7 @@ func (s Scenario) checkTarget(ps *problems, path, target string) string {
 		}
 		return ""
 	case TargetOwner, TargetBystander, TargetMeta, TargetTaskWorker, TargetLeader:
-		if own := s.targetOwns(role); own != s.system() {
+		if own, sys := s.targetOwns(role), s.system(); own != sys && (sys == TargetCDC || sys == TargetDebezium) {
 			ps.add(path, "%q is a role of the %s target, not of %s", target, own, s.system())
 			return ""
 		}

@@ -138,6 +138,11 @@ var problemCases = []problemCase{
 		s.Faults = append(s.Faults, FaultStep{Kind: KindPause, Target: TargetOwner, At: Fixed(12 * time.Second), Duration: Fixed(time.Second)})
 	}, "faults[1].at", `overlaps faults[0] on target "owner": in the worst case it holds 12s..13s and faults[0] holds 3s..16s`},
 	{"too many steps", func(s *Scenario) { s.Faults = make([]FaultStep, 33) }, "faults", "33 steps (max 32)"},
+	{"unknown target system", func(s *Scenario) { s.Target = "kafka-connect" }, "target", `unknown target "kafka-connect" (want cdc or debezium)`},
+	{"connect role on cdc", onStep(func(f *FaultStep) { f.Target = TargetTaskWorker }), "faults[0].target",
+		`"task-worker" is a role of the debezium target, not of cdc`},
+	{"control-plane role on debezium", func(s *Scenario) { s.Target = TargetDebezium }, "faults[0].target",
+		`"owner" is a role of the cdc target, not of debezium`},
 }
 
 func TestValidateEachProblem(t *testing.T) {
@@ -277,4 +282,17 @@ func TestValidationErrorFormat(t *testing.T) {
 	assert.Equal(t, "line 4: topology.nodes: 12 out of range 1..9\nname: required", err.Error())
 	assert.True(t, errors.Is(err, ErrInvalid))
 	assert.Len(t, err.Unwrap(), 2)
+}
+
+// TestConnectBuiltinsValidate checks the debezium built-ins: valid, netns
+// scenarios with the exactly-once A/B declared.
+func TestConnectBuiltinsValidate(t *testing.T) {
+	for _, name := range []string{"connect-task-worker-isolation", "connect-task-worker-kill", "connect-leader-isolation", "connect-task-worker-pause"} {
+		s, ok := Lookup(name)
+		require.True(t, ok, name)
+		assert.NoError(t, s.Validate(), name)
+		assert.Equal(t, TargetDebezium, s.Target, name)
+		assert.Equal(t, ExpectPass, s.Expect.On, name)
+		assert.NotEmpty(t, s.Expect.Reason, name)
+	}
 }
