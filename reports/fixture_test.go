@@ -124,7 +124,8 @@ func failInvariants() []result.Invariant {
 }
 
 // inconclusiveFixture is a short run whose only fault could not be verified,
-// without a change log or an epoch history.
+// without a change log or an epoch history, whose sink was written in
+// transactions.
 func inconclusiveFixture() *result.Result {
 	var samples []result.LagSample
 	for t := int64(0); t <= 4000; t += 100 {
@@ -144,6 +145,14 @@ func inconclusiveFixture() *result.Result {
 		Latency:    result.Latency{Rows: 800, P50Ms: 9, P95Ms: 20, P99Ms: 31, MaxMs: 44},
 		Recoveries: []result.Recovery{{FaultID: "k1", Anchor: "inject", AnchorMs: 1000, Judged: true, Recovered: true, RecoveredMs: 1000, DeadlineMs: 4000, PeakLagMs: 410, PeakMs: 2900, WithinBound: true}},
 		Swimlanes:  []result.Swimlane{{Node: "n1", Bars: []result.Bar{{Epoch: 0, StartMs: 0, EndMs: 4000, Rows: 800, Watermarks: 160}}}},
+		// The killed writer's open transaction was aborted when its
+		// successor's InitProducerId fenced it.
+		SinkWriters: []result.SinkWriter{
+			{ProducerID: 4000, Epoch: 0, Transactional: true, Attempted: 600, Visible: 560, Aborted: 40,
+				FirstAppend: start.Add(20 * time.Millisecond), FirstMs: 20, LastAppend: start.Add(1200 * time.Millisecond), LastMs: 1200},
+			{ProducerID: 4000, Epoch: 2, Transactional: true, Attempted: 400, Visible: 400,
+				FirstAppend: start.Add(1350 * time.Millisecond), FirstMs: 1350, LastAppend: start.Add(3990 * time.Millisecond), LastMs: 3990},
+		},
 		Invariants: []result.Invariant{
 			{Name: result.LagRecovery, Class: result.Liveness, Status: result.StatusPass, Summary: "1 of 1 judged recoveries reached lag ≤ 500ms for 1s within any time (no bound)"},
 			{Name: result.StaleGeneration, Class: result.Safety, Status: result.StatusSkipped, Summary: "no epoch history"},
@@ -151,7 +160,7 @@ func inconclusiveFixture() *result.Result {
 			{Name: result.Order, Class: result.Safety, Status: result.StatusPass, Summary: "800 rows over 40 keys: 0 regressions; 0 replayed rows after a generation change"},
 			{Name: result.WatermarkHonesty, Class: result.Safety, Status: result.StatusPass, Summary: "160 watermarks: 0 rows appended after a watermark covering them, 0 rows differing from upstream, 0 balance-sum violations"},
 		},
-		Counters: result.Counters{Records: 960, Rows: 800, Watermarks: 160, Partitions: 2, Keys: 40},
+		Counters: result.Counters{Records: 960, Rows: 800, Watermarks: 160, Partitions: 2, Keys: 40, Attempted: 1000, Aborted: 40},
 		Verdict: result.Verdict{Outcome: result.Inconclusive, Reasons: []string{
 			"fault k1 (kill on n2) did not take effect",
 			"environment: upstream restarted | twice",

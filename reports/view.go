@@ -26,6 +26,9 @@ type view struct {
 	StaleMessages []staleMessageRow
 	Violations    []violationList
 	Generations   []generationRow
+	// Writers are the sink topic's writer generations; empty without the
+	// tailer's writer scan.
+	Writers []writerRow
 }
 
 func newView(r *result.Result) view {
@@ -51,6 +54,9 @@ func newView(r *result.Result) view {
 	}
 	for _, m := range r.StaleMessages {
 		v.StaleMessages = append(v.StaleMessages, newStaleMessageRow(m))
+	}
+	for _, w := range r.SinkWriters {
+		v.Writers = append(v.Writers, newWriterRow(w))
 	}
 	for _, inv := range r.Invariants {
 		if inv.Status == result.StatusFail {
@@ -317,4 +323,30 @@ func generationRows(duplicates, replays []result.GenCount) []generationRow {
 		return cmp.Or(cmp.Compare(a.Epoch, b.Epoch), cmp.Compare(a.Node, b.Node))
 	})
 	return out
+}
+
+// writerRow is one line of the table of writers at the sink: a Kafka
+// producer id and epoch, and what it wrote.
+type writerRow struct {
+	Producer, Epoch, Kind, Attempted, Visible, Aborted, First, Last string
+}
+
+func newWriterRow(w result.SinkWriter) writerRow {
+	row := writerRow{
+		Producer:  fmt.Sprint(w.ProducerID),
+		Epoch:     fmt.Sprint(w.Epoch),
+		Kind:      "idempotent",
+		Attempted: num(w.Attempted),
+		Visible:   num(w.Visible),
+		Aborted:   num(w.Aborted),
+		First:     rel(w.FirstMs),
+		Last:      rel(w.LastMs),
+	}
+	switch {
+	case w.ProducerID < 0:
+		row.Producer, row.Epoch, row.Kind = "none", "—", "plain"
+	case w.Transactional:
+		row.Kind = "transactional"
+	}
+	return row
 }

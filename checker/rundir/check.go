@@ -85,6 +85,7 @@ func CheckRunDir(dir string, slos checker.SLOs, info Info) (*result.Result, erro
 		addEnvError(res, fmt.Sprintf("%s ends in a torn record: the tailer was killed while writing", SinkRecordsFile))
 	}
 	in.judgeDumpComplete(res)
+	in.addWriters(res)
 	return res, nil
 }
 
@@ -97,6 +98,8 @@ type inputs struct {
 	decisions   []checker.DecisionEntry
 	offsets     SinkOffsets
 	haveOffsets bool
+	writers     SinkWriters
+	haveWriters bool
 	malformed   []Malformed
 	files       []*os.File
 }
@@ -158,6 +161,9 @@ func (in *inputs) readSmallFiles(dir string) error {
 		return err
 	}
 	if in.offsets, in.haveOffsets, err = LoadOffsets(dir); err != nil {
+		return err
+	}
+	if in.writers, in.haveWriters, err = LoadWriters(dir); err != nil {
 		return err
 	}
 	in.malformed, err = LoadMalformed(dir)
@@ -252,6 +258,44 @@ func (in *inputs) judgeDumpComplete(res *result.Result) {
 	}
 	if want := in.offsets.Total(); got < want {
 		addEnvError(res, fmt.Sprintf("the record dump holds %d of the %d records the topic %s had when it was drained", got, want, in.offsets.Topic))
+	}
+}
+
+// addWriters copies the tailer's writer scan into res, and makes res
+// inconclusive when the scan is incomplete or its records do not add up to
+// what the tailer consumed: Σ visible for a read_committed tailer, Σ
+// attempted for one that read uncommitted records too.
+func (in *inputs) addWriters(res *result.Result) {
+	if !in.haveWriters {
+		return
+	}
+	start := res.Timings.Start
+	for _, w := range in.writers.Writers {
+		res.SinkWriters = append(res.SinkWriters, result.SinkWriter{
+			ProducerID: w.ProducerID, Epoch: w.Epoch, Transactional: w.Transactional,
+			Attempted: w.Attempted, Visible: w.Visible, Aborted: w.Aborted,
+			FirstAppend: w.FirstAppend, FirstMs: w.FirstAppend.Sub(start).Milliseconds(),
+			LastAppend: w.LastAppend, LastMs: w.LastAppend.Sub(start).Milliseconds(),
+		})
+	}
+	attempted, visible, aborted := in.writers.Totals()
+	res.Counters.Attempted, res.Counters.Aborted = attempted, aborted
+	if in.writers.Error != "" {
+		addEnvError(res, fmt.Sprintf("the writer scan of %s is incomplete (%s): its counts cover part of the topic", in.writers.Topic, in.writers.Error))
+		return
+	}
+	if !in.haveOffsets {
+		return
+	}
+	consumed := in.offsets.Records + in.offsets.Malformed + in.offsets.Skipped
+	if in.offsets.Sparse() {
+		if visible != consumed {
+			addEnvError(res, fmt.Sprintf("the writer scan of %s finds %d visible records where the read_committed tailer consumed %d", in.writers.Topic, visible, consumed))
+		}
+		return
+	}
+	if attempted != consumed {
+		addEnvError(res, fmt.Sprintf("the writer scan of %s finds %d records where the tailer consumed %d", in.writers.Topic, attempted, consumed))
 	}
 }
 

@@ -20,6 +20,10 @@ const (
 	// SinkMalformedFile lists the records that did not decode (Malformed),
 	// one per line; absent when there were none.
 	SinkMalformedFile = "sink-malformed.jsonl"
+	// SinkWritersFile is the tailer's account, made when it drained, of who
+	// wrote the topic (SinkWriters): each writer generation's records,
+	// committed or aborted.
+	SinkWritersFile = "sink-writers.json"
 	// FaultsFile is the fault timeline ([]checker.FaultEvent).
 	FaultsFile = "faults.json"
 )
@@ -96,4 +100,63 @@ type Malformed struct {
 	AppendTime time.Time `json:"append_time"`
 	Key        string    `json:"key,omitempty"`
 	Error      string    `json:"error"`
+}
+
+// SinkWriters is what each writer generation of the topic wrote, from a
+// scan of the record batches the tailer made when it drained the topic. A
+// writer generation is a batch's producer id and epoch: a new producer, or
+// a new owner of a transactional id fencing the old one, starts one.
+type SinkWriters struct {
+	Topic     string    `json:"topic"`
+	ScannedAt time.Time `json:"scanned_at"`
+	// Partitions are the offset ranges scanned.
+	Partitions []ScannedRange `json:"partitions"`
+	// Writers are ordered by producer id and epoch.
+	Writers []WriterCount `json:"writers"`
+	// Error says why the scan is incomplete or inconsistent; "" when it
+	// read every range to its end and the broker's account agreed with
+	// itself.
+	Error string `json:"error,omitempty"`
+}
+
+// ScannedRange is the part of one partition a writer scan read: the data
+// records at offsets From ≤ o < Reached. To is where it meant to stop (the
+// position the tailer drained to); Reached < To when the scan stopped
+// early.
+type ScannedRange struct {
+	Partition int32 `json:"partition"`
+	From      int64 `json:"from"`
+	To        int64 `json:"to"`
+	Reached   int64 `json:"reached"`
+}
+
+// NoProducer is WriterCount.ProducerID (and Epoch) for records written
+// without a producer id: neither idempotent nor transactional.
+const NoProducer = -1
+
+// WriterCount is what one writer generation wrote to the topic. Attempted
+// counts its data records (transaction markers excluded); Visible those a
+// read_committed consumer sees (not transactional, or committed); Aborted
+// those in aborted transactions: a fenced zombie's open transaction, a
+// killed task's. FirstAppend and LastAppend are the max timestamps of its
+// first and last batch: the broker's append time on a LogAppendTime topic.
+type WriterCount struct {
+	ProducerID    int64     `json:"producer_id"`
+	Epoch         int16     `json:"epoch"`
+	Transactional bool      `json:"transactional"`
+	Attempted     int64     `json:"attempted"`
+	Visible       int64     `json:"visible"`
+	Aborted       int64     `json:"aborted"`
+	FirstAppend   time.Time `json:"first_append"`
+	LastAppend    time.Time `json:"last_append"`
+}
+
+// Totals sums the writers' counts.
+func (w SinkWriters) Totals() (attempted, visible, aborted int64) {
+	for _, c := range w.Writers {
+		attempted += c.Attempted
+		visible += c.Visible
+		aborted += c.Aborted
+	}
+	return attempted, visible, aborted
 }

@@ -40,6 +40,13 @@ func LoadOffsets(dir string) (o SinkOffsets, ok bool, err error) {
 	return o, ok, err
 }
 
+// LoadWriters reads the tailer's writer scan (SinkWritersFile). ok is
+// false when the file does not exist.
+func LoadWriters(dir string) (w SinkWriters, ok bool, err error) {
+	ok, err = readJSON(filepath.Join(dir, SinkWritersFile), &w)
+	return w, ok, err
+}
+
 // LoadDecisions reads every node's decision log (evidence.DecisionsGlob), sorted by
 // time. Lines that do not parse (a node killed mid-write) are skipped, as
 // evidence.ReadDecisions does.

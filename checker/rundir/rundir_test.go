@@ -261,3 +261,86 @@ func TestCheckRunDirErrors(t *testing.T) {
 	_, err = rundir.CheckRunDir(dir, checker.SLOs{L: -time.Second}, rundir.Info{})
 	require.ErrorIs(t, err, checker.ErrConfig)
 }
+
+// TestCheckRunDirWriters reads the tailer's writer scan into the result
+// and checks it against what the tailer consumed: the visible records for
+// a read_committed tailer, every record for one that read uncommitted
+// ones too.
+func TestCheckRunDirWriters(t *testing.T) {
+	at := rundirtest.Base.Add(50 * time.Millisecond)
+	writers := func(visible, aborted int64) rundir.SinkWriters {
+		return rundir.SinkWriters{Topic: "cf1", Writers: []rundir.WriterCount{
+			{ProducerID: rundir.NoProducer, Epoch: rundir.NoProducer, Attempted: 40, Visible: 40, FirstAppend: at, LastAppend: at},
+			{ProducerID: 3, Epoch: 1, Transactional: true, Attempted: visible - 40 + aborted, Visible: visible - 40, Aborted: aborted,
+				FirstAppend: at, LastAppend: at.Add(time.Second)},
+		}}
+	}
+	for _, tc := range []struct {
+		name          string
+		readCommitted bool
+		writers       rundir.SinkWriters
+		scanErr       string
+		reason        string
+	}{
+		{name: "read_uncommitted, every record", writers: writers(240, 0)},
+		{name: "read_uncommitted, a record short", writers: writers(239, 0), reason: "finds 239 records where the tailer consumed 240"},
+		{name: "read_committed, aborted records", readCommitted: true, writers: writers(240, 10)},
+		{name: "read_committed, a visible record short", readCommitted: true, writers: writers(239, 10),
+			reason: "finds 239 visible records where the read_committed tailer consumed 240"},
+		{name: "scan failed", writers: writers(240, 0), scanErr: "fetch cf1/0 at 7: EOF", reason: "writer scan of cf1 is incomplete (fetch cf1/0 at 7: EOF)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			require.EqualValues(t, 240, rundirtest.Write(t, dir, rundirtest.Options{}))
+			if tc.readCommitted {
+				offs, ok, err := rundir.LoadOffsets(dir)
+				require.True(t, ok)
+				require.NoError(t, err)
+				offs.Isolation = rundir.IsolationReadCommitted
+				writeFile(t, filepath.Join(dir, rundir.SinkOffsetsFile), offs)
+			}
+			tc.writers.Error = tc.scanErr
+			writeFile(t, filepath.Join(dir, rundir.SinkWritersFile), tc.writers)
+			got, ok, err := rundir.LoadWriters(dir)
+			require.NoError(t, err)
+			require.True(t, ok)
+			assert.Equal(t, tc.writers.Writers, got.Writers)
+
+			r, err := rundir.CheckRunDir(dir, slos, rundir.Info{})
+			require.NoError(t, err)
+			attempted, _, aborted := tc.writers.Totals()
+			assert.Equal(t, attempted, r.Counters.Attempted)
+			assert.Equal(t, aborted, r.Counters.Aborted)
+			require.Len(t, r.SinkWriters, 2)
+			w := r.SinkWriters[1]
+			assert.Equal(t, result.SinkWriter{ProducerID: 3, Epoch: 1, Transactional: true,
+				Attempted: attempted - 40, Visible: attempted - 40 - aborted, Aborted: aborted,
+				FirstAppend: at, FirstMs: at.Sub(r.Timings.Start).Milliseconds(),
+				LastAppend: at.Add(time.Second), LastMs: at.Add(time.Second).Sub(r.Timings.Start).Milliseconds()}, w)
+			if tc.reason == "" {
+				assert.Equal(t, result.Pass, r.Verdict.Outcome, "%+v", r.Verdict)
+				return
+			}
+			assert.Equal(t, result.Inconclusive, r.Verdict.Outcome)
+			assert.Contains(t, strings.Join(r.Verdict.Reasons, "\n"), tc.reason)
+		})
+	}
+	t.Run("absent", func(t *testing.T) {
+		dir := t.TempDir()
+		rundirtest.Write(t, dir, rundirtest.Options{})
+		r, err := rundir.CheckRunDir(dir, slos, rundir.Info{})
+		require.NoError(t, err)
+		assert.Empty(t, r.SinkWriters)
+		assert.Zero(t, r.Counters.Attempted)
+		_, ok, err := rundir.LoadWriters(dir)
+		require.NoError(t, err)
+		assert.False(t, ok)
+	})
+}
+
+func writeFile(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+}

@@ -135,9 +135,11 @@ func Start(ctx context.Context, cfg Config) (*Tailer, error) {
 		recf.Close()
 		return nil, fmt.Errorf("tail: %w", err)
 	}
-	if err := os.Remove(filepath.Join(cfg.Dir, rundir.SinkOffsetsFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		recf.Close()
-		return nil, fmt.Errorf("tail: %w", err)
+	for _, name := range []string{rundir.SinkOffsetsFile, rundir.SinkWritersFile} {
+		if err := os.Remove(filepath.Join(cfg.Dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			recf.Close()
+			return nil, fmt.Errorf("tail: %w", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	t := &Tailer{
@@ -533,6 +535,11 @@ const probeEvery = 250 * time.Millisecond
 // partition whose last records are such is caught up when the broker shows
 // nothing visible between the consumer's position and the last stable
 // offset; its Next is then recorded as that offset.
+//
+// Drain then scans the record batches of what it drained, [Oldest, Next)
+// of each partition, and writes sink-writers.json: each writer
+// generation's records, visible or aborted. A failed scan is logged and
+// recorded in that file; it does not fail Drain.
 func (t *Tailer) Drain(ctx context.Context) (rundir.SinkOffsets, error) {
 	oldest, high, err := t.Offsets(ctx)
 	if err != nil {
@@ -591,6 +598,7 @@ func (t *Tailer) Drain(ctx context.Context) (rundir.SinkOffsets, error) {
 	if err := writeAtomic(filepath.Join(t.cfg.Dir, rundir.SinkOffsetsFile), append(b, '\n')); err != nil {
 		return out, err
 	}
+	t.writeWriters(ctx, out)
 	return out, nil
 }
 

@@ -95,9 +95,33 @@ type Result struct {
 	StaleMessages []StaleMessage `json:"stale_messages"`
 	Swimlanes     []Swimlane     `json:"swimlanes"`
 
+	// SinkWriters are the writer generations of the sink topic, from the
+	// tailer's scan of its record batches; empty without that scan.
+	SinkWriters []SinkWriter `json:"sink_writers,omitempty"`
+
 	Invariants []Invariant `json:"invariants"`
 	Counters   Counters    `json:"counters"`
 	Verdict    Verdict     `json:"verdict"`
+}
+
+// SinkWriter is what one writer generation, a Kafka producer id and epoch,
+// wrote to the sink topic. ProducerID and Epoch are -1 for records written
+// without a producer id. Attempted counts its records (transaction markers
+// excluded), Visible those a read_committed consumer sees, Aborted those in
+// aborted transactions. FirstAppend and LastAppend are the append times of
+// its first and last batch (the producer's create time on a CreateTime
+// topic).
+type SinkWriter struct {
+	ProducerID    int64     `json:"producer_id"`
+	Epoch         int16     `json:"epoch"`
+	Transactional bool      `json:"transactional"`
+	Attempted     int64     `json:"attempted"`
+	Visible       int64     `json:"visible"`
+	Aborted       int64     `json:"aborted"`
+	FirstAppend   time.Time `json:"first_append"`
+	FirstMs       int64     `json:"first_ms"`
+	LastAppend    time.Time `json:"last_append"`
+	LastMs        int64     `json:"last_ms"`
 }
 
 // Timings bounds the observed window. Start is the origin of every *_ms field.
@@ -356,6 +380,11 @@ type Counters struct {
 	InputErrors int64 `json:"input_errors"`
 	// Foreign counts records of another changefeed, ignored.
 	Foreign int64 `json:"foreign,omitempty"`
+	// Attempted counts the records written to the sink topic, visible or
+	// not, and Aborted those in aborted transactions (a fenced zombie's, a
+	// killed writer's); both from the tailer's writer scan, 0 without it.
+	Attempted int64 `json:"attempted,omitempty"`
+	Aborted   int64 `json:"aborted,omitempty"`
 }
 
 // GenCount is a number of records attributed to one generation (epoch, node).
