@@ -75,9 +75,11 @@ build:
 
 ## run: the main job, the negative control: one plan with fencing on (must pass) and off (must be
 ## flagged); fails unless both verdicts are the ones the scenario declares. On netns: real iptables
-## rules in real namespaces (docs/design.md §11 has the sweeps behind this choice).
+## rules in real namespaces (docs/design.md §11 has the sweeps behind this choice). Then the same on
+## the second target, Debezium on Kafka Connect, with exactly-once source support on and off (§13).
 run: deps build
 	$(BIN) compare stale-bootstrap-in-flight --backend netns
+	$(BIN) compare connect-task-worker-kill --backend netns
 
 ## test: every test (brings in what they need through deps)
 test: deps generate-check lint
