@@ -22,6 +22,7 @@ import (
 	"github.com/chaosrun/chaosrun/reports/result"
 	"github.com/chaosrun/chaosrun/scenario"
 	"github.com/chaosrun/chaosrun/sink/kafka"
+	"github.com/chaosrun/chaosrun/target/debezium/connect"
 )
 
 func e2e(t *testing.T) string {
@@ -32,6 +33,10 @@ func e2e(t *testing.T) string {
 	if os.Getenv(kafka.EnvLibs) == "" {
 		libs, _ := filepath.Abs(filepath.Join("..", ".cache", "kafka", "libs"))
 		t.Setenv(kafka.EnvLibs, libs)
+	}
+	if os.Getenv(connect.EnvDir) == "" {
+		dir, _ := filepath.Abs(filepath.Join("..", ".cache", "connect"))
+		t.Setenv(connect.EnvDir, dir)
 	}
 	return proctest.Build(t)
 }
@@ -104,6 +109,41 @@ func ownerIsolation(t *testing.T, backend string) {
 	assert.NotEqual(t, result.Inconclusive, off.Verdict.Outcome, "reasons %v", off.Verdict.Reasons)
 	t.Logf("fencing off: verdict %s, violated %v, stale accepts %d, stale rows %d",
 		off.Verdict.Outcome, off.Verdict.Violated, off.Result.Counters.StaleMessagesAccepted, off.Result.Counters.StaleRows)
+}
+
+// TestConnectTaskWorkerIsolationNetns runs the second target end to end:
+// PostgreSQL, Kafka and three Kafka Connect workers running Debezium, the
+// task's worker cut from everything for 15s, with exactly-once source
+// support. It must pass with every row once, judged as the Debezium target
+// asks (read_committed, rows as progress, exactly once), with the fault
+// effective and nothing left running.
+func TestConnectTaskWorkerIsolationNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the netns backend and PostgreSQL (run as user postgres) need root")
+	}
+	bin := e2e(t)
+	sc, ok := scenario.Lookup("connect-task-worker-isolation")
+	require.True(t, ok)
+	plan, err := sc.Plan(sc.Seed)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := scenario.Run(ctx, scenario.RunOptions{Plan: plan, Dir: dir, Backend: chaos.BackendNetns, Policy: fencing.Epoch, Binary: bin})
+	require.NoError(t, err)
+	require.NotNil(t, out.Result)
+	assert.Empty(t, leftovers(t, dir), "processes left behind")
+	res := out.Result
+	require.NotEmpty(t, res.Faults)
+	assert.True(t, res.Faults[0].Effective, "the cut took effect")
+	assert.Equal(t, scenario.TargetTaskWorker, res.Faults[0].TargetRole)
+	assert.Equal(t, result.Pass, out.Verdict.Outcome, "violated %v, reasons %v", out.Verdict.Violated, out.Verdict.Reasons)
+	assert.Equal(t, result.Judging{NoWatermarkPromise: true, ExactlyOnce: true, RowProgress: true}, res.Judging)
+	assert.Positive(t, res.Counters.Changes)
+	assert.Zero(t, res.Counters.Missing)
+	assert.Zero(t, res.Counters.Duplicates)
+	assert.NotEmpty(t, res.SinkWriters, "the writer scan ran")
+	assert.Equal(t, "eos=enabled (netns)", res.FencingMode)
 }
 
 // TestRunSIGINTDuringFault interrupts `chaosrun run` while the cut is in
