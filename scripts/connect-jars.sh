@@ -17,6 +17,8 @@ if [ "$#" -ne 1 ]; then
 	exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=jars-lib.sh
+. "$root/scripts/jars-lib.sh"
 # Absolute: Maven resolves a relative output directory against the pom's directory.
 mkdir -p "$1"
 cache=$(cd "$1" && pwd)
@@ -41,7 +43,7 @@ for tool in java mvn sha256sum; do
 	fi
 done
 
-want=$(cat "$connect_pom" "$debezium_pom" "$log4j" "$0" | sha256sum | cut -d' ' -f1)
+want=$(cat "$connect_pom" "$debezium_pom" "$log4j" "$0" "$root/scripts/jars-lib.sh" | sha256sum | cut -d' ' -f1)
 if [ -f "$cache/stamp" ] && [ "$(cat "$cache/stamp")" = "$want" ] && [ -d "$cache/libs" ] && [ -d "$cache/plugins" ]; then
 	echo "connect-jars: $cache is up to date"
 	exit 0
@@ -63,22 +65,8 @@ mvn_quiet -f "$debezium_pom" "$plugin:copy-dependencies" -DincludeScope=runtime 
 	-DexcludeGroupIds="$excluded" -DoutputDirectory="$plugdir"
 mvn_quiet -f "$debezium_pom" "$plugin:copy" -Dartifact="$kafka_clients" -DoutputDirectory="$plugdir"
 
-# The SLF4J API and its log4j2 binding must be of the same generation, or the workers
-# silently log nothing: slf4j-api 1.7.x needs log4j-slf4j-impl, 2.x needs log4j-slf4j2-impl.
+check_slf4j_binding connect-jars "$tmp/libs" build/connect/pom.xml
 shopt -s nullglob
-api=("$tmp"/libs/slf4j-api-*.jar)
-if [ "${#api[@]}" -ne 1 ]; then
-	echo "connect-jars: expected one slf4j-api jar, found ${#api[@]}" >&2
-	exit 1
-fi
-case "$(basename "${api[0]}")" in
-slf4j-api-1.*) binding=("$tmp"/libs/log4j-slf4j-impl-*.jar) ;;
-*) binding=("$tmp"/libs/log4j-slf4j2-impl-*.jar) ;;
-esac
-if [ "${#binding[@]}" -ne 1 ]; then
-	echo "connect-jars: $(basename "${api[0]}") has no matching log4j2 binding; fix build/connect/pom.xml" >&2
-	exit 1
-fi
 # ConnectDistributed lives in connect-runtime; the plugin needs its connector and G1's clients.
 for pattern in "$tmp/libs/connect-runtime-*.jar" "$plugdir/debezium-connector-postgres-*.jar" "$plugdir/kafka-clients-4.3.0.jar"; do
 	found=($pattern)
@@ -90,11 +78,6 @@ done
 
 mkdir -p "$tmp/config"
 cp "$log4j" "$tmp/config/log4j2.properties"
-# Swap the directories in with renames, so a worker starting meanwhile sees the old
-# set or the new one (or, for an instant, none), never a half-deleted one.
-for d in libs plugins config; do
-	[ ! -e "$cache/$d" ] || mv "$cache/$d" "$tmp/old-$d"
-	mv "$tmp/$d" "$cache/$d"
-done
+swap_in "$cache" "$tmp" libs plugins config
 echo "$want" >"$cache/stamp"
 echo "connect-jars: $(ls "$cache/libs" | wc -l) jars in $cache/libs, $(ls "$cache/plugins/debezium-postgres" | wc -l) in $cache/plugins/debezium-postgres"

@@ -14,6 +14,8 @@ if [ "$#" -ne 1 ]; then
 	exit 2
 fi
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=jars-lib.sh
+. "$root/scripts/jars-lib.sh"
 # Absolute: Maven resolves a relative output directory against the pom's directory.
 mkdir -p "$1"
 cache=$(cd "$1" && pwd)
@@ -29,7 +31,7 @@ for tool in java mvn sha256sum; do
 	fi
 done
 
-want=$(cat "$pom" "$log4j" "$0" | sha256sum | cut -d' ' -f1)
+want=$(cat "$pom" "$log4j" "$0" "$root/scripts/jars-lib.sh" | sha256sum | cut -d' ' -f1)
 if [ -f "$cache/stamp" ] && [ "$(cat "$cache/stamp")" = "$want" ] && [ -d "$cache/libs" ]; then
 	echo "kafka-jars: $cache/libs is up to date"
 	exit 0
@@ -44,22 +46,8 @@ echo "kafka-jars: resolving $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.
 mvn -B -q -Dstyle.color=never -f "$pom" "$plugin:copy-dependencies" \
 	-DincludeScope=runtime -DoutputDirectory="$tmp/libs" 2>&1 | sed 's/\x1b\[[0-9;]*m//g'
 
-# The SLF4J API and its log4j2 binding must be of the same generation, or the broker
-# silently logs nothing: slf4j-api 1.7.x needs log4j-slf4j-impl, 2.x needs log4j-slf4j2-impl.
+check_slf4j_binding kafka-jars "$tmp/libs" build/kafka/pom.xml
 shopt -s nullglob
-api=("$tmp"/libs/slf4j-api-*.jar)
-if [ "${#api[@]}" -ne 1 ]; then
-	echo "kafka-jars: expected one slf4j-api jar, found ${#api[@]}" >&2
-	exit 1
-fi
-case "$(basename "${api[0]}")" in
-slf4j-api-1.*) binding=("$tmp"/libs/log4j-slf4j-impl-*.jar) ;;
-*) binding=("$tmp"/libs/log4j-slf4j2-impl-*.jar) ;;
-esac
-if [ "${#binding[@]}" -ne 1 ]; then
-	echo "kafka-jars: $(basename "${api[0]}") has no matching log4j2 binding; fix build/kafka/pom.xml" >&2
-	exit 1
-fi
 # kafka.Kafka and kafka.tools.StorageTool live in the core jar.
 core=("$tmp"/libs/kafka_2.13-*.jar)
 if [ "${#core[@]}" -ne 1 ]; then
@@ -69,11 +57,6 @@ fi
 
 mkdir -p "$tmp/config"
 cp "$log4j" "$tmp/config/log4j2.properties"
-# Swap the directories in with renames, so a broker starting meanwhile sees the old
-# set or the new one (or, for an instant, none), never a half-deleted one.
-for d in libs config; do
-	[ ! -e "$cache/$d" ] || mv "$cache/$d" "$tmp/old-$d"
-	mv "$tmp/$d" "$cache/$d"
-done
+swap_in "$cache" "$tmp" libs config
 echo "$want" >"$cache/stamp"
 echo "kafka-jars: $(ls "$cache/libs" | wc -l) jars in $cache/libs"

@@ -72,7 +72,7 @@ func NewLocal(cfg LocalConfig) (*Local, error) {
 	if err := checkLibs(cfg.LibsDir); err != nil {
 		return nil, err
 	}
-	java, err := findJava(cfg.Java)
+	java, err := FindJava(cfg.Java)
 	if err != nil {
 		return nil, err
 	}

@@ -129,8 +129,10 @@ func (c LocalConfig) validate() error {
 	return nil
 }
 
-// findJava resolves the java executable.
-func findJava(explicit string) (string, error) {
+// FindJava resolves the java executable: explicit if set, else
+// $JAVA_HOME/bin/java, else java on the PATH. Every JVM chaosrun starts
+// (brokers, Connect workers) is found this way.
+func FindJava(explicit string) (string, error) {
 	cands := []string{explicit}
 	if explicit == "" {
 		cands = nil

@@ -14,8 +14,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/chaosrun/chaosrun/internal/place"
 	"github.com/chaosrun/chaosrun/internal/proc"
 	"github.com/chaosrun/chaosrun/internal/wait"
+	"github.com/chaosrun/chaosrun/sink/kafka"
 )
 
 // Errors of the cluster.
@@ -75,9 +77,9 @@ func Start(ctx context.Context, cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	java, err := findJava()
+	java, err := kafka.FindJava("")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("connect: %w (run `make deps`)", err)
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("connect: %w", err)
@@ -136,7 +138,7 @@ func (c *Cluster) layout(i int) (*worker, error) {
 	case c.cfg.Host != nil:
 		w.port = DefaultPort
 	default:
-		p, err := freePort(w.host)
+		p, err := place.FreePort(w.host)
 		if err != nil {
 			return nil, err
 		}
@@ -331,32 +333,7 @@ func (c *Cluster) Close() error {
 	return nil
 }
 
-// findJava resolves the java executable: $JAVA_HOME/bin/java, then PATH.
-func findJava() (string, error) {
-	var cands []string
-	if home := os.Getenv("JAVA_HOME"); home != "" {
-		cands = append(cands, filepath.Join(home, "bin", "java"))
-	}
-	cands = append(cands, "java")
-	for _, c := range cands {
-		if p, err := exec.LookPath(c); err == nil {
-			return p, nil
-		}
-	}
-	return "", fmt.Errorf("connect: no java in %v (run `make deps`)", cands)
-}
-
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
-}
-
-// freePort returns a TCP port free on host now.
-func freePort(host string) (int, error) {
-	ln, err := net.Listen("tcp", hostPort(host, 0))
-	if err != nil {
-		return 0, fmt.Errorf("connect: find a free port on %s: %w", host, err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/chaosrun/chaosrun/internal/place"
 	"github.com/chaosrun/chaosrun/internal/proc"
 	"github.com/chaosrun/chaosrun/internal/wait"
 )
@@ -88,7 +89,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Port == 0 {
-		p, err := freePort(cfg.Host)
+		p, err := place.FreePort(cfg.Host)
 		if err != nil {
 			return nil, err
 		}
@@ -377,14 +378,4 @@ func versionOf(bin string) int {
 func isExec(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
-}
-
-// freePort returns a TCP port free on host now.
-func freePort(host string) (int, error) {
-	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return 0, fmt.Errorf("pg: find a free port on %s: %w", host, err)
-	}
-	defer func() { _ = ln.Close() }()
-	return ln.Addr().(*net.TCPAddr).Port, nil
 }
