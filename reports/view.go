@@ -328,19 +328,20 @@ func generationRows(duplicates, replays []result.GenCount) []generationRow {
 // writerRow is one line of the table of writers at the sink: a Kafka
 // producer id and epoch, and what it wrote.
 type writerRow struct {
-	Producer, Epoch, Kind, Attempted, Visible, Aborted, First, Last string
+	Producer, Epoch, Kind, Attempted, Visible, Aborted, AfterFenced, First, Last string
 }
 
 func newWriterRow(w result.SinkWriter) writerRow {
 	row := writerRow{
-		Producer:  fmt.Sprint(w.ProducerID),
-		Epoch:     fmt.Sprint(w.Epoch),
-		Kind:      "idempotent",
-		Attempted: num(w.Attempted),
-		Visible:   num(w.Visible),
-		Aborted:   num(w.Aborted),
-		First:     rel(w.FirstMs),
-		Last:      rel(w.LastMs),
+		Producer:    fmt.Sprint(w.ProducerID),
+		Epoch:       fmt.Sprint(w.Epoch),
+		Kind:        "idempotent",
+		Attempted:   num(w.Attempted),
+		Visible:     num(w.Visible),
+		Aborted:     num(w.Aborted),
+		AfterFenced: num(w.VisibleAfterFenced),
+		First:       rel(w.FirstMs),
+		Last:        rel(w.LastMs),
 	}
 	switch {
 	case w.ProducerID < 0:

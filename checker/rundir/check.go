@@ -73,7 +73,7 @@ func CheckRunDir(dir string, slos checker.SLOs, info Info) (*result.Result, erro
 	if err != nil {
 		return nil, err
 	}
-	torn, err := feed(c, in.changes, in.records)
+	torn, err := feed(c, in.changes, in.records, in.writerIndex())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s or %s: %w", ErrInput, SinkRecordsFile, ChangeLogPath, err)
 	}
@@ -273,13 +273,16 @@ func (in *inputs) addWriters(res *result.Result) {
 	for _, w := range in.writers.Writers {
 		res.SinkWriters = append(res.SinkWriters, result.SinkWriter{
 			ProducerID: w.ProducerID, Epoch: w.Epoch, Transactional: w.Transactional,
-			Attempted: w.Attempted, Visible: w.Visible, Aborted: w.Aborted,
+			Attempted: w.Attempted, Visible: w.Visible, Aborted: w.Aborted, VisibleAfterFenced: w.VisibleAfterFenced,
 			FirstAppend: w.FirstAppend, FirstMs: w.FirstAppend.Sub(start).Milliseconds(),
 			LastAppend: w.LastAppend, LastMs: w.LastAppend.Sub(start).Milliseconds(),
 		})
 	}
 	attempted, visible, aborted := in.writers.Totals()
 	res.Counters.Attempted, res.Counters.Aborted = attempted, aborted
+	for _, w := range in.writers.Writers {
+		res.Counters.VisibleAfterFenced += w.VisibleAfterFenced
+	}
 	if in.writers.Error != "" {
 		addEnvError(res, fmt.Sprintf("the writer scan of %s is incomplete (%s): its counts cover part of the topic", in.writers.Topic, in.writers.Error))
 		return
@@ -320,4 +323,13 @@ func onlyChangefeed(grants []checker.EpochGrant) string {
 		}
 	}
 	return name
+}
+
+// writerIndex attributes the dump's records to the writers the writer scan
+// found, for targets whose records name no writer (nil without a scan).
+func (in *inputs) writerIndex() WriterIndex {
+	if !in.haveWriters {
+		return nil
+	}
+	return in.writers.Index()
 }

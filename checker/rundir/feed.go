@@ -20,7 +20,9 @@ var errStopped = errors.New("rundir: feed stopped")
 // time), but decodes each file on a goroutine of its own: decoding costs
 // more than checking, and the two files decode in parallel. torn reports a
 // torn last record, which is not an error: every complete one was fed.
-func feed(c *checker.Checker, changes, records io.Reader) (torn bool, err error) {
+// A record that names no writer (Node) is attributed to its Kafka writer
+// through writers, when there are any.
+func feed(c *checker.Checker, changes, records io.Reader, writers WriterIndex) (torn bool, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	recs := make(chan []checker.Record, 8)
@@ -72,6 +74,9 @@ func feed(c *checker.Checker, changes, records io.Reader) (torn bool, err error)
 			for ok && checker.PhysicalMs(ch.CommitTs) <= at {
 				c.AddChange(ch)
 				ch, ok = nextChange()
+			}
+			if r.Node == "" && writers != nil {
+				r.Node = writers.WriterOf(r.Partition, r.Offset)
 			}
 			c.Add(r)
 		}

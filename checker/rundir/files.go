@@ -1,8 +1,11 @@
 package rundir
 
 import (
+	"cmp"
 	"errors"
+	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -149,6 +152,67 @@ type WriterCount struct {
 	Aborted       int64     `json:"aborted"`
 	FirstAppend   time.Time `json:"first_append"`
 	LastAppend    time.Time `json:"last_append"`
+	// VisibleAfterFenced counts the visible records this writer appended
+	// after a newer epoch of its producer id first appended: a fenced
+	// generation's writes that readers still see (transactional ids only;
+	// the broker should make it 0).
+	VisibleAfterFenced int64 `json:"visible_after_fenced"`
+	// Runs are the offsets of its visible records, so that a record of the
+	// dump can be attributed to the writer that wrote it.
+	Runs []OffsetRun `json:"runs,omitempty"`
+}
+
+// OffsetRun is a range of offsets [From, To] of one partition.
+type OffsetRun struct {
+	Partition int32 `json:"partition"`
+	From      int64 `json:"from"`
+	To        int64 `json:"to"`
+}
+
+// Name names the writer in the checker's terms (a record's node): the
+// producer id and epoch.
+func (w WriterCount) Name() string {
+	if w.ProducerID == NoProducer {
+		return "producer none"
+	}
+	return fmt.Sprintf("producer %d.%d", w.ProducerID, w.Epoch)
+}
+
+// WriterIndex finds the writer of a record by partition and offset.
+type WriterIndex map[int32][]writerRun
+
+type writerRun struct {
+	from, to int64
+	name     string
+}
+
+// Index returns the writers' visible runs, for WriterOf.
+func (w SinkWriters) Index() WriterIndex {
+	ix := WriterIndex{}
+	for _, c := range w.Writers {
+		for _, r := range c.Runs {
+			ix[r.Partition] = append(ix[r.Partition], writerRun{r.From, r.To, c.Name()})
+		}
+	}
+	for _, runs := range ix {
+		slices.SortFunc(runs, func(a, b writerRun) int { return cmp.Compare(a.from, b.from) })
+	}
+	return ix
+}
+
+// WriterOf names the writer of the record at offset of partition p, or ""
+// when no scanned run holds it.
+func (ix WriterIndex) WriterOf(p int32, offset int64) string {
+	runs := ix[p]
+	i, _ := slices.BinarySearchFunc(runs, offset, func(r writerRun, off int64) int { return cmp.Compare(r.from, off) })
+	// runs[i-1] is the last run starting at or before offset (i when equal).
+	if i < len(runs) && runs[i].from == offset {
+		return runs[i].name
+	}
+	if i > 0 && runs[i-1].to >= offset {
+		return runs[i-1].name
+	}
+	return ""
 }
 
 // Totals sums the writers' counts.

@@ -35,17 +35,37 @@ type writerKey struct {
 // writerScan attributes data records to their writer generation.
 type writerScan struct {
 	writers map[writerKey]*rundir.WriterCount
+	// visible are each writer's visible batches, by append time, for
+	// VisibleAfterFenced.
+	visible map[writerKey][]appended
+	// last is the writer of the last data batch seen in each partition, so
+	// that consecutive batches of one writer make one run.
+	last map[int32]writerKey
 	// problem is the first inconsistency in the broker's account.
 	problem string
 }
 
+// appended is a visible batch: n records appended at at.
+type appended struct {
+	at time.Time
+	n  int64
+}
+
+// span is where a batch's counted records are: partition p, offsets
+// [from, to].
+type span struct {
+	p        int32
+	from, to int64
+}
+
 func newWriterScan() *writerScan {
-	return &writerScan{writers: map[writerKey]*rundir.WriterCount{}}
+	return &writerScan{writers: map[writerKey]*rundir.WriterCount{}, visible: map[writerKey][]appended{}, last: map[int32]writerKey{}}
 }
 
 // add counts n data records of writer (pid, epoch) from one batch
-// appended at at; a negative pid is NoProducer.
-func (s *writerScan) add(pid int64, epoch int16, txn bool, at time.Time, n int64, aborted bool) {
+// appended at at, whose counted records are at sp; a negative pid is
+// NoProducer.
+func (s *writerScan) add(pid int64, epoch int16, txn bool, at time.Time, n int64, aborted bool, sp span) {
 	if n == 0 {
 		return
 	}
@@ -60,10 +80,18 @@ func (s *writerScan) add(pid int64, epoch int16, txn bool, at time.Time, n int64
 	}
 	w.Transactional = w.Transactional || txn
 	w.Attempted += n
+	prev, hasPrev := s.last[sp.p]
+	s.last[sp.p] = k
 	if aborted {
 		w.Aborted += n
 	} else {
 		w.Visible += n
+		s.visible[k] = append(s.visible[k], appended{at, n})
+		if r := len(w.Runs) - 1; hasPrev && prev == k && r >= 0 && w.Runs[r].Partition == sp.p {
+			w.Runs[r].To = sp.to
+		} else {
+			w.Runs = append(w.Runs, rundir.OffsetRun{Partition: sp.p, From: sp.from, To: sp.to})
+		}
 	}
 	if at.Before(w.FirstAppend) {
 		w.FirstAppend = at
@@ -73,11 +101,27 @@ func (s *writerScan) add(pid int64, epoch int16, txn bool, at time.Time, n int64
 	}
 }
 
-// result returns the writers ordered by producer id and epoch.
+// result returns the writers ordered by producer id and epoch, each with
+// the visible records it appended after a newer epoch of its producer id
+// first appended.
 func (s *writerScan) result() []rundir.WriterCount {
 	out := make([]rundir.WriterCount, 0, len(s.writers))
-	for _, w := range s.writers {
-		out = append(out, *w)
+	for k, w := range s.writers {
+		c := *w
+		if k.pid != rundir.NoProducer {
+			var newer time.Time
+			for k2, w2 := range s.writers {
+				if k2.pid == k.pid && k2.epoch > k.epoch && (newer.IsZero() || w2.FirstAppend.Before(newer)) {
+					newer = w2.FirstAppend
+				}
+			}
+			for _, a := range s.visible[k] {
+				if !newer.IsZero() && a.at.After(newer) {
+					c.VisibleAfterFenced += a.n
+				}
+			}
+		}
+		out = append(out, c)
 	}
 	slices.SortFunc(out, func(a, b rundir.WriterCount) int {
 		return cmp.Or(cmp.Compare(a.ProducerID, b.ProducerID), cmp.Compare(a.Epoch, b.Epoch))
@@ -92,7 +136,7 @@ func (s *writerScan) result() []rundir.WriterCount {
 // aborted transaction from the first batch that reaches the listed first
 // offset until that producer's next control batch; a transactional data
 // batch of such a producer is aborted. Control batches hold no data.
-func (s *writerScan) block(block *sarama.FetchResponseBlock, from, to int64) (next int64) {
+func (s *writerScan) block(block *sarama.FetchResponseBlock, p int32, from, to int64) (next int64) {
 	next = from
 	pending := slices.Clone(block.AbortedTransactions)
 	slices.SortFunc(pending, func(a, b *sarama.AbortedTransaction) int { return cmp.Compare(a.FirstOffset, b.FirstOffset) })
@@ -106,7 +150,7 @@ func (s *writerScan) block(block *sarama.FetchResponseBlock, from, to int64) (ne
 			}
 			for _, m := range rs.MsgSet.Messages {
 				if m.Offset >= from && m.Offset < to {
-					s.add(rundir.NoProducer, rundir.NoProducer, false, m.Msg.Timestamp.UTC(), 1, false)
+					s.add(rundir.NoProducer, rundir.NoProducer, false, m.Msg.Timestamp.UTC(), 1, false, span{p, m.Offset, m.Offset})
 				}
 				next = max(next, m.Offset+1)
 			}
@@ -135,12 +179,17 @@ func (s *writerScan) block(block *sarama.FetchResponseBlock, from, to int64) (ne
 			continue
 		}
 		var n int64
+		sp := span{p: p, from: -1}
 		for _, r := range b.Records {
 			if off := b.FirstOffset + r.OffsetDelta; off >= from && off < to {
 				n++
+				if sp.from < 0 {
+					sp.from = off
+				}
+				sp.to = off
 			}
 		}
-		s.add(b.ProducerID, b.ProducerEpoch, b.IsTransactional, b.MaxTimestamp.UTC(), n, b.IsTransactional && aborted[b.ProducerID])
+		s.add(b.ProducerID, b.ProducerEpoch, b.IsTransactional, b.MaxTimestamp.UTC(), n, b.IsTransactional && aborted[b.ProducerID], sp)
 		next = max(next, last+1)
 	}
 	return next
@@ -189,7 +238,7 @@ func scanPartition(ctx context.Context, client sarama.Client, topic string, p in
 		if !errors.Is(block.Err, sarama.ErrNoError) {
 			return from, fmt.Errorf("fetch %s/%d at %d: %w", topic, p, from, block.Err)
 		}
-		next := s.block(block, from, to)
+		next := s.block(block, p, from, to)
 		if next <= from {
 			if stuck++; stuck >= maxProbeFetches {
 				return from, fmt.Errorf("%s/%d: no batch at %d below %d (last stable offset %d)", topic, p, from, to, block.LastStableOffset)

@@ -60,7 +60,7 @@ func TestWriterScanAbortRanges(t *testing.T) {
 		},
 	}
 	s := newWriterScan()
-	next := s.block(block, 0, 100)
+	next := s.block(block, 0, 0, 100)
 	assert.EqualValues(t, 22, next)
 	assert.Empty(t, s.problem)
 	assert.Equal(t, map[[2]int64][3]int64{
@@ -85,7 +85,7 @@ func TestWriterScanRange(t *testing.T) {
 	cut.RecordBatch.PartialTrailingRecord = true
 	block := &sarama.FetchResponseBlock{RecordsSet: []*sarama.Records{data(0, 5, 3, 0, false), data(5, 5, 3, 0, false), cut}}
 	s := newWriterScan()
-	assert.EqualValues(t, 10, s.block(block, 2, 8))
+	assert.EqualValues(t, 10, s.block(block, 0, 2, 8))
 	assert.Equal(t, map[[2]int64][3]int64{{3, 0}: {6, 6, 0}}, counts(s.result()))
 }
 
@@ -97,6 +97,49 @@ func TestWriterScanCommitOfAbortedTxn(t *testing.T) {
 		RecordsSet:          []*sarama.Records{data(0, 2, 5, 0, true), marker(2, 5, 0, 1)},
 	}
 	s := newWriterScan()
-	s.block(block, 0, 3)
+	s.block(block, 0, 0, 3)
 	assert.Contains(t, s.problem, "lists as aborted")
+}
+
+// TestWriterScanRunsAndFenced records each writer's visible offsets as
+// runs (consecutive batches of one writer merge; another writer's batch in
+// between splits them; aborted batches are not runs) and counts the visible
+// records a generation appended after a newer epoch of its producer id
+// first appended.
+func TestWriterScanRunsAndFenced(t *testing.T) {
+	block := &sarama.FetchResponseBlock{
+		AbortedTransactions: []*sarama.AbortedTransaction{{ProducerID: 5, FirstOffset: 9}},
+		RecordsSet: []*sarama.Records{
+			data(0, 2, 5, 0, true), // 0-1
+			data(2, 2, 5, 0, true), // 2-3: one run with 0-1
+			marker(4, 5, 0, 1),
+			data(5, 2, 8, 0, false), // 5-6: another writer
+			data(7, 1, 5, 1, true),  // 7: epoch 1 appears at t0+7ms
+			marker(8, 5, 1, 1),
+			data(9, 2, 5, 1, true), // 9-10 aborted: no run
+			marker(11, 5, 1, 0),
+			data(12, 2, 5, 0, true), // 12-13: epoch 0 visible after epoch 1 began
+			marker(14, 5, 0, 1),
+		},
+	}
+	s := newWriterScan()
+	s.block(block, 3, 0, 100)
+	require.Empty(t, s.problem)
+	byKey := map[[2]int64]rundir.WriterCount{}
+	for _, w := range s.result() {
+		byKey[[2]int64{w.ProducerID, int64(w.Epoch)}] = w
+	}
+	assert.Equal(t, []rundir.OffsetRun{{Partition: 3, From: 0, To: 3}, {Partition: 3, From: 12, To: 13}}, byKey[[2]int64{5, 0}].Runs)
+	assert.Equal(t, []rundir.OffsetRun{{Partition: 3, From: 7, To: 7}}, byKey[[2]int64{5, 1}].Runs)
+	assert.EqualValues(t, 2, byKey[[2]int64{5, 0}].VisibleAfterFenced, "records 12-13 of the superseded epoch")
+	assert.Zero(t, byKey[[2]int64{5, 1}].VisibleAfterFenced)
+
+	sw := rundir.SinkWriters{Writers: s.result()}
+	ix := sw.Index()
+	assert.Equal(t, "producer 5.0", ix.WriterOf(3, 2))
+	assert.Equal(t, "producer 8.0", ix.WriterOf(3, 6))
+	assert.Equal(t, "producer 5.1", ix.WriterOf(3, 7))
+	assert.Equal(t, "", ix.WriterOf(3, 9), "aborted")
+	assert.Equal(t, "producer 5.0", ix.WriterOf(3, 13))
+	assert.Equal(t, "", ix.WriterOf(4, 0))
 }

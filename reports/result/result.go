@@ -112,16 +112,20 @@ type Result struct {
 // its first and last batch (the producer's create time on a CreateTime
 // topic).
 type SinkWriter struct {
-	ProducerID    int64     `json:"producer_id"`
-	Epoch         int16     `json:"epoch"`
-	Transactional bool      `json:"transactional"`
-	Attempted     int64     `json:"attempted"`
-	Visible       int64     `json:"visible"`
-	Aborted       int64     `json:"aborted"`
-	FirstAppend   time.Time `json:"first_append"`
-	FirstMs       int64     `json:"first_ms"`
-	LastAppend    time.Time `json:"last_append"`
-	LastMs        int64     `json:"last_ms"`
+	ProducerID    int64 `json:"producer_id"`
+	Epoch         int16 `json:"epoch"`
+	Transactional bool  `json:"transactional"`
+	Attempted     int64 `json:"attempted"`
+	Visible       int64 `json:"visible"`
+	Aborted       int64 `json:"aborted"`
+	// VisibleAfterFenced are the visible records it appended after a newer
+	// epoch of its producer id first appended (a fenced generation's writes
+	// that readers see; the broker should make it 0).
+	VisibleAfterFenced int64     `json:"visible_after_fenced"`
+	FirstAppend        time.Time `json:"first_append"`
+	FirstMs            int64     `json:"first_ms"`
+	LastAppend         time.Time `json:"last_append"`
+	LastMs             int64     `json:"last_ms"`
 }
 
 // Timings bounds the observed window. Start is the origin of every *_ms field.
@@ -385,6 +389,8 @@ type Counters struct {
 	// killed writer's); both from the tailer's writer scan, 0 without it.
 	Attempted int64 `json:"attempted,omitempty"`
 	Aborted   int64 `json:"aborted,omitempty"`
+	// VisibleAfterFenced sums the writers' VisibleAfterFenced.
+	VisibleAfterFenced int64 `json:"visible_after_fenced,omitempty"`
 }
 
 // GenCount is a number of records attributed to one generation (epoch, node).
