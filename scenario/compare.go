@@ -85,6 +85,11 @@ func WriteComparison(dir string, p Plan, e Expect, arms []Arm) error {
 
 	var h strings.Builder
 	fmt.Fprintf(&h, "<!doctype html><html><head><meta charset=\"utf-8\"><title>chaosrun compare: %s</title>", html.EscapeString(p.Scenario.Name))
+	// NB: the reports' own style first, so that the lag charts copied from
+	// them draw as they do there (their SVG is styled by class).
+	if len(arms) > 0 {
+		h.WriteString(reportStyle(filepath.Join(arms[0].Dir, "report.html")))
+	}
 	h.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}h2{margin-top:2em}</style></head><body>")
 	fmt.Fprintf(&h, "<h1>chaosrun compare: %s (seed %d)</h1><p><em>%s</em></p><p><strong>Verdict:</strong> %s.</p>",
 		html.EscapeString(p.Scenario.Name), p.Seed, html.EscapeString(Disclaimer), strings.ReplaceAll(html.EscapeString(verdict), "**", ""))
@@ -113,7 +118,19 @@ func WriteComparison(dir string, p Plan, e Expect, arms []Arm) error {
 	return nil
 }
 
-var svgRe = regexp.MustCompile(`(?s)<svg.*?</svg>`)
+var (
+	svgRe   = regexp.MustCompile(`(?s)<svg.*?</svg>`)
+	styleRe = regexp.MustCompile(`(?s)<style>.*?</style>`)
+)
+
+// reportStyle returns the style sheet of a report ("" without one).
+func reportStyle(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(styleRe.Find(b))
+}
 
 // firstSVG returns the first inline SVG (the lag chart) of a report.
 func firstSVG(path string) string {
@@ -180,6 +197,18 @@ func compareRows(arms []Arm) [][]string {
 		row("Stale messages accepted", func(r *result.Result) string { return fmt.Sprint(r.Counters.StaleMessagesAccepted) }),
 		row("Lost rows", func(r *result.Result) string { return fmt.Sprint(r.Counters.Missing) }),
 		row("Duplicate rows", func(r *result.Result) string { return fmt.Sprint(r.Counters.Duplicates) }),
+		row("Aborted records (writer scan)", func(r *result.Result) string {
+			if len(r.SinkWriters) == 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%d of %d attempted", r.Counters.Aborted, r.Counters.Attempted)
+		}),
+		row("Visible after fenced", func(r *result.Result) string {
+			if len(r.SinkWriters) == 0 {
+				return "—"
+			}
+			return fmt.Sprint(r.Counters.VisibleAfterFenced)
+		}),
 		row("Peak lag", func(r *result.Result) string { return ms(r.Lag.MaxLagMs) }),
 	}
 }
