@@ -30,6 +30,12 @@ func ParsePolicy(s string) (Policy, error) {
 	}
 }
 
+// Defends reports whether p is the arm with the defence on. A target whose
+// defence is not this package's rules (Kafka Connect's exactly-once source
+// support for the debezium target) turns its own on or off through it, so
+// that only this package tells the arms apart.
+func (p Policy) Defends() bool { return p == Epoch }
+
 // Verdict is what a receiver must do with an incoming message.
 type Verdict int
 

@@ -687,3 +687,9 @@ func TestNextEpoch(t *testing.T) {
 		assert.Equalf(t, tc.next, next, "NextEpoch(%d, %d)", tc.candidate, tc.persisted)
 	}
 }
+
+// TestPolicyDefends: only the epoch policy is the arm with the defence on.
+func TestPolicyDefends(t *testing.T) {
+	assert.True(t, Epoch.Defends())
+	assert.False(t, Off.Defends())
+}
