@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,18 +180,26 @@ const maxBatch = 2000
 
 // runDispatcher pulls the span's feed from startTs and writes every row to
 // Kafka; its checkpoint advances to a resolved ts only after every row up to
-// it is acknowledged. Any failure reopens the feed from the checkpoint, so
-// rows may be written twice but never skipped.
+// it is acknowledged (in txn mode: committed, one transaction per batch up
+// to a resolved ts, so a watermark computed from checkpoints only covers
+// committed rows). Any failure reopens the feed from the checkpoint, so
+// rows may be written twice but never skipped. A writer fenced by the
+// broker stops the dispatcher for good: no retry and no new producer, which
+// would fence the newer writer of the span back.
 func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint64) {
-	prod := m.producer(ctx)
-	if prod == nil {
+	txnID := spanTxnID(m.cf, d.span)
+	w := m.openWriter(ctx, txnID)
+	if w == nil {
 		return
 	}
+	defer w.close()
 	checkpoint := startTs
 	log := m.n.log.With("changefeed", m.cf, "dispatcher", d.id)
 	for ctx.Err() == nil {
-		stream, err := m.n.up.EventFeed(ctx, d.span, checkpoint)
+		fctx, endFeed := context.WithCancel(ctx)
+		stream, err := m.n.up.EventFeed(fctx, d.span, checkpoint)
 		if err != nil {
+			endFeed()
 			log.Debug("open feed failed; retrying", "err", err)
 			_ = wait.Sleep(ctx, 200*time.Millisecond)
 			continue
@@ -221,7 +230,13 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 				continue
 			}
 			if len(pending) > 0 {
-				if !m.produceAll(ctx, prod, pending) {
+				if err := w.write(ctx, pending); err != nil {
+					if errors.Is(err, kafka.ErrFenced) {
+						endFeed()
+						m.fenced(d.id, txnID, err)
+						return
+					}
+					log.Debug("write failed; retrying from the checkpoint", "from", checkpoint, "err", err)
 					break
 				}
 				m.n.met.rowsWritten.WithLabelValues(m.cf).Add(float64(len(pending)))
@@ -232,6 +247,7 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 				m.progress(d, checkpoint)
 			}
 		}
+		endFeed()
 		if ctx.Err() == nil {
 			_ = wait.Sleep(ctx, 100*time.Millisecond)
 		}
@@ -288,6 +304,13 @@ func (m *manager) watermarkWriter() {
 	if prod == nil {
 		return
 	}
+	txnID := watermarkTxnID(m.cf)
+	var w batchWriter // opened at the first watermark
+	defer func() {
+		if w != nil {
+			w.close()
+		}
+	}()
 	for {
 		var e wmRequest
 		select {
@@ -308,7 +331,18 @@ func (m *manager) watermarkWriter() {
 			m.n.log.Error("watermark: encode", "err", err)
 			continue
 		}
-		if m.produceAll(m.ctx, prod, msgs) {
+		if w == nil {
+			if w = m.openWriter(m.ctx, txnID); w == nil {
+				return
+			}
+		}
+		if err := w.write(m.ctx, msgs); err != nil {
+			if errors.Is(err, kafka.ErrFenced) {
+				m.fenced("", txnID, err)
+				return
+			}
+			m.n.log.Debug("watermark: write", "ts", e.Ts, "err", err)
+		} else {
 			m.mu.Lock()
 			m.lastWM = e.Ts
 			m.mu.Unlock()
