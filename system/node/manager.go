@@ -298,7 +298,8 @@ func (m *manager) writeWatermark(_ context.Context, e roles.WriteWatermark) {
 }
 
 // watermarkWriter broadcasts requested watermarks to every partition, one at
-// a time and in increasing order.
+// a time and in increasing order. In txn mode each broadcast is one
+// transaction of the producer <cf>/watermark.
 func (m *manager) watermarkWriter() {
 	prod := m.producer(m.ctx)
 	if prod == nil {
@@ -306,6 +307,13 @@ func (m *manager) watermarkWriter() {
 	}
 	txnID := watermarkTxnID(m.cf)
 	var w batchWriter // opened at the first watermark
+	// fencedAt is the epoch of the request whose write the broker fenced
+	// (0: never fenced). The fenced producer is never used again, and
+	// requests of that epoch or older are dropped: the node's maintainer is
+	// superseded. A request of a newer epoch is a later generation's
+	// maintainer on this node (the manager outlives takeovers), which opens
+	// a producer of its own, fencing in turn whoever wrote in between.
+	var fencedAt uint64
 	defer func() {
 		if w != nil {
 			w.close()
@@ -318,7 +326,7 @@ func (m *manager) watermarkWriter() {
 		case <-m.ctx.Done():
 			return
 		}
-		if e.Ts <= m.lastWatermark() {
+		if e.Ts <= m.lastWatermark() || e.Epoch <= fencedAt {
 			continue
 		}
 		parts, err := prod.Partitions(m.topic)
@@ -339,7 +347,9 @@ func (m *manager) watermarkWriter() {
 		if err := w.write(m.ctx, msgs); err != nil {
 			if errors.Is(err, kafka.ErrFenced) {
 				m.fenced("", txnID, err)
-				return
+				w.close()
+				w, fencedAt = nil, e.Epoch
+				continue
 			}
 			m.n.log.Debug("watermark: write", "ts", e.Ts, "err", err)
 		} else {
