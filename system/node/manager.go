@@ -39,6 +39,9 @@ type manager struct {
 	prod  *kafka.Producer
 
 	wmWant chan wmRequest // latest watermark to write (size 1)
+	// newWriter opens the writer of a transactional id (openWriter; tests
+	// replace it).
+	newWriter func(ctx context.Context, txnID string) batchWriter
 
 	mu          sync.Mutex
 	dispatchers map[string]*dispatcher
@@ -68,6 +71,7 @@ func (n *node) openManager(ctx context.Context, e roles.OpenManager) {
 	m := &manager{n: n, cf: e.Changefeed, topic: TopicOf(e.Changefeed), node: n.id,
 		ctx: mctx, cancel: cancel, ready: make(chan struct{}), wmWant: make(chan wmRequest, 1),
 		dispatchers: map[string]*dispatcher{}}
+	m.newWriter = m.openWriter
 	m.setEpoch(e.Epoch)
 	n.managers[e.Changefeed] = m
 	m.wg.Add(2)
@@ -188,7 +192,7 @@ const maxBatch = 2000
 // would fence the newer writer of the span back.
 func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint64) {
 	txnID := spanTxnID(m.cf, d.span)
-	w := m.openWriter(ctx, txnID)
+	w := m.newWriter(ctx, txnID)
 	if w == nil {
 		return
 	}
@@ -340,7 +344,7 @@ func (m *manager) watermarkWriter() {
 			continue
 		}
 		if w == nil {
-			if w = m.openWriter(m.ctx, txnID); w == nil {
+			if w = m.newWriter(m.ctx, txnID); w == nil {
 				return
 			}
 		}
