@@ -30,6 +30,12 @@ func ParsePolicy(s string) (Policy, error) {
 	}
 }
 
+// Fences reports whether p is the fixed arm. A target whose fencing is a
+// setting of its own rather than these rules (Kafka Connect's exactly-once
+// source support, for the debezium target) turns the setting on by it, so
+// that this package stays the only one that branches on the policy.
+func (p Policy) Fences() bool { return p == Epoch }
+
 // Verdict is what a receiver must do with an incoming message.
 type Verdict int
 

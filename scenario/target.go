@@ -36,7 +36,7 @@ func newTarget(sc Scenario, opt RunOptions) (target.Target, error) {
 			return nil, err
 		}
 		return debezium.New(debezium.Config{Workers: top.Nodes, Tables: w.Tables(), Connector: top.Changefeed,
-			EOS: opt.Policy == fencing.Epoch, KafkaBrokers: top.KafkaBrokers}), nil
+			EOS: opt.Policy.Fences(), KafkaBrokers: top.KafkaBrokers}), nil
 	}
 	return nil, fmt.Errorf("unknown target %q (want %s or %s)", sc.Target, TargetCDC, TargetDebezium)
 }
@@ -45,7 +45,7 @@ func newTarget(sc Scenario, opt RunOptions) (target.Target, error) {
 // exactly-once source support (KIP-618), which fences a zombie task's
 // producer through its transactional id; off is the default, without it.
 func eosMode(p fencing.Policy) string {
-	if p == fencing.Epoch {
+	if p.Fences() {
 		return "eos=enabled"
 	}
 	return "eos=disabled"
