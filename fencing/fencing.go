@@ -30,11 +30,11 @@ func ParsePolicy(s string) (Policy, error) {
 	}
 }
 
-// Defends reports whether p is the arm with the defence on. A target whose
-// defence is not this package's rules (Kafka Connect's exactly-once source
-// support for the debezium target) turns its own on or off through it, so
-// that only this package tells the arms apart.
-func (p Policy) Defends() bool { return p == Epoch }
+// Fences reports whether p is the fixed arm. A target whose fencing is a
+// setting of its own rather than these rules (Kafka Connect's exactly-once
+// source support, for the debezium target) turns the setting on by it, so
+// that this package stays the only one that branches on the policy.
+func (p Policy) Fences() bool { return p == Epoch }
 
 // Verdict is what a receiver must do with an incoming message.
 type Verdict int

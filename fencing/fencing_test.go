@@ -59,3 +59,9 @@ func TestDecisionString(t *testing.T) {
 		d.String())
 	assert.False(t, d.Acts())
 }
+
+func TestPolicyFences(t *testing.T) {
+	if !Epoch.Fences() || Off.Fences() {
+		t.Fatalf("Fences: epoch %v, off %v; want true, false", Epoch.Fences(), Off.Fences())
+	}
+}

@@ -688,8 +688,3 @@ func TestNextEpoch(t *testing.T) {
 	}
 }
 
-// TestPolicyDefends: only the epoch policy is the arm with the defence on.
-func TestPolicyDefends(t *testing.T) {
-	assert.True(t, Epoch.Defends())
-	assert.False(t, Off.Defends())
-}

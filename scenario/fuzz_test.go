@@ -90,6 +90,8 @@ func corpusSeeds(t *testing.T) map[string]string {
 		"binary":           "name: !!binary eA==\ndescription: !!binary /w==\n",
 		"huge-numbers":     "name: h\nseed: 9223372036854775807\nworkload: {rate: 1e308, workers: 99999999999999999999}\n",
 		"repeat-flapping":  "name: f\nfaults:\n  - {kind: one-way-out, target: upstream, links: [peers, kafka], at: 0s..1s, duration: 100ms..900ms, repeat: {count: 100, every: 1s..2s}}\n",
+		"sink-txn":         "name: s\nsink: txn\n",
+		"sink-broken":      "name: s\ntarget: debezium\nsink: transactional\n",
 		"kill-restart-new": "name: k\nfaults:\n  - {kind: kill-restart, target: node:1, duration: 1s, restart: new-id}\n",
 		"network-kinds": "name: n\nfaults:\n  - {kind: hold, target: owner, links: [peers], at: 1s, duration: 2s}\n" +
 			"  - {kind: delay, target: owner, links: [meta, upstream], delay: 250ms, at: 2s, duration: 500ms..1s}\n" +

@@ -42,6 +42,9 @@ type RunOptions struct {
 	// Policy and SelfFence are passed to every node.
 	Policy    fencing.Policy
 	SelfFence bool
+	// Sink, when set, overrides the scenario's sink mode (idempotent or
+	// txn; cdc target only).
+	Sink string
 	// Binary is the chaosrun executable with the role subcommands (default:
 	// this process's executable).
 	Binary string
@@ -708,6 +711,9 @@ func (r *runner) fencingMode() string {
 	m := r.opt.Policy.String()
 	if r.opt.SelfFence {
 		m += "+self-fence"
+	}
+	if s := SinkOf(r.sc, r.opt.Sink); s != SinkIdempotent {
+		m += " sink=" + s
 	}
 	return m + " (" + r.opt.Backend + ")"
 }

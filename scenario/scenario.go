@@ -24,7 +24,14 @@ type Scenario struct {
 	// Target is the system under test: cdc (the control plane in system/,
 	// the default) or debezium (Debezium Postgres on a Kafka Connect
 	// cluster of topology.nodes workers).
-	Target   string   `yaml:"target,omitempty"`
+	Target string `yaml:"target,omitempty"`
+	// Sink is how the cdc target's dispatchers write to Kafka: idempotent
+	// (the default; one idempotent producer per dispatcher manager) or txn
+	// (a transactional producer per table span and one for watermarks, so
+	// the broker fences a superseded writer; the run's tailer then reads
+	// read_committed). The debezium target refuses txn: its exactly-once
+	// support is its own transactional arm. RunOptions.Sink overrides it.
+	Sink     string   `yaml:"sink,omitempty"`
 	Topology Topology `yaml:"topology"`
 	Workload Workload `yaml:"workload"`
 	// Faults are the fault steps, timed from the moment the steady-state
@@ -300,6 +307,25 @@ const (
 	TargetCDC      = "cdc"
 	TargetDebezium = "debezium"
 )
+
+// Sink modes of the cdc target (Scenario.Sink, RunOptions.Sink); empty
+// means SinkIdempotent.
+const (
+	SinkIdempotent = "idempotent"
+	SinkTxn        = "txn"
+)
+
+// SinkOf returns the sink mode a run of sc uses: override (a RunOptions.Sink
+// or --sink) when set, else the scenario's, else SinkIdempotent.
+func SinkOf(sc Scenario, override string) string {
+	switch {
+	case override != "":
+		return override
+	case sc.Sink != "":
+		return sc.Sink
+	}
+	return SinkIdempotent
+}
 
 // MaintainerOf returns the target of the node running cf's maintainer.
 func MaintainerOf(cf string) string { return TargetMaintainerOf + ":" + cf }

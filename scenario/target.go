@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/chaosrun/chaosrun/fencing"
+	"github.com/chaosrun/chaosrun/system/node"
 	"github.com/chaosrun/chaosrun/target"
 	"github.com/chaosrun/chaosrun/target/cdc"
 	"github.com/chaosrun/chaosrun/target/debezium"
@@ -14,21 +15,28 @@ import (
 // for the run's arm.
 func newTarget(sc Scenario, opt RunOptions) (target.Target, error) {
 	top := sc.Topology
+	sink := SinkOf(sc, opt.Sink)
+	if sink != SinkIdempotent && sink != SinkTxn {
+		return nil, fmt.Errorf("unknown sink %q (want %s or %s)", sink, SinkIdempotent, SinkTxn)
+	}
 	switch sc.Target {
 	case "", TargetCDC:
 		return cdc.New(cdc.Config{Nodes: top.Nodes, Tables: top.Tables, Partitions: top.Partitions,
 			KafkaBrokers: top.KafkaBrokers, Changefeed: top.Changefeed, TTL: top.TTL,
-			Policy: opt.Policy, SelfFence: opt.SelfFence}), nil
+			Policy: opt.Policy, SelfFence: opt.SelfFence, Sink: node.SinkMode(sink)}), nil
 	case TargetDebezium:
 		if opt.SelfFence {
 			return nil, fmt.Errorf("--self-fence is a control-plane arm; the %s target has none", TargetDebezium)
+		}
+		if sink == SinkTxn {
+			return nil, fmt.Errorf("--sink %s is a control-plane sink mode; the %s target's transactions are its exactly-once arm (--fencing)", SinkTxn, TargetDebezium)
 		}
 		w, err := workloads.New(sc.Workload.Name, workloads.Options{Tables: top.Tables})
 		if err != nil {
 			return nil, err
 		}
 		return debezium.New(debezium.Config{Workers: top.Nodes, Tables: w.Tables(), Connector: top.Changefeed,
-			EOS: opt.Policy.Defends(), KafkaBrokers: top.KafkaBrokers}), nil
+			EOS: opt.Policy.Fences(), KafkaBrokers: top.KafkaBrokers}), nil
 	}
 	return nil, fmt.Errorf("unknown target %q (want %s or %s)", sc.Target, TargetCDC, TargetDebezium)
 }
@@ -37,7 +45,7 @@ func newTarget(sc Scenario, opt RunOptions) (target.Target, error) {
 // exactly-once source support (KIP-618), which fences a zombie task's
 // producer through its transactional id; off is the default, without it.
 func eosMode(p fencing.Policy) string {
-	if p.Defends() {
+	if p.Fences() {
 		return "eos=enabled"
 	}
 	return "eos=disabled"

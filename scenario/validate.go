@@ -141,6 +141,11 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 	if s.Target != "" && s.Target != TargetCDC && s.Target != TargetDebezium {
 		ps.add(path("target"), "unknown target %q (want %s or %s)", s.Target, TargetCDC, TargetDebezium)
 	}
+	if s.Sink != "" && s.Sink != SinkIdempotent && s.Sink != SinkTxn {
+		ps.add(path("sink"), "unknown sink %q (want %s or %s)", s.Sink, SinkIdempotent, SinkTxn)
+	} else if s.Sink == SinkTxn && s.Target == TargetDebezium {
+		ps.add(path("sink"), "%s is a cdc sink mode; the %s target's transactional arm is its exactly-once support (the fencing arm)", SinkTxn, TargetDebezium)
+	}
 	t := s.Topology
 	tp := func(name string) string { return fieldPath(path("topology"), name) }
 	checkInt(ps, tp("nodes"), t.Nodes, 1, 9)

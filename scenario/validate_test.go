@@ -143,6 +143,7 @@ var problemCases = []problemCase{
 		`"task-worker" is a role of the debezium target, not of cdc`},
 	{"control-plane role on debezium", func(s *Scenario) { s.Target = TargetDebezium }, "faults[0].target",
 		`"owner" is a role of the cdc target, not of debezium`},
+	{"unknown sink", func(s *Scenario) { s.Sink = "transactional" }, "sink", `unknown sink "transactional" (want idempotent or txn)`},
 }
 
 func TestValidateEachProblem(t *testing.T) {
@@ -295,4 +296,40 @@ func TestConnectBuiltinsValidate(t *testing.T) {
 		assert.Equal(t, ExpectPass, s.Expect.On, name)
 		assert.NotEmpty(t, s.Expect.Reason, name)
 	}
+}
+
+// TestValidateSink checks the sink field: empty, idempotent and txn are
+// valid for cdc; the debezium target refuses txn (its exactly-once support
+// is its transactional arm) and accepts idempotent.
+func TestValidateSink(t *testing.T) {
+	for _, sink := range []string{"", SinkIdempotent, SinkTxn} {
+		s := validScenario(t)
+		s.Sink = sink
+		assert.NoError(t, s.Validate(), "sink %q", sink)
+	}
+	s, ok := Lookup("connect-task-worker-isolation")
+	require.True(t, ok)
+	s.Sink = SinkIdempotent
+	assert.NoError(t, s.Validate())
+	s.Sink = SinkTxn
+	ps := problemsOf(t, s.Validate())
+	require.Len(t, ps, 1, "%v", ps)
+	assert.Equal(t, "sink", ps[0].Path)
+	assert.Contains(t, ps[0].Msg, "txn is a cdc sink mode")
+}
+
+// TestSinkOf checks the precedence: the run's override, the scenario's,
+// idempotent.
+func TestSinkOf(t *testing.T) {
+	assert.Equal(t, SinkIdempotent, SinkOf(Scenario{}, ""))
+	assert.Equal(t, SinkTxn, SinkOf(Scenario{Sink: SinkTxn}, ""))
+	assert.Equal(t, SinkIdempotent, SinkOf(Scenario{Sink: SinkTxn}, SinkIdempotent))
+	assert.Equal(t, SinkTxn, SinkOf(Scenario{}, SinkTxn))
+}
+
+// TestParseSink checks that sink is a known YAML field and round-trips.
+func TestParseSink(t *testing.T) {
+	s, err := Parse([]byte("name: txn-baseline\nsink: txn\n"))
+	require.NoError(t, err)
+	assert.Equal(t, SinkTxn, s.Sink)
 }

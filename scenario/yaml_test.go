@@ -63,7 +63,7 @@ func TestParseProblems(t *testing.T) {
 		want []Problem // Path, Line, and a part of Msg
 	}{
 		{"unknown top-level field", "name: x\nnodes: 3\n",
-			[]Problem{{Path: "nodes", Line: 2, Msg: "unknown field (want one of name, description, seed, target, topology, workload, faults, slos, expect, steady, recovery_window, drain_deadline, timeout)"}}},
+			[]Problem{{Path: "nodes", Line: 2, Msg: "unknown field (want one of name, description, seed, target, sink, topology, workload, faults, slos, expect, steady, recovery_window, drain_deadline, timeout)"}}},
 		{"typo", "name: x\ntopology:\n  ndoes: 3\n",
 			[]Problem{{Path: "topology.ndoes", Line: 3, Msg: "did you mean nodes?"}}},
 		{"not a number", "name: x\ntopology: {nodes: three}\n",

@@ -35,10 +35,13 @@ declaration: the known-bad control plane (fencing off) flagged, the fixed one
 passing. If fencing off is not flagged, the comparison says so; it never forces
 a failure.
 
+--sink txn runs every arm with transactional dispatchers (see chaosrun run).
+
 Exit status: 0 declaration met, 1 not met, 3 a run was inconclusive,
 2 harness or input error.`,
 		Example: `  chaosrun compare owner-isolation
-  chaosrun compare owner-isolation --matrix --backend toxiproxy`,
+  chaosrun compare owner-isolation --matrix --backend toxiproxy
+  chaosrun compare stale-bootstrap-in-flight --sink txn`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}

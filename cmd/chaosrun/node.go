@@ -17,6 +17,7 @@ func newNodeCmd() *cobra.Command {
 		meta, kafkaBrokers     string
 		peerRoutes             string
 		fencingFlag, selfFence string
+		sinkFlag               string
 	)
 	cmd := &cobra.Command{
 		Use:   "node",
@@ -26,7 +27,11 @@ func newNodeCmd() *cobra.Command {
 --fencing=epoch (default) applies the maintainer-epoch fencing rules; --fencing=off
 applies the behaviour before the fix (the negative control).
 --self-fence=on stops every local maintainer and writer at once when the etcd
-session is lost and rejoins under a new node id; off (default) keeps them running.`,
+session is lost and rejoins under a new node id; off (default) keeps them running.
+--sink=txn makes every dispatcher write through a transactional producer of its own
+(transactional id <changefeed>/<table>/<startPK>-<endPK>, one transaction per batch up to a
+resolved ts) and the watermark writer through <changefeed>/watermark, so the broker fences
+a superseded writer; idempotent (default) shares one idempotent producer per changefeed.`,
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -42,6 +47,9 @@ session is lost and rejoins under a new node id; off (default) keeps them runnin
 				return &exitError{code: exitHarnessError, err: fmt.Errorf("--self-fence must be on or off, got %q", selfFence)}
 			}
 			cfg.Policy = p
+			if cfg.Sink, err = node.ParseSinkMode(sinkFlag); err != nil {
+				return &exitError{code: exitHarnessError, err: fmt.Errorf("--sink: %w", err)}
+			}
 			cfg.MetaEndpoints = splitList(meta)
 			cfg.KafkaBrokers = splitList(kafkaBrokers)
 			cfg.PeerRoutes = map[string]string{}
@@ -75,6 +83,7 @@ session is lost and rejoins under a new node id; off (default) keeps them runnin
 	f.DurationVar(&cfg.SessionTTL, "ttl", 5*time.Second, "capture lease TTL (owner failover takes about this long)")
 	f.StringVar(&fencingFlag, "fencing", "epoch", "fencing policy: epoch or off")
 	f.StringVar(&selfFence, "self-fence", "off", "on or off: stop everything and rejoin as a new node on etcd session loss")
+	f.StringVar(&sinkFlag, "sink", string(node.SinkIdempotent), "sink mode: idempotent or txn (a transactional producer per span and one for watermarks)")
 	_ = cmd.MarkFlagRequired("id")
 	return cmd
 }

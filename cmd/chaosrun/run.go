@@ -20,6 +20,7 @@ import (
 // runFlags are the flags shared by run and compare.
 type runFlags struct {
 	backend, kafkaProvider, bootstrap, out, planFile, fencingFlag string
+	sink                                                          string
 	nodes                                                         int
 	seed                                                          int64
 	seedSet, selfFence, verbose                                   bool
@@ -35,14 +36,30 @@ func (f *runFlags) register(cmd *cobra.Command, withFencing bool) {
 	fl.StringVar(&f.planFile, "plan", "", "replay the concrete plan saved as plan.json by an earlier run (the scenario argument is then optional)")
 	fl.StringVar(&f.out, "out", "", "run directory (default runs/<timestamp>-<scenario>)")
 	fl.BoolVar(&f.selfFence, "self-fence", false, "nodes stop every local writer and rejoin under a new id when their etcd session is lost")
+	fl.StringVar(&f.sink, "sink", "", "sink mode of the CDC nodes: idempotent or txn (a transactional producer per table span and one for watermarks; the tailer reads read_committed); default: the scenario's sink, else idempotent")
 	fl.BoolVar(&f.verbose, "verbose", false, "log the harness's steps to stderr")
 	if withFencing {
 		fl.StringVar(&f.fencingFlag, "fencing", "epoch", "fencing policy of the nodes: epoch (the fix) or off (the behaviour before it)")
 	}
 }
 
-// plan loads the scenario (built-in name or YAML file) or the saved plan.
+// plan loads the scenario (built-in name or YAML file) or the saved plan,
+// and checks --sink against it.
 func (f *runFlags) plan(cmd *cobra.Command, args []string) (scenario.Plan, error) {
+	p, err := f.loadPlan(cmd, args)
+	if err != nil {
+		return p, err
+	}
+	switch sink := scenario.SinkOf(p.Scenario, f.sink); {
+	case sink != scenario.SinkIdempotent && sink != scenario.SinkTxn:
+		return p, &exitError{code: exitHarnessError, err: fmt.Errorf("--sink must be %s or %s, got %q", scenario.SinkIdempotent, scenario.SinkTxn, f.sink)}
+	case sink == scenario.SinkTxn && p.Scenario.Target == scenario.TargetDebezium:
+		return p, &exitError{code: exitHarnessError, err: fmt.Errorf("--sink %s is a sink mode of the cdc target; %s is a %s scenario (its transactional arm is exactly-once, --fencing)", scenario.SinkTxn, p.Scenario.Name, scenario.TargetDebezium)}
+	}
+	return p, nil
+}
+
+func (f *runFlags) loadPlan(cmd *cobra.Command, args []string) (scenario.Plan, error) {
 	if f.planFile != "" {
 		p, err := scenario.LoadPlan(f.planFile)
 		if err != nil {
@@ -83,7 +100,7 @@ func (f *runFlags) options(cmd *cobra.Command, p scenario.Plan, dir string, poli
 	if fo, ok := out.(*os.File); ok {
 		tty = term.IsTerminal(int(fo.Fd()))
 	}
-	opt := scenario.RunOptions{Plan: p, Dir: dir, Backend: f.backend, Policy: policy, SelfFence: selfFence,
+	opt := scenario.RunOptions{Plan: p, Dir: dir, Backend: f.backend, Policy: policy, SelfFence: selfFence, Sink: f.sink,
 		Progress: out, TTY: tty, Logger: f.logger(cmd)}
 	opt.Kafka.Provider = f.kafkaProvider
 	if f.bootstrap != "" {
@@ -126,6 +143,7 @@ Exit status: 0 pass, 1 fail (an invariant or SLO was violated), 3 inconclusive
 interrupted), 2 harness or input error.`,
 		Example: `  chaosrun run owner-isolation
   chaosrun run owner-isolation --fencing off --backend toxiproxy
+  chaosrun run owner-isolation --sink txn
   chaosrun run my-scenario.yaml --out runs/mine
   chaosrun run --plan runs/20261127-101500-owner-isolation/plan.json`,
 		Args: cobra.MaximumNArgs(1),

@@ -26,13 +26,21 @@ var ErrAborted = errors.New("sink/kafka: transaction aborted")
 // newer instance of its transactional id returns an error wrapping
 // ErrFenced at any step, and stays fenced. The receipts say what became of
 // each record for read_committed consumers: acknowledged only when the
-// transaction committed. Calls must not overlap.
+// transaction committed. When an earlier call could not abort, the next one
+// aborts first. Calls must not overlap.
 func (p *Producer) Transact(ctx context.Context, msgs []evidence.Message) ([]Receipt, error) {
 	if p.cfg.TransactionalID == "" {
 		return nil, fmt.Errorf("transact: the producer has no transactional id: %w", ErrBadConfig)
 	}
 	if err := p.fencedBy.Load(); err != nil {
 		return invisible(make([]Receipt, len(msgs)), *err), *err
+	}
+	if p.ap.TxnStatus()&sarama.ProducerTxnFlagAbortableError != 0 {
+		// The abort of an earlier call failed (the coordinator was out of
+		// reach): finish it first. A fenced producer learns it here.
+		if err := p.ap.AbortTxn(); err != nil {
+			return invisible(make([]Receipt, len(msgs)), err), p.txnError("abort", err)
+		}
 	}
 	if err := p.ap.BeginTxn(); err != nil {
 		return nil, p.txnError("begin", err)

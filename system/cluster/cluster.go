@@ -40,6 +40,8 @@ type Spec struct {
 	// Policy and SelfFence are passed to every node.
 	Policy    fencing.Policy
 	SelfFence bool
+	// Sink is the nodes' sink mode (default node.SinkIdempotent).
+	Sink node.SinkMode
 	// Placement decides where each process runs and how the others reach
 	// it (default Loopback{}).
 	Placement place.Placement
@@ -220,6 +222,10 @@ func (c *Cluster) nodeArgs(ctx context.Context, name, id string) ([]string, erro
 	if c.Spec.SelfFence {
 		selfFence = "on"
 	}
+	sink := c.Spec.Sink
+	if sink == "" {
+		sink = node.SinkIdempotent
+	}
 	pl := c.Spec.Placement
 	metaAddr, err := pl.Route(ctx, name, "meta", c.Meta.Ready["addr"])
 	if err != nil {
@@ -244,7 +250,8 @@ func (c *Cluster) nodeArgs(ctx context.Context, name, id string) ([]string, erro
 		"--listen", c.peerAddrs[name], "--metrics", pl.Host(name) + ":0",
 		"--meta", "http://" + metaAddr, "--upstream", upAddr, "--kafka", strings.Join(c.Brokers, ","),
 		"--peer-routes", strings.Join(peers, ","),
-		"--ttl", c.Spec.SessionTTL.String(), "--fencing", c.Spec.Policy.String(), "--self-fence", selfFence}, nil
+		"--ttl", c.Spec.SessionTTL.String(), "--fencing", c.Spec.Policy.String(), "--self-fence", selfFence,
+		"--sink", string(sink)}, nil
 }
 
 // PeerAddr returns the fixed peer address of node process name.

@@ -48,6 +48,17 @@ func (l *decisionLog) write(now time.Time, ds []roles.Decision) error {
 	return l.w.Flush()
 }
 
+// writeEvidence appends one decision the roles did not make (a writer
+// fenced by the broker) and flushes it.
+func (l *decisionLog) writeEvidence(e evidence.Decision) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := json.NewEncoder(l.w).Encode(e); err != nil {
+		return fmt.Errorf("node: write decision log: %w", err)
+	}
+	return l.w.Flush()
+}
+
 func (l *decisionLog) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

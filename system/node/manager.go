@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,9 @@ type manager struct {
 	prod  *kafka.Producer
 
 	wmWant chan wmRequest // latest watermark to write (size 1)
+	// newWriter opens the writer of a transactional id (openWriter; tests
+	// replace it).
+	newWriter func(ctx context.Context, txnID string) batchWriter
 
 	mu          sync.Mutex
 	dispatchers map[string]*dispatcher
@@ -67,6 +71,7 @@ func (n *node) openManager(ctx context.Context, e roles.OpenManager) {
 	m := &manager{n: n, cf: e.Changefeed, topic: TopicOf(e.Changefeed), node: n.id,
 		ctx: mctx, cancel: cancel, ready: make(chan struct{}), wmWant: make(chan wmRequest, 1),
 		dispatchers: map[string]*dispatcher{}}
+	m.newWriter = m.openWriter
 	m.setEpoch(e.Epoch)
 	n.managers[e.Changefeed] = m
 	m.wg.Add(2)
@@ -179,18 +184,26 @@ const maxBatch = 2000
 
 // runDispatcher pulls the span's feed from startTs and writes every row to
 // Kafka; its checkpoint advances to a resolved ts only after every row up to
-// it is acknowledged. Any failure reopens the feed from the checkpoint, so
-// rows may be written twice but never skipped.
+// it is acknowledged (in txn mode: committed, one transaction per batch up
+// to a resolved ts, so a watermark computed from checkpoints only covers
+// committed rows). Any failure reopens the feed from the checkpoint, so
+// rows may be written twice but never skipped. A writer fenced by the
+// broker stops the dispatcher for good: no retry and no new producer, which
+// would fence the newer writer of the span back.
 func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint64) {
-	prod := m.producer(ctx)
-	if prod == nil {
+	txnID := spanTxnID(m.cf, d.span)
+	w := m.newWriter(ctx, txnID)
+	if w == nil {
 		return
 	}
+	defer w.close()
 	checkpoint := startTs
 	log := m.n.log.With("changefeed", m.cf, "dispatcher", d.id)
 	for ctx.Err() == nil {
-		stream, err := m.n.up.EventFeed(ctx, d.span, checkpoint)
+		fctx, endFeed := context.WithCancel(ctx)
+		stream, err := m.n.up.EventFeed(fctx, d.span, checkpoint)
 		if err != nil {
+			endFeed()
 			log.Debug("open feed failed; retrying", "err", err)
 			_ = wait.Sleep(ctx, 200*time.Millisecond)
 			continue
@@ -221,7 +234,13 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 				continue
 			}
 			if len(pending) > 0 {
-				if !m.produceAll(ctx, prod, pending) {
+				if err := w.write(ctx, pending); err != nil {
+					if errors.Is(err, kafka.ErrFenced) {
+						endFeed()
+						m.fenced(d.id, txnID, err)
+						return
+					}
+					log.Debug("write failed; retrying from the checkpoint", "from", checkpoint, "err", err)
 					break
 				}
 				m.n.met.rowsWritten.WithLabelValues(m.cf).Add(float64(len(pending)))
@@ -232,6 +251,7 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 				m.progress(d, checkpoint)
 			}
 		}
+		endFeed()
 		if ctx.Err() == nil {
 			_ = wait.Sleep(ctx, 100*time.Millisecond)
 		}
@@ -282,12 +302,27 @@ func (m *manager) writeWatermark(_ context.Context, e roles.WriteWatermark) {
 }
 
 // watermarkWriter broadcasts requested watermarks to every partition, one at
-// a time and in increasing order.
+// a time and in increasing order. In txn mode each broadcast is one
+// transaction of the producer <cf>/watermark.
 func (m *manager) watermarkWriter() {
 	prod := m.producer(m.ctx)
 	if prod == nil {
 		return
 	}
+	txnID := watermarkTxnID(m.cf)
+	var w batchWriter // opened at the first watermark
+	// fencedAt is the epoch of the request whose write the broker fenced
+	// (0: never fenced). The fenced producer is never used again, and
+	// requests of that epoch or older are dropped: the node's maintainer is
+	// superseded. A request of a newer epoch is a later generation's
+	// maintainer on this node (the manager outlives takeovers), which opens
+	// a producer of its own, fencing in turn whoever wrote in between.
+	var fencedAt uint64
+	defer func() {
+		if w != nil {
+			w.close()
+		}
+	}()
 	for {
 		var e wmRequest
 		select {
@@ -295,7 +330,7 @@ func (m *manager) watermarkWriter() {
 		case <-m.ctx.Done():
 			return
 		}
-		if e.Ts <= m.lastWatermark() {
+		if e.Ts <= m.lastWatermark() || e.Epoch <= fencedAt {
 			continue
 		}
 		parts, err := prod.Partitions(m.topic)
@@ -308,7 +343,20 @@ func (m *manager) watermarkWriter() {
 			m.n.log.Error("watermark: encode", "err", err)
 			continue
 		}
-		if m.produceAll(m.ctx, prod, msgs) {
+		if w == nil {
+			if w = m.newWriter(m.ctx, txnID); w == nil {
+				return
+			}
+		}
+		if err := w.write(m.ctx, msgs); err != nil {
+			if errors.Is(err, kafka.ErrFenced) {
+				m.fenced("", txnID, err)
+				w.close()
+				w, fencedAt = nil, e.Epoch
+				continue
+			}
+			m.n.log.Debug("watermark: write", "ts", e.Ts, "err", err)
+		} else {
 			m.mu.Lock()
 			m.lastWM = e.Ts
 			m.mu.Unlock()

@@ -60,6 +60,8 @@ type Config struct {
 	// SelfFence stops everything local and rejoins under a new id when the
 	// etcd session is lost.
 	SelfFence bool
+	// Sink is how dispatchers write to Kafka (default SinkIdempotent).
+	Sink SinkMode
 	// StartTimeout bounds the checks that the meta store, the upstream and
 	// Kafka are reachable (default 10 s).
 	StartTimeout time.Duration
@@ -87,6 +89,9 @@ func (c *Config) defaults() {
 	}
 	if c.PeerListen == "" {
 		c.PeerListen = "127.0.0.1:0"
+	}
+	if c.Sink == "" {
+		c.Sink = SinkIdempotent
 	}
 }
 

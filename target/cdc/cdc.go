@@ -18,6 +18,7 @@ import (
 	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/internal/place"
 	"github.com/chaosrun/chaosrun/system/cluster"
+	"github.com/chaosrun/chaosrun/system/node"
 	"github.com/chaosrun/chaosrun/system/upstream"
 	"github.com/chaosrun/chaosrun/target"
 	"github.com/chaosrun/chaosrun/workloads"
@@ -32,6 +33,9 @@ type Config struct {
 	// Policy and SelfFence are passed to every node.
 	Policy    fencing.Policy
 	SelfFence bool
+	// Sink is the nodes' sink mode (default idempotent); with node.SinkTxn
+	// the tailer reads read_committed, as downstream consumers would.
+	Sink node.SinkMode
 }
 
 // Target is the control plane as a target.Target.
@@ -62,7 +66,7 @@ func (t *Target) Names() []string {
 func (t *Target) Start(ctx context.Context, env target.Env) error {
 	t.env, t.log = env, env.Logger
 	spec := cluster.Spec{Dir: env.Dir, Binary: env.Binary, Nodes: t.cfg.Nodes, Tables: t.cfg.Tables,
-		Kafka: env.Kafka, SessionTTL: t.cfg.TTL, Policy: t.cfg.Policy, SelfFence: t.cfg.SelfFence,
+		Kafka: env.Kafka, SessionTTL: t.cfg.TTL, Policy: t.cfg.Policy, SelfFence: t.cfg.SelfFence, Sink: t.cfg.Sink,
 		Placement: env.Placement, Logger: env.Logger}
 	spec.Kafka.Local.Brokers = t.cfg.KafkaBrokers
 	spec.Kafka.Testcontainers.Brokers = t.cfg.KafkaBrokers
@@ -93,7 +97,8 @@ func (t *Target) Processes() []chaos.Process {
 // Sink implements target.Target: the changefeed's topic, in the evidence
 // format.
 func (t *Target) Sink() target.Sink {
-	return target.Sink{Brokers: t.c.Brokers, Topic: t.cfg.Changefeed, Changefeed: t.cfg.Changefeed}
+	return target.Sink{Brokers: t.c.Brokers, Topic: t.cfg.Changefeed, Changefeed: t.cfg.Changefeed,
+		ReadCommitted: t.cfg.Sink == node.SinkTxn}
 }
 
 // Store implements target.Target: the upstream.

@@ -1,0 +1,155 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/evidence"
+	"github.com/chaosrun/chaosrun/sink/kafka"
+	"github.com/chaosrun/chaosrun/system/upstream"
+)
+
+// fakeWriter returns errs[i] from its i-th write (nil beyond) and records
+// what was written.
+type fakeWriter struct {
+	mu     sync.Mutex
+	errs   []error
+	writes [][]evidence.Message
+	closed bool
+}
+
+func (w *fakeWriter) write(_ context.Context, msgs []evidence.Message) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes = append(w.writes, msgs)
+	if i := len(w.writes) - 1; i < len(w.errs) {
+		return w.errs[i]
+	}
+	return nil
+}
+
+func (w *fakeWriter) close() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+}
+
+func (w *fakeWriter) snapshot() (writes [][]evidence.Message, closed bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([][]evidence.Message(nil), w.writes...), w.closed
+}
+
+// testManager starts an upstream with table t1 and returns a txn-mode
+// manager of cf1 on node n1 whose writers are w, the upstream client and
+// the decision log's path.
+func testManager(t *testing.T, w *fakeWriter) (*manager, *upstream.Client, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	addr := make(chan string, 1)
+	served := make(chan error, 1)
+	go func() {
+		served <- upstream.Serve(ctx, upstream.ServeConfig{DB: upstream.Config{Dir: t.TempDir(), Tables: []string{"t1"}}},
+			func(a string) { addr <- a })
+	}()
+	var up *upstream.Client
+	select {
+	case a := <-addr:
+		var err error
+		up, err = upstream.Dial(ctx, a)
+		require.NoError(t, err)
+		t.Cleanup(func() { up.Close() })
+	case err := <-served:
+		t.Fatalf("upstream: %v", err)
+	}
+	dir := t.TempDir()
+	dlog, err := openDecisionLog(filepath.Join(dir, evidence.DecisionsFile("n1")))
+	require.NoError(t, err)
+	t.Cleanup(func() { dlog.Close() })
+	n := &node{cfg: Config{Sink: SinkTxn}, log: slog.New(slog.DiscardHandler), up: up, dlog: dlog,
+		met: newMetrics("n1"), events: make(chan func(), 1024), managers: map[string]*manager{}}
+	go func() { // progress reports go to the roles, which this test has none of
+		for {
+			select {
+			case <-n.events:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	mctx, mcancel := context.WithCancel(ctx)
+	m := &manager{n: n, cf: "cf1", topic: "cf1", node: "n1", ctx: mctx, cancel: mcancel, ready: make(chan struct{}),
+		wmWant: make(chan wmRequest, 1), dispatchers: map[string]*dispatcher{},
+		newWriter: func(context.Context, string) batchWriter { return w }}
+	m.setEpoch(1)
+	n.managers["cf1"] = m
+	t.Cleanup(func() { mcancel(); m.wg.Wait() })
+	return m, up, filepath.Join(dir, evidence.DecisionsFile("n1"))
+}
+
+// TestDispatcherRetriesAbortedAndStopsWhenFenced drives a txn-mode
+// dispatcher against a real upstream with a scripted writer: an aborted
+// transaction is retried from the checkpoint (the same rows again), and a
+// fenced writer stops the dispatcher for good, closes its producer and
+// leaves a "fenced by broker" line in the decision log.
+func TestDispatcherRetriesAbortedAndStopsWhenFenced(t *testing.T) {
+	aborted := fmt.Errorf("transaction produce of cf1/t1/0-100: %w", kafka.ErrAborted)
+	fenced := fmt.Errorf("transaction produce of cf1/t1/0-100: %w", kafka.ErrFenced)
+	w := &fakeWriter{errs: []error{aborted, nil, fenced}}
+	m, up, dlogPath := testManager(t, w)
+	ctx := context.Background()
+
+	start, err := up.GetTS(ctx)
+	require.NoError(t, err)
+	_, err = up.Commit(ctx, upstream.Write{Table: "t1", PK: 1, Op: upstream.OpInsert, Columns: map[string]upstream.Value{"v": upstream.Int(1)}})
+	require.NoError(t, err)
+
+	dctx, cancel := context.WithCancel(m.ctx)
+	defer cancel()
+	d := &dispatcher{id: "t1@e1", epoch: 1, seen: 1, cancel: cancel, checkpoint: start,
+		span: upstream.Span{Table: "t1", StartPK: 0, EndPK: 100}}
+	m.dispatchers[d.id] = d
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.runDispatcher(dctx, d, start)
+	}()
+
+	// The aborted batch is written again; then the checkpoint moves past it.
+	require.Eventually(t, func() bool { ws, _ := w.snapshot(); return len(ws) >= 2 }, 10*time.Second, 20*time.Millisecond)
+	ws, _ := w.snapshot()
+	require.Len(t, ws[0], 1)
+	assert.Equal(t, ws[0], ws[1], "the aborted transaction's rows are written again from the checkpoint")
+	require.Eventually(t, func() bool { return m.minCheckpoint() > start }, 10*time.Second, 20*time.Millisecond)
+
+	// The next batch is fenced: the dispatcher stops without another write.
+	_, err = up.Commit(ctx, upstream.Write{Table: "t1", PK: 2, Op: upstream.OpInsert, Columns: map[string]upstream.Value{"v": upstream.Int(2)}})
+	require.NoError(t, err)
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a fenced dispatcher kept running")
+	}
+	ws, closed := w.snapshot()
+	assert.Len(t, ws, 3, "no write after the fence")
+	assert.True(t, closed, "the fenced producer is closed")
+
+	ds, err := evidence.ReadDecisions(dlogPath)
+	require.NoError(t, err)
+	require.Len(t, ds, 1)
+	assert.Equal(t, "dispatcher", ds[0].Role)
+	assert.Equal(t, "cf1/t1/0-100", ds[0].Sender)
+	assert.Equal(t, "fenced by broker", ds[0].Verdict)
+	assert.Equal(t, "broker-fence", ds[0].Rule)
+	assert.False(t, ds[0].Acted)
+	assert.Contains(t, ds[0].Reason, "t1@e1")
+}
