@@ -687,4 +687,3 @@ func TestNextEpoch(t *testing.T) {
 		assert.Equalf(t, tc.next, next, "NextEpoch(%d, %d)", tc.candidate, tc.persisted)
 	}
 }
-
