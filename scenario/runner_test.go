@@ -127,6 +127,9 @@ func TestConnectTaskWorkerIsolationNetns(t *testing.T) {
 	plan, err := sc.Plan(sc.Seed)
 	require.NoError(t, err)
 	dir := t.TempDir()
+	// PostgreSQL runs as user postgres and must reach its data dir in the
+	// run directory; the test's temporary directory is private (0700).
+	require.NoError(t, os.Chmod(dir, 0o755))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out, err := scenario.Run(ctx, scenario.RunOptions{Plan: plan, Dir: dir, Backend: chaos.BackendNetns, Policy: fencing.Epoch, Binary: bin})
