@@ -248,8 +248,10 @@ var connectBuiltins = []Scenario{
 		Target:      TargetDebezium,
 		Topology:    connectTopology,
 		Workload:    ciWorkload,
-		Expect: connectExpect(ExpectEither, "the leader usually runs the task too (the assignor puts the first units "+
-			"on the first worker); when it does not, the task keeps running and nothing is replayed"),
+		Expect: connectExpect(ExpectEither, "whether the leader also runs the task is decided by join order, not by "+
+			"the plan: when it does, this is the task worker's isolation (flagged without exactly-once); when it does "+
+			"not, the task keeps running and nothing is replayed (5 seeds: leader = task worker 3 times, flagged "+
+			"exactly those 3)"),
 		Faults: []FaultStep{{Kind: KindIsolate, Target: TargetLeader, Links: connectLinks,
 			At: Between(3*time.Second, 6*time.Second), Duration: Fixed(15 * time.Second)}},
 	},
