@@ -55,8 +55,8 @@ func newView(r *result.Result) view {
 	for _, m := range r.StaleMessages {
 		v.StaleMessages = append(v.StaleMessages, newStaleMessageRow(m))
 	}
-	for _, w := range r.SinkWriters {
-		v.Writers = append(v.Writers, newWriterRow(w))
+	for _, w := range mergeEpochs(r.SinkWriters) {
+		v.Writers = append(v.Writers, newWriterRow(w.SinkWriter, w.lastEpoch))
 	}
 	for _, inv := range r.Invariants {
 		if inv.Status == result.StatusFail {
@@ -335,10 +335,46 @@ type writerRow struct {
 	Producer, Epoch, Kind, Attempted, Visible, Aborted, AfterFenced, First, Last string
 }
 
-func newWriterRow(w result.SinkWriter) writerRow {
+// epochRun is a writer with the epochs from its Epoch to lastEpoch merged.
+type epochRun struct {
+	result.SinkWriter
+	lastEpoch int16
+}
+
+// mergeEpochs merges the consecutive epochs of one transactional producer
+// id that aborted nothing into one row: Kafka 4's transactions (KIP-890)
+// bump the epoch at every commit, so one writer shows as one epoch per
+// transaction. A row ends where records were aborted or an epoch is
+// missing, which is where a writer was fenced or killed. The result keeps
+// every epoch.
+func mergeEpochs(ws []result.SinkWriter) []epochRun {
+	var out []epochRun
+	for _, w := range ws {
+		if n := len(out); n > 0 {
+			last := &out[n-1]
+			if w.Transactional && last.Transactional && w.ProducerID == last.ProducerID &&
+				w.Epoch == last.lastEpoch+1 && w.Aborted == 0 && last.Aborted == 0 {
+				last.lastEpoch = w.Epoch
+				last.Attempted += w.Attempted
+				last.Visible += w.Visible
+				last.VisibleAfterFenced += w.VisibleAfterFenced
+				last.FirstMs, last.LastMs = min(last.FirstMs, w.FirstMs), max(last.LastMs, w.LastMs)
+				continue
+			}
+		}
+		out = append(out, epochRun{SinkWriter: w, lastEpoch: w.Epoch})
+	}
+	return out
+}
+
+func newWriterRow(w result.SinkWriter, lastEpoch int16) writerRow {
+	epoch := fmt.Sprint(w.Epoch)
+	if lastEpoch != w.Epoch {
+		epoch = fmt.Sprintf("%d–%d", w.Epoch, lastEpoch)
+	}
 	row := writerRow{
 		Producer:    fmt.Sprint(w.ProducerID),
-		Epoch:       fmt.Sprint(w.Epoch),
+		Epoch:       epoch,
 		Kind:        "idempotent",
 		Attempted:   num(w.Attempted),
 		Visible:     num(w.Visible),
