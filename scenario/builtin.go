@@ -237,8 +237,8 @@ var connectBuiltins = []Scenario{
 		Topology:    connectTopology,
 		Workload:    ciWorkload,
 		Expect: connectExpect(ExpectFail, "a killed task commits no source offset: its successor replays every row "+
-			"since the last offset flush (1s), visible without exactly-once, aborted with it (118 to 250 duplicates in "+
-			"each of 5 seeds; none with it)"),
+			"since the last offset flush (1s), visible without exactly-once, aborted with it (109 to 334 duplicates in "+
+			"each of 10 runs over two 5-seed sweeps; none with it)"),
 		Faults: []FaultStep{{Kind: KindKillRestart, Target: TargetTaskWorker,
 			At: Between(3*time.Second, 6*time.Second), Duration: Fixed(5 * time.Second)}},
 	},
@@ -263,7 +263,7 @@ var connectBuiltins = []Scenario{
 		Workload:    ciWorkload,
 		Expect: connectExpect(ExpectFail, "the successor takes the slot once PostgreSQL drops the stopped walsender "+
 			"(wal_sender_timeout 10s) and replays from the last flushed source offset; the woken zombie's producer is "+
-			"fenced with exactly-once, accepted without it (156 to 387 duplicates in each of 5 seeds; none with it)"),
+			"fenced with exactly-once, accepted without it (156 to 387 duplicates in each of 10 runs over two 5-seed sweeps; none with it)"),
 		Faults: []FaultStep{{Kind: KindPause, Target: TargetTaskWorker,
 			At: Between(3*time.Second, 6*time.Second), Duration: Fixed(15 * time.Second)}},
 	},
