@@ -84,7 +84,8 @@ compare --matrix is --arms epoch,off,epoch+txn,off+txn,epoch+self-fence. A
 debezium scenario refuses the +txn arms (its transactions are its
 exactly-once arm).
 
-  sensitivity  for the off arm: flagged runs (verdict fail) / judged off runs.
+  sensitivity  for each off arm (off, off+txn), counted separately: flagged
+               runs (verdict fail) / judged runs.
                1.0 means every seed caught the bug; the invariants that caught
                each flagged run are listed.
   specificity  for each on arm, counted separately: passed runs / judged runs.
