@@ -8,12 +8,16 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/reports/result"
 )
 
 // Arm is one configuration of a comparison and the outcome of its run.
 type Arm struct {
-	Name string // "epoch", "off", "epoch+self-fence"
+	// Name is the arm's fencing part ("epoch", "off", "epoch+self-fence"),
+	// with "+txn" for the transactional sink; Expect.For judges it by the
+	// fencing part.
+	Name string
 	Dir  string
 	Run  RunSummary
 }
@@ -195,6 +199,11 @@ func compareRows(arms []Arm) [][]string {
 			return strings.Join(parts, ", ")
 		}),
 		row("Stale messages accepted", func(r *result.Result) string { return fmt.Sprint(r.Counters.StaleMessagesAccepted) }),
+		row("Stale rows visible (harmful, orphan)", func(r *result.Result) string {
+			c := r.Counters
+			return fmt.Sprintf("%d (%d, %d)", c.StaleRows, c.HarmfulRows, c.OrphanRows)
+		}),
+		fencedRow(arms),
 		row("Lost rows", func(r *result.Result) string { return fmt.Sprint(r.Counters.Missing) }),
 		row("Duplicate rows", func(r *result.Result) string { return fmt.Sprint(r.Counters.Duplicates) }),
 		row("Aborted records (writer scan)", func(r *result.Result) string {
@@ -211,4 +220,76 @@ func compareRows(arms []Arm) [][]string {
 		}),
 		row("Peak lag", func(r *result.Result) string { return ms(r.Lag.MaxLagMs) }),
 	}
+}
+
+// verdictFencedByBroker is the verdict of the decision-log line a node
+// writes when the broker fenced one of its transactional writers, which
+// then stopped (system/node).
+const verdictFencedByBroker = "fenced by broker"
+
+// fencedRow counts, per arm, the writers the broker fenced: the nodes' own
+// decision-log lines ("stopped"), and the transactional writer epochs of
+// the sink topic that a newer epoch of the same producer id superseded
+// (the tailer's writer scan). An arm with neither a transactional writer
+// nor such a line shows "—": its sink has nothing for the broker to fence.
+func fencedRow(arms []Arm) []string {
+	out := []string{"Fenced writers"}
+	for _, a := range arms {
+		stopped, err := fencedDecisions(a.Dir)
+		var superseded, txn int
+		if a.Run.Result != nil {
+			superseded, txn = supersededWriters(a.Run.Result.SinkWriters)
+		}
+		switch {
+		case err != nil:
+			out = append(out, fmt.Sprintf("? (decision logs: %v)", err))
+		case stopped == 0 && txn == 0:
+			out = append(out, "—")
+		default:
+			out = append(out, fmt.Sprintf("%d stopped (decision logs), %d superseded epochs (writer scan)", stopped, superseded))
+		}
+	}
+	return out
+}
+
+// fencedDecisions counts the decision-log lines of dir with the verdict
+// "fenced by broker".
+func fencedDecisions(dir string) (int, error) {
+	paths, err := filepath.Glob(filepath.Join(dir, evidence.DecisionsGlob))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, p := range paths {
+		ds, err := evidence.ReadDecisions(p)
+		if err != nil {
+			return n, err
+		}
+		for _, d := range ds {
+			if d.Verdict == verdictFencedByBroker {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// supersededWriters counts the transactional writers of ws, and those of
+// them a newer epoch of the same producer id followed.
+func supersededWriters(ws []result.SinkWriter) (superseded, txn int) {
+	newest := map[int64]int16{}
+	for _, w := range ws {
+		if w.Transactional {
+			txn++
+			if e, ok := newest[w.ProducerID]; !ok || w.Epoch > e {
+				newest[w.ProducerID] = w.Epoch
+			}
+		}
+	}
+	for _, w := range ws {
+		if w.Transactional && w.Epoch < newest[w.ProducerID] {
+			superseded++
+		}
+	}
+	return superseded, txn
 }

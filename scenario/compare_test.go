@@ -1,10 +1,14 @@
 package scenario
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
+	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/reports/result"
 )
 
@@ -97,4 +101,76 @@ expect:
 	assert.NoError(t, err)
 	assert.Equal(t, "fail", sc.Expect.ForBackend("toxiproxy").Off)
 	assert.Equal(t, "pass", sc.Expect.ForBackend("netns").Off)
+}
+
+// TestExpectJudgesTheFencingPart judges the arms of the matrix by their
+// fencing part: a sink suffix changes nothing, and fencing off must be
+// flagged with either sink.
+func TestExpectJudgesTheFencingPart(t *testing.T) {
+	bite := Expect{On: ExpectPass, Off: ExpectFail}
+	for arm, want := range map[string]string{
+		"epoch": ExpectPass, "epoch+txn": ExpectPass, "epoch+self-fence": ExpectPass, "epoch+self-fence+txn": ExpectPass,
+		"off": ExpectFail, "off+txn": ExpectFail,
+	} {
+		assert.Equal(t, want, bite.For(arm), arm)
+	}
+	arm := func(name string, o result.Outcome) Arm {
+		return Arm{Name: name, Run: RunSummary{Verdict: result.Verdict{Outcome: o}}}
+	}
+	matrix := func(off, offTxn result.Outcome) []Arm {
+		return []Arm{arm("epoch", result.Pass), arm("off", off), arm("epoch+txn", result.Pass), arm("off+txn", offTxn), arm("epoch+self-fence", result.Pass)}
+	}
+	assert.True(t, Discriminated(bite, matrix(result.Fail, result.Fail)))
+	// The broker hid the stale rows, but the control plane's fault is the
+	// declaration's subject: off+txn unflagged misses it.
+	assert.False(t, Discriminated(bite, matrix(result.Fail, result.Pass)))
+	assert.False(t, Met(bite, arm("off+txn", result.Pass)))
+	assert.True(t, Met(bite, arm("epoch+txn", result.Pass)))
+	quiet := Expect{On: ExpectPass, Off: ExpectPass, Reason: "nothing in flight"}
+	assert.True(t, Discriminated(quiet, matrix(result.Pass, result.Pass)))
+	assert.False(t, Discriminated(quiet, matrix(result.Pass, result.Fail)))
+	assert.True(t, Discriminated(bite, []Arm{arm("epoch+txn", result.Pass), arm("off+txn", result.Fail)}), "compare --sink txn has an off arm")
+}
+
+// TestCompareLayeredDefenceRows writes a comparison of an idempotent and a
+// txn arm and checks the rows of the layered-defence story: stale rows
+// visible, aborted records, writers fenced (from the decision logs and the
+// writer scan).
+func TestCompareLayeredDefenceRows(t *testing.T) {
+	dir := t.TempDir()
+	idem := &result.Result{FencingMode: "off (netns)", Verdict: result.Verdict{Outcome: result.Fail},
+		Counters: result.Counters{StaleRows: 12, HarmfulRows: 5, OrphanRows: 1}}
+	txn := &result.Result{FencingMode: "off sink=txn (netns)", Verdict: result.Verdict{Outcome: result.Fail},
+		Counters: result.Counters{Attempted: 110, Aborted: 10},
+		SinkWriters: []result.SinkWriter{
+			{ProducerID: 7, Epoch: 0, Transactional: true, Attempted: 60, Visible: 50, Aborted: 10},
+			{ProducerID: 7, Epoch: 1, Transactional: true, Attempted: 40, Visible: 40},
+			{ProducerID: 8, Epoch: 0, Transactional: true, Attempted: 10, Visible: 10},
+		}}
+	txnDir := filepath.Join(dir, "off+txn")
+	require.NoError(t, os.MkdirAll(txnDir, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(txnDir, evidence.DecisionsFile("n1")),
+		[]byte(`{"node":"n1","rule":"broker-fence","verdict":"fenced by broker"}`+"\n"+`{"node":"n1","rule":"epoch","verdict":"accepted"}`+"\n"), 0o644))
+	arms := []Arm{
+		{Name: "off", Dir: filepath.Join(dir, "off"), Run: RunSummary{Verdict: idem.Verdict, Result: idem}},
+		{Name: "off+txn", Dir: txnDir, Run: RunSummary{Verdict: txn.Verdict, Result: txn}},
+	}
+	sc, ok := Lookup("owner-isolation")
+	require.True(t, ok)
+	require.NoError(t, WriteComparison(dir, Plan{Scenario: sc, Seed: 1}, Expect{On: ExpectPass, Off: ExpectFail}, arms))
+	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+	require.NoError(t, err)
+	for _, line := range []string{
+		"| Measure | off | off+txn |",
+		"| Configuration | off (netns) | off sink=txn (netns) |",
+		"| Stale rows visible (harmful, orphan) | 12 (5, 1) | 0 (0, 0) |",
+		"| Fenced writers | — | 1 stopped (decision logs), 1 superseded epochs (writer scan) |",
+		"| Aborted records (writer scan) | — | 10 of 110 attempted |",
+	} {
+		assert.Contains(t, string(md), line)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "compare.html"))
+	require.NoError(t, err)
+	assert.Contains(t, string(page), "<th>off+txn</th>")
+	assert.Contains(t, string(page), "<td>Fenced writers</td>")
 }

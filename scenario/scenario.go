@@ -155,7 +155,9 @@ func (e Expect) Same(o Expect) bool {
 }
 
 // For returns the verdict expected of an arm: Off for an arm whose name
-// starts with "off", On otherwise.
+// starts with "off", On otherwise. An arm is judged by its fencing part
+// alone: the sink suffix of "off+txn" and "epoch+txn" changes nothing, so
+// fencing off must be flagged with either sink.
 func (e Expect) For(arm string) string {
 	if strings.HasPrefix(arm, "off") {
 		return e.Off

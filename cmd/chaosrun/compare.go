@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -24,10 +25,14 @@ func newCompareCmd() *cobra.Command {
 		Use:   "compare <scenario|file.yaml>",
 		Short: "Run the same concrete plan with fencing on and off and compare them side by side",
 		Long: `Run one concrete fault plan twice — nodes with --fencing=epoch (the fix) and
-with --fencing=off (the behaviour before it) — and, with --matrix, a third time
-with fencing on plus self-fence. Each run gets its own directory under the output
-directory; compare.md and compare.html put recovery times, zombie windows,
-stale accepts, lost and duplicate rows and the lag charts side by side.
+with --fencing=off (the behaviour before it). With --matrix (cdc scenarios) it
+runs the layered-defence matrix instead: control-plane fencing {epoch, off} ×
+sink {idempotent, txn}, plus fencing on with self-fence — the arms epoch, off,
+epoch+txn, off+txn and epoch+self-fence, five runs of the same plan. Each run
+gets its own directory (named for its arm) under the output directory;
+compare.md and compare.html put recovery times, zombie windows, stale accepts,
+stale rows visible downstream, aborted records, writers fenced by the broker,
+lost and duplicate rows and the lag charts side by side.
 
 Every scenario declares what each arm must show (expect: on pass, off fail by
 default; off pass only with a reason). The verdict says whether the runs met that
@@ -35,7 +40,10 @@ declaration: the known-bad control plane (fencing off) flagged, the fixed one
 passing. If fencing off is not flagged, the comparison says so; it never forces
 a failure.
 
---sink txn runs every arm with transactional dispatchers (see chaosrun run).
+--sink txn runs both arms with transactional dispatchers (see chaosrun run);
+they are then named epoch+txn and off+txn. --matrix runs both sinks and so
+refuses --sink. An arm's verdict is judged by its fencing part: off+txn, like
+off, must be flagged unless the scenario declares otherwise.
 
 Exit status: 0 declaration met, 1 not met, 3 a run was inconclusive,
 2 harness or input error.`,
@@ -51,7 +59,7 @@ Exit status: 0 declaration met, 1 not met, 3 a run was inconclusive,
 
 func (o *compareOptions) flags(cmd *cobra.Command) {
 	o.cluster.register(cmd, false /* withFencing */)
-	cmd.Flags().BoolVar(&o.matrix, "matrix", false, "also run fencing on with self-fence")
+	cmd.Flags().BoolVar(&o.matrix, "matrix", false, "run fencing {epoch, off} × sink {idempotent, txn} and epoch+self-fence (cdc scenarios)")
 }
 
 // run runs the plan under every arm, writes the comparison and maps the
@@ -66,12 +74,9 @@ func (o *compareOptions) run(cmd *cobra.Command, args []string) error {
 	if dir == "" {
 		dir = defaultRunDir("compare-" + p.Scenario.Name)
 	}
-	arms := []fencingArm{armEpoch, armOff}
-	if o.matrix {
-		if p.Scenario.Target == scenario.TargetDebezium {
-			return &exitError{code: exitHarnessError, err: fmt.Errorf("--matrix adds self-fence, an arm of the cdc target; %s is a %s scenario (its arms are exactly-once on and off)", p.Scenario.Name, scenario.TargetDebezium)}
-		}
-		arms = append(arms, armSelfFence)
+	arms, err := o.arms(p)
+	if err != nil {
+		return err
 	}
 	done, err := o.runArms(cmd, p, dir, arms)
 	if err != nil {
@@ -99,15 +104,31 @@ func (o *compareOptions) run(cmd *cobra.Command, args []string) error {
 	}
 }
 
+// arms are the arms compare runs p under: epoch and off with the run's sink
+// (--sink, else the scenario's), or the matrix.
+func (o *compareOptions) arms(p scenario.Plan) ([]fencingArm, error) {
+	if !o.matrix {
+		sink := scenario.SinkOf(p.Scenario, o.cluster.sink)
+		return []fencingArm{armEpoch.withSink(sink), armOff.withSink(sink)}, nil
+	}
+	switch {
+	case p.Scenario.Target == scenario.TargetDebezium:
+		return nil, &exitError{code: exitHarnessError, err: fmt.Errorf("--matrix adds self-fence and the txn sink, arms of the cdc target; %s is a %s scenario (its arms are exactly-once on and off)", p.Scenario.Name, scenario.TargetDebezium)}
+	case o.cluster.sink != "":
+		return nil, &exitError{code: exitHarnessError, err: fmt.Errorf("--matrix runs both sinks (%s); drop --sink %s", strings.Join(armNames(matrixArms), ", "), o.cluster.sink)}
+	}
+	return matrixArms, nil
+}
+
 // runArms runs plan p under each arm, one after the other, each in its own
 // directory under dir.
 func (o *compareOptions) runArms(cmd *cobra.Command, p scenario.Plan, dir string, arms []fencingArm) ([]scenario.Arm, error) {
 	out := cmd.OutOrStdout()
 	var done []scenario.Arm
 	for _, a := range arms {
-		opt := o.cluster.options(cmd, p, filepath.Join(dir, a.name), a.policy, a.selfFence)
-		fmt.Fprintf(out, "== %s: running %s (seed %d, %s) in %s\n", a.name, p.Scenario.Name, p.Seed, scenario.ArmName(p.Scenario, a.policy), opt.Dir)
-		res, err := scenario.Run(cmd.Context(), opt)
+		opt := o.cluster.options(cmd, p, filepath.Join(dir, a.name), a.policy, a.selfFence, a.sink)
+		fmt.Fprintf(out, "== %s: running %s (seed %d, %s, sink %s) in %s\n", a.name, p.Scenario.Name, p.Seed, scenario.ArmName(p.Scenario, a.policy), a.sink, opt.Dir)
+		res, err := runScenario(cmd.Context(), opt)
 		if err != nil {
 			return nil, &exitError{code: exitHarnessError, err: fmt.Errorf("%s run: %w", a.name, err)}
 		}

@@ -94,13 +94,15 @@ func (f *runFlags) loadPlan(cmd *cobra.Command, args []string) (scenario.Plan, e
 	return p, nil
 }
 
-func (f *runFlags) options(cmd *cobra.Command, p scenario.Plan, dir string, policy fencing.Policy, selfFence bool) scenario.RunOptions {
+// options are the run options of plan p in dir under a policy, self-fence
+// and sink mode (sink "" leaves the scenario's).
+func (f *runFlags) options(cmd *cobra.Command, p scenario.Plan, dir string, policy fencing.Policy, selfFence bool, sink string) scenario.RunOptions {
 	out := cmd.OutOrStdout()
 	tty := false
 	if fo, ok := out.(*os.File); ok {
 		tty = term.IsTerminal(int(fo.Fd()))
 	}
-	opt := scenario.RunOptions{Plan: p, Dir: dir, Backend: f.backend, Policy: policy, SelfFence: selfFence, Sink: f.sink,
+	opt := scenario.RunOptions{Plan: p, Dir: dir, Backend: f.backend, Policy: policy, SelfFence: selfFence, Sink: sink,
 		Progress: out, TTY: tty, Logger: f.logger(cmd)}
 	opt.Kafka.Provider = f.kafkaProvider
 	if f.bootstrap != "" {
@@ -161,7 +163,7 @@ interrupted), 2 harness or input error.`,
 			if dir == "" {
 				dir = defaultRunDir(p.Scenario.Name)
 			}
-			return runOne(cmd, f.options(cmd, p, dir, policy, f.selfFence))
+			return runOne(cmd, f.options(cmd, p, dir, policy, f.selfFence, f.sink))
 		},
 	}
 	f.register(cmd, true)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -75,9 +74,18 @@ scenario and backend: does the harness flag the known-bad control plane, and
 does it leave the fixed one alone?
 
 Arms: epoch (fencing on, the fix), off (fencing off, the behaviour before it)
-and epoch+self-fence (fencing on plus self-fence). Default: epoch,off.
+and epoch+self-fence (fencing on plus self-fence), each with the idempotent
+sink; the same names with "+txn" (epoch+txn, off+txn, epoch+self-fence+txn)
+run the cdc target's dispatchers with the transactional sink (see chaosrun run
+--sink). An arm's sink overrides the scenario's sink field. The verdict an arm
+must show is judged by its fencing part: off+txn, like off, must be flagged
+unless the scenario declares otherwise. Default: epoch,off. The full matrix of
+compare --matrix is --arms epoch,off,epoch+txn,off+txn,epoch+self-fence. A
+debezium scenario refuses the +txn arms (its transactions are its
+exactly-once arm).
 
-  sensitivity  for the off arm: flagged runs (verdict fail) / judged off runs.
+  sensitivity  for each off arm (off, off+txn), counted separately: flagged
+               runs (verdict fail) / judged runs.
                1.0 means every seed caught the bug; the invariants that caught
                each flagged run are listed.
   specificity  for each on arm, counted separately: passed runs / judged runs.
@@ -114,7 +122,8 @@ Exit status: 0 every scenario met its bar on every backend, 1 one missed it,
 3 interrupted, 2 bad input (unknown scenario, arm or backend, --seeds < 1) or a
 harness error writing the sweep files.`,
 		Example: `  chaosrun sweep owner-isolation owner-meta-cut --seeds 5 --backend netns
-  chaosrun sweep owner-isolation --seeds 20 --arms epoch,off,epoch+self-fence --backend netns,toxiproxy --out runs/sweep-1`,
+  chaosrun sweep owner-isolation --seeds 20 --arms epoch,off,epoch+self-fence --backend netns,toxiproxy --out runs/sweep-1
+  chaosrun sweep owner-isolation --seeds 5 --arms epoch,off,epoch+txn,off+txn --backend netns`,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args) },
 	}
 	o.flags(cmd)
@@ -126,7 +135,7 @@ func (o *sweepOptions) flags(cmd *cobra.Command) {
 	fl.IntVar(&o.seeds, "seeds", 5, "number of seeds per scenario, arm and backend (at least 1)")
 	fl.Int64Var(&o.seedStart, "seed-start", 1, "first seed; the sweep uses seed-start .. seed-start+seeds-1")
 	fl.StringSliceVar(&o.backends, "backend", nil, "network fault backends, comma separated: netns, toxiproxy (default: netns as root, else toxiproxy)")
-	fl.StringSliceVar(&o.arms, "arms", []string{"epoch", "off"}, "fencing arms, comma separated: epoch, off, epoch+self-fence")
+	fl.StringSliceVar(&o.arms, "arms", []string{"epoch", "off"}, "arms, comma separated: "+strings.Join(armNames(fencingArms), ", ")+" (a +txn arm runs the transactional sink)")
 	fl.StringVar(&o.cluster.out, "out", "", "sweep directory (default runs/<timestamp>-sweep); an existing one is resumed")
 	// The cluster flags are run's own (same names, defaults and help),
 	// borrowed from its flag set and bound to o.cluster.
@@ -164,28 +173,6 @@ func (o *sweepOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	return sweep(cmd, &o.cluster, out, jobs, fmt.Sprintf("%d scenario(s) × %d backend(s) × %d seed(s) × %d arm(s)",
 		len(args), len(backends), o.seeds, len(arms)))
-}
-
-// parseArms resolves arm names, in the order given, without repeats.
-func parseArms(names []string) ([]fencingArm, error) {
-	var arms []fencingArm
-	for _, n := range names {
-		i := slices.IndexFunc(fencingArms, func(a fencingArm) bool { return a.name == n })
-		if i < 0 {
-			valid := make([]string, len(fencingArms))
-			for j, a := range fencingArms {
-				valid[j] = a.name
-			}
-			return nil, fmt.Errorf("sweep: unknown arm %q (want %s)", n, strings.Join(valid, ", "))
-		}
-		if !slices.Contains(arms, fencingArms[i]) {
-			arms = append(arms, fencingArms[i])
-		}
-	}
-	if len(arms) == 0 {
-		return nil, errors.New("sweep: --arms names no arm")
-	}
-	return arms, nil
 }
 
 // parseBackends checks backend names, keeping their order, without repeats.
@@ -229,6 +216,13 @@ func sweepJobs(args []string, nodes int, seedStart int64, seeds int, backends []
 			return nil, fmt.Errorf("sweep: %s and %s are both scenario %s; each scenario needs its own directory", prev, arg, sc.Name)
 		}
 		seen[sc.Name] = arg
+		if sc.Target == scenario.TargetDebezium {
+			for _, a := range arms {
+				if a.sink == scenario.SinkTxn {
+					return nil, fmt.Errorf("sweep: arm %s runs the txn sink of the cdc target; %s is a %s scenario (its transactional arm is exactly-once, the fencing part)", a.name, sc.Name, scenario.TargetDebezium)
+				}
+			}
+		}
 		plans := make([]scenario.Plan, seeds)
 		for i := range plans {
 			if plans[i], err = sc.Plan(seedStart + int64(i)); err != nil {

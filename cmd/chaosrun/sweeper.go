@@ -134,7 +134,7 @@ func (s *sweeper) runJob(ctx context.Context, prefix string, j sweepJob) (record
 	if err := os.RemoveAll(dir); err != nil {
 		return false, &exitError{code: exitHarnessError, err: fmt.Errorf("sweep: clear %s: %w", dir, err)}
 	}
-	opt := s.cluster.options(s.cmd, j.plan, dir, j.arm.policy, j.arm.selfFence)
+	opt := s.cluster.options(s.cmd, j.plan, dir, j.arm.policy, j.arm.selfFence, j.arm.sink)
 	opt.Backend = j.backend
 	if !opt.TTY {
 		// Timestamped phase lines of every run would drown the sweep's
