@@ -14,6 +14,13 @@ const DecisionsGlob = "decisions-*.jsonl"
 // DecisionsFile is the name of node's decision log in a run directory.
 func DecisionsFile(node string) string { return "decisions-" + node + ".jsonl" }
 
+// The decision-log line of a transactional writer the broker fenced: the
+// writer stopped, and the line is evidence, not an error.
+const (
+	RuleBrokerFence       = "broker-fence"
+	VerdictFencedByBroker = "fenced by broker"
+)
+
 // Decision is one line of a node's decision log: what a role did with one
 // message, and the fencing verdict that decided it.
 type Decision struct {

@@ -223,9 +223,8 @@ func compareRows(arms []Arm) [][]string {
 }
 
 // verdictFencedByBroker is the verdict of the decision-log line a node
-// writes when the broker fenced one of its transactional writers, which
-// then stopped (system/node).
-const verdictFencedByBroker = "fenced by broker"
+// writes when the broker fenced one of its transactional writers.
+const verdictFencedByBroker = evidence.VerdictFencedByBroker
 
 // fencedRow counts, per arm, the writers the broker fenced: the nodes' own
 // decision-log lines ("stopped"), and the transactional writer epochs of

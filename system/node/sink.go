@@ -139,6 +139,6 @@ func (m *manager) fenced(dispatcher, txnID string, err error) {
 
 // The decision-log line of a writer fenced by the broker.
 const (
-	ruleBrokerFence       = "broker-fence"
-	verdictFencedByBroker = "fenced by broker"
+	ruleBrokerFence       = evidence.RuleBrokerFence
+	verdictFencedByBroker = evidence.VerdictFencedByBroker
 )
