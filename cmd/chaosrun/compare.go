@@ -127,7 +127,11 @@ func (o *compareOptions) runArms(cmd *cobra.Command, p scenario.Plan, dir string
 	var done []scenario.Arm
 	for _, a := range arms {
 		opt := o.cluster.options(cmd, p, filepath.Join(dir, a.name), a.policy, a.selfFence, a.sink)
-		fmt.Fprintf(out, "== %s: running %s (seed %d, %s, sink %s) in %s\n", a.name, p.Scenario.Name, p.Seed, scenario.ArmName(p.Scenario, a.policy), a.sink, opt.Dir)
+		arm := scenario.ArmName(p.Scenario, a.policy)
+		if p.Scenario.Target != scenario.TargetDebezium {
+			arm += ", sink " + a.sink
+		}
+		fmt.Fprintf(out, "== %s: running %s (seed %d, %s) in %s\n", a.name, p.Scenario.Name, p.Seed, arm, opt.Dir)
 		res, err := runScenario(cmd.Context(), opt)
 		if err != nil {
 			return nil, &exitError{code: exitHarnessError, err: fmt.Errorf("%s run: %w", a.name, err)}
