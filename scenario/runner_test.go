@@ -23,6 +23,7 @@ import (
 	"github.com/chaosrun/chaosrun/scenario"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/target/debezium/connect"
+	"github.com/chaosrun/chaosrun/target/debezium/pg/pgtest"
 )
 
 func e2e(t *testing.T) string {
@@ -126,10 +127,10 @@ func TestConnectTaskWorkerIsolationNetns(t *testing.T) {
 	require.True(t, ok)
 	plan, err := sc.Plan(sc.Seed)
 	require.NoError(t, err)
-	dir := t.TempDir()
 	// PostgreSQL runs as user postgres and must reach its data dir in the
-	// run directory; the test's temporary directory is private (0700).
-	require.NoError(t, os.Chmod(dir, 0o755))
+	// run directory: pgtest.Dir opens the test's private temporary
+	// directory to it.
+	dir := filepath.Dir(pgtest.Dir(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out, err := scenario.Run(ctx, scenario.RunOptions{Plan: plan, Dir: dir, Backend: chaos.BackendNetns, Policy: fencing.Epoch, Binary: bin})
