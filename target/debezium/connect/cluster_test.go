@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
@@ -20,6 +19,7 @@ import (
 
 	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/internal/logtest"
+	"github.com/chaosrun/chaosrun/internal/proctest"
 	"github.com/chaosrun/chaosrun/internal/wait"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/target/debezium/connect"
@@ -203,7 +203,7 @@ func TestDebeziumEndToEnd(t *testing.T) {
 	newPid, err := cl.Worker(other)
 	require.NoError(t, err)
 	require.NotEqual(t, oldPid, newPid)
-	requireGroupGone(t, oldPid)
+	proctest.RequireGroupGone(t, oldPid)
 	t.Logf("%s killed and restarted: healthy again in %v", other, time.Since(t0).Round(time.Millisecond))
 
 	// Everything closes and nothing is left.
@@ -226,7 +226,7 @@ func TestDebeziumEndToEnd(t *testing.T) {
 	store.Close()
 	require.NoError(t, srv.Close())
 	for _, pid := range pids {
-		requireGroupGone(t, pid)
+		proctest.RequireGroupGone(t, pid)
 	}
 	t.Logf("Connect cluster closed in %v", closeTook.Round(time.Millisecond))
 }
@@ -319,21 +319,4 @@ func readUntil(ctx context.Context, t *testing.T, brokers []string, topic string
 		}
 	}
 	return got, heartbeats, recorded
-}
-
-// requireGroupGone fails unless nothing of the process group pgid runs.
-func requireGroupGone(t *testing.T, pgid int) {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if g, err := syscall.Getpgid(pid); err == nil && g == pgid {
-			comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-			t.Errorf("process %d (%s) of group %d still runs", pid, comm, pgid)
-		}
-	}
 }

@@ -2,9 +2,6 @@ package pg_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/chaosrun/chaosrun/internal/proctest"
 	"github.com/chaosrun/chaosrun/target/debezium/pg"
 	"github.com/chaosrun/chaosrun/target/debezium/pg/pgtest"
 )
@@ -39,7 +37,7 @@ func TestStartConnectStop(t *testing.T) {
 	pid := s.Pid()
 	require.NoError(t, s.Close())
 	require.NoError(t, s.Close(), "Close is idempotent")
-	requireGone(t, pid)
+	proctest.RequireGroupGone(t, pid)
 
 	// A second Start on the same directory reuses the cluster (a restart).
 	s2 := pgtest.Start(t, dir)
@@ -48,7 +46,7 @@ func TestStartConnectStop(t *testing.T) {
 	require.NoError(t, conn.Close(ctx))
 	pid = s2.Pid()
 	require.NoError(t, s2.Close())
-	requireGone(t, pid)
+	proctest.RequireGroupGone(t, pid)
 }
 
 func TestKilledServerLeavesNothing(t *testing.T) {
@@ -59,24 +57,5 @@ func TestKilledServerLeavesNothing(t *testing.T) {
 	defer cancel()
 	_ = s.Proc().Wait(ctx)
 	require.NoError(t, s.Close())
-	requireGone(t, pid)
-}
-
-// requireGone fails unless no process of the server's group (postmaster and
-// backends) runs any more.
-func requireGone(t *testing.T, pgid int) {
-	t.Helper()
-	entries, err := os.ReadDir("/proc")
-	require.NoError(t, err)
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		g, err := syscall.Getpgid(pid)
-		if err == nil && g == pgid {
-			comm, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
-			t.Errorf("process %d (%s) of postgres's group %d still runs", pid, comm, pgid)
-		}
-	}
+	proctest.RequireGroupGone(t, pid)
 }
