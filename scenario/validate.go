@@ -138,14 +138,7 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 		ps.add(path("description"), "%d characters (max %d)", n, maxDescription)
 	}
 
-	if s.Target != "" && s.Target != TargetCDC && s.Target != TargetDebezium {
-		ps.add(path("target"), "unknown target %q (want %s or %s)", s.Target, TargetCDC, TargetDebezium)
-	}
-	if s.Sink != "" && s.Sink != SinkIdempotent && s.Sink != SinkTxn {
-		ps.add(path("sink"), "unknown sink %q (want %s or %s)", s.Sink, SinkIdempotent, SinkTxn)
-	} else if s.Sink == SinkTxn && s.Target == TargetDebezium {
-		ps.add(path("sink"), "%s is a cdc sink mode; the %s target's transactional arm is its exactly-once support (the fencing arm)", SinkTxn, TargetDebezium)
-	}
+	s.checkSystem(ps, path)
 	t := s.Topology
 	tp := func(name string) string { return fieldPath(path("topology"), name) }
 	checkInt(ps, tp("nodes"), t.Nodes, 1, 9)
@@ -511,6 +504,18 @@ func checkRange(ps *problems, path string, r Range, lo time.Duration) bool {
 // (no line breaks, tabs or invisible formatting).
 func oneLine(s string) bool {
 	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
+}
+
+// checkSystem validates the system under test and its sink mode.
+func (s Scenario) checkSystem(ps *problems, path func(string) string) {
+	if s.Target != "" && s.Target != TargetCDC && s.Target != TargetDebezium {
+		ps.add(path("target"), "unknown target %q (want %s or %s)", s.Target, TargetCDC, TargetDebezium)
+	}
+	if s.Sink != "" && s.Sink != SinkIdempotent && s.Sink != SinkTxn {
+		ps.add(path("sink"), "unknown sink %q (want %s or %s)", s.Sink, SinkIdempotent, SinkTxn)
+	} else if s.Sink == SinkTxn && s.Target == TargetDebezium {
+		ps.add(path("sink"), "%s is a cdc sink mode; the %s target's transactional arm is its exactly-once support (the fencing arm)", SinkTxn, TargetDebezium)
+	}
 }
 
 // system is the scenario's target system, defaulted.
