@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/chaosrun/chaosrun/evidence"
@@ -62,6 +63,10 @@ func WriteComparison(dir string, p Plan, e Expect, arms []Arm) error {
 		verdict += ". Why fencing off is expected to " + e.Off + ": " + e.Reason
 	}
 	fmt.Fprintf(&md, "**Verdict:** %s.\n\n", verdict)
+	g, isGrid := layeredGrid(arms)
+	if isGrid {
+		md.WriteString(g.markdown(e) + "## Every measure\n\n")
+	}
 	rows := compareRows(arms)
 	md.WriteString("| Measure |")
 	for _, a := range arms {
@@ -94,9 +99,12 @@ func WriteComparison(dir string, p Plan, e Expect, arms []Arm) error {
 	if len(arms) > 0 {
 		h.WriteString(reportStyle(filepath.Join(arms[0].Dir, "report.html")))
 	}
-	h.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}h2{margin-top:2em}</style></head><body>")
+	h.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}h2{margin-top:2em}table.grid td{vertical-align:top}td.met{background:#e6f4ea}td.unmet{background:#fce8e6}</style></head><body>")
 	fmt.Fprintf(&h, "<h1>chaosrun compare: %s (seed %d)</h1><p><em>%s</em></p><p><strong>Verdict:</strong> %s.</p>",
 		html.EscapeString(p.Scenario.Name), p.Seed, html.EscapeString(Disclaimer), strings.ReplaceAll(html.EscapeString(verdict), "**", ""))
+	if isGrid {
+		h.WriteString(g.html(e) + "<h2>Every measure</h2>")
+	}
 	h.WriteString("<table><tr><th>Measure</th>")
 	for _, a := range arms {
 		fmt.Fprintf(&h, "<th>%s</th>", html.EscapeString(a.Name))
@@ -291,4 +299,102 @@ func supersededWriters(ws []result.SinkWriter) (superseded, txn int) {
 		}
 	}
 	return superseded, txn
+}
+
+// The sink columns of the layered-defence grid.
+const (
+	gridIdempotent = "idempotent"
+	gridTxn        = "txn"
+)
+
+// grid is the layered-defence view of a comparison: one row per fencing
+// part of its arms (control-plane fencing), one column per sink mode, and
+// in each cell the arm run with both.
+type grid struct {
+	fencing []string
+	cells   map[[2]string]Arm // by fencing part and sink
+}
+
+// layeredGrid arranges arms as control-plane fencing × sink; ok is false
+// unless they cover at least two fencing parts and both sinks, the shape
+// of compare --matrix.
+func layeredGrid(arms []Arm) (g grid, ok bool) {
+	g.cells = make(map[[2]string]Arm)
+	sinks := map[string]bool{}
+	for _, a := range arms {
+		part, sink := strings.TrimSuffix(a.Name, "+txn"), gridIdempotent
+		if part != a.Name {
+			sink = gridTxn
+		}
+		if !slices.Contains(g.fencing, part) {
+			g.fencing = append(g.fencing, part)
+		}
+		sinks[sink] = true
+		g.cells[[2]string{part, sink}] = a
+	}
+	return g, len(g.fencing) >= 2 && len(sinks) == 2
+}
+
+// cell sums up one arm for the grid, one fact per line: its verdict
+// against the declaration, the stale rows downstream consumers saw, what
+// the broker fenced, and what was lost or duplicated.
+func (g grid) cell(e Expect, part, sink string) []string {
+	a, ok := g.cells[[2]string{part, sink}]
+	if !ok {
+		return []string{"not run"}
+	}
+	r := a.Run.Result
+	if r == nil {
+		return []string{string(a.Run.Verdict.Outcome) + " (no result)"}
+	}
+	met := "as declared"
+	if !Met(e, a) {
+		met = "NOT as declared (" + e.For(a.Name) + ")"
+	}
+	c := r.Counters
+	fenced := "broker fenced nothing"
+	if n, err := fencedDecisions(a.Dir); err == nil && n > 0 {
+		fenced = fmt.Sprintf("broker fenced %d writers; %d records visible after fenced", n, c.VisibleAfterFenced)
+	}
+	return []string{
+		fmt.Sprintf("%s, %s", r.Verdict.Outcome, met),
+		fmt.Sprintf("stale rows visible %d (harmful %d, orphan %d)", c.StaleRows, c.HarmfulRows, c.OrphanRows),
+		fenced,
+		fmt.Sprintf("lost %d, duplicates %d", c.Missing, c.Duplicates),
+	}
+}
+
+// markdown renders the grid as a Markdown table.
+func (g grid) markdown(e Expect) string {
+	var b strings.Builder
+	b.WriteString("## Layered defence: control-plane fencing × sink\n\n")
+	b.WriteString("| control-plane fencing | sink: idempotent | sink: txn |\n| --- | --- | --- |\n")
+	for _, part := range g.fencing {
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", part,
+			strings.Join(g.cell(e, part, gridIdempotent), "<br>"), strings.Join(g.cell(e, part, gridTxn), "<br>"))
+	}
+	return b.String() + "\n"
+}
+
+// html renders the grid as a table whose cells are coloured by whether the
+// arm got the verdict the scenario declares for it.
+func (g grid) html(e Expect) string {
+	var b strings.Builder
+	b.WriteString("<h2>Layered defence: control-plane fencing × sink</h2><table class=\"grid\"><tr><th>control-plane fencing</th><th>sink: idempotent</th><th>sink: txn</th></tr>")
+	for _, part := range g.fencing {
+		fmt.Fprintf(&b, "<tr><th>%s</th>", html.EscapeString(part))
+		for _, sink := range []string{gridIdempotent, gridTxn} {
+			class := "met"
+			if a, ok := g.cells[[2]string{part, sink}]; !ok || !Met(e, a) {
+				class = "unmet"
+			}
+			lines := g.cell(e, part, sink)
+			for i, l := range lines {
+				lines[i] = html.EscapeString(l)
+			}
+			fmt.Fprintf(&b, "<td class=\"%s\">%s</td>", class, strings.Join(lines, "<br>"))
+		}
+		b.WriteString("</tr>")
+	}
+	return b.String() + "</table>"
 }

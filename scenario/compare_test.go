@@ -3,6 +3,7 @@ package scenario
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -173,4 +174,48 @@ func TestCompareLayeredDefenceRows(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(page), "<th>off+txn</th>")
 	assert.Contains(t, string(page), "<td>Fenced writers</td>")
+}
+
+// TestCompareLayeredGrid writes the four arms of compare --matrix and
+// checks the control-plane fencing × sink grid: one row per fencing part,
+// one column per sink, each cell judged against the declaration. A plain
+// on/off comparison has no grid.
+func TestCompareLayeredGrid(t *testing.T) {
+	dir := t.TempDir()
+	res := func(o result.Outcome, stale, orphan int64) *result.Result {
+		return &result.Result{Verdict: result.Verdict{Outcome: o}, Counters: result.Counters{StaleRows: stale, OrphanRows: orphan, Duplicates: 3}}
+	}
+	arm := func(name string, r *result.Result) Arm {
+		return Arm{Name: name, Dir: filepath.Join(dir, name), Run: RunSummary{Verdict: r.Verdict, Result: r}}
+	}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "off+txn"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "off+txn", evidence.DecisionsFile("n2")),
+		[]byte(`{"node":"n2","rule":"broker-fence","verdict":"fenced by broker"}`+"\n"), 0o644))
+	arms := []Arm{
+		arm("epoch", res(result.Pass, 0, 0)), arm("off", res(result.Fail, 40, 12)),
+		arm("epoch+txn", res(result.Pass, 0, 0)), arm("off+txn", res(result.Pass, 2, 0)),
+	}
+	sc, ok := Lookup("stale-bootstrap-in-flight")
+	require.True(t, ok)
+	e := Expect{On: ExpectPass, Off: ExpectFail}
+	require.NoError(t, WriteComparison(dir, Plan{Scenario: sc, Seed: 1}, e, arms))
+	md, err := os.ReadFile(filepath.Join(dir, "compare.md"))
+	require.NoError(t, err)
+	for _, line := range []string{
+		"| control-plane fencing | sink: idempotent | sink: txn |",
+		"| epoch | pass, as declared<br>stale rows visible 0 (harmful 0, orphan 0)<br>broker fenced nothing<br>lost 0, duplicates 3 | pass, as declared<br>",
+		"| off | fail, as declared<br>stale rows visible 40 (harmful 0, orphan 12)<br>broker fenced nothing<br>lost 0, duplicates 3 | pass, NOT as declared (fail)<br>stale rows visible 2 (harmful 0, orphan 0)<br>broker fenced 1 writers; 0 records visible after fenced<br>",
+	} {
+		assert.Contains(t, string(md), line)
+	}
+	page, err := os.ReadFile(filepath.Join(dir, "compare.html"))
+	require.NoError(t, err)
+	assert.Equal(t, 3, strings.Count(string(page), `<td class="met">`))
+	assert.Equal(t, 1, strings.Count(string(page), `<td class="unmet">`))
+
+	plain := t.TempDir()
+	require.NoError(t, WriteComparison(plain, Plan{Scenario: sc, Seed: 1}, e, arms[:2]))
+	md, err = os.ReadFile(filepath.Join(plain, "compare.md"))
+	require.NoError(t, err)
+	assert.NotContains(t, string(md), "Layered defence")
 }
