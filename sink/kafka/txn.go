@@ -20,6 +20,11 @@ var ErrFenced = errors.New("sink/kafka: producer fenced by a newer instance of i
 // visible to read_committed consumers.
 var ErrAborted = errors.New("sink/kafka: transaction aborted")
 
+// ErrFatal means the producer's transaction state is fatal for a reason
+// other than a fence: no call will succeed again, so its owner closes it
+// and opens a new one.
+var ErrFatal = errors.New("sink/kafka: transactional producer in a fatal state")
+
 // Transact writes msgs in one transaction: it begins it, produces msgs and
 // commits once every record is acknowledged. When a record is not, it
 // aborts and returns an error wrapping ErrAborted. A producer fenced by a
@@ -78,6 +83,9 @@ func (p *Producer) txnError(step string, err error) error {
 		err = fmt.Errorf("transaction %s of %s: %w: %w", step, p.cfg.TransactionalID, ErrFenced, err)
 		p.fencedBy.CompareAndSwap(nil, &err)
 		return err
+	}
+	if st := p.ap.TxnStatus(); st&sarama.ProducerTxnFlagFatalError != 0 {
+		return fmt.Errorf("transaction %s of %s (%s): %w: %w", step, p.cfg.TransactionalID, st, ErrFatal, err)
 	}
 	return fmt.Errorf("transaction %s of %s (%s): %w", step, p.cfg.TransactionalID, p.ap.TxnStatus(), err)
 }

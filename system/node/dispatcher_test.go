@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -152,4 +153,57 @@ func TestDispatcherRetriesAbortedAndStopsWhenFenced(t *testing.T) {
 	assert.Equal(t, "broker-fence", ds[0].Rule)
 	assert.False(t, ds[0].Acted)
 	assert.Contains(t, ds[0].Reason, "t1@e1")
+}
+
+// TestDispatcherReopensAFatalWriter: a writer whose transaction state is
+// fatal for a reason other than a fence is closed and replaced by a new one
+// of the same transactional id, which writes the rows again from the
+// checkpoint; no "fenced by broker" line is written.
+func TestDispatcherReopensAFatalWriter(t *testing.T) {
+	fatal := fmt.Errorf("transaction begin of cf1/t1/0-100: %w", kafka.ErrFatal)
+	first, second := &fakeWriter{errs: []error{fatal}}, &fakeWriter{}
+	m, up, dlogPath := testManager(t, first)
+	var opened []string
+	var mu sync.Mutex
+	m.newWriter = func(_ context.Context, txnID string) batchWriter {
+		mu.Lock()
+		defer mu.Unlock()
+		opened = append(opened, txnID)
+		if len(opened) == 1 {
+			return first
+		}
+		return second
+	}
+	ctx := context.Background()
+	start, err := up.GetTS(ctx)
+	require.NoError(t, err)
+	_, err = up.Commit(ctx, upstream.Write{Table: "t1", PK: 1, Op: upstream.OpInsert, Columns: map[string]upstream.Value{"v": upstream.Int(1)}})
+	require.NoError(t, err)
+
+	dctx, cancel := context.WithCancel(m.ctx)
+	d := &dispatcher{id: "t1@e1", epoch: 1, seen: 1, cancel: cancel, checkpoint: start,
+		span: upstream.Span{Table: "t1", StartPK: 0, EndPK: 100}}
+	m.dispatchers[d.id] = d
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.runDispatcher(dctx, d, start)
+	}()
+	require.Eventually(t, func() bool { ws, _ := second.snapshot(); return len(ws) >= 1 }, 10*time.Second, 20*time.Millisecond)
+	cancel()
+	<-done
+
+	firstWrites, firstClosed := first.snapshot()
+	secondWrites, secondClosed := second.snapshot()
+	assert.True(t, firstClosed, "the failed producer is closed")
+	assert.True(t, secondClosed, "the new producer is closed when the dispatcher ends")
+	assert.Equal(t, firstWrites[0], secondWrites[0], "the new producer writes the same rows again")
+	mu.Lock()
+	assert.Equal(t, []string{"cf1/t1/0-100", "cf1/t1/0-100"}, opened, "the same transactional id, opened twice")
+	mu.Unlock()
+	ds, err := evidence.ReadDecisions(dlogPath)
+	if !os.IsNotExist(err) {
+		require.NoError(t, err)
+	}
+	assert.Empty(t, ds, "a fatal writer is not a fenced one")
 }

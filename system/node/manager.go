@@ -196,7 +196,11 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 	if w == nil {
 		return
 	}
-	defer w.close()
+	defer func() {
+		if w != nil {
+			w.close()
+		}
+	}()
 	checkpoint := startTs
 	log := m.n.log.With("changefeed", m.cf, "dispatcher", d.id)
 	for ctx.Err() == nil {
@@ -239,6 +243,16 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 						endFeed()
 						m.fenced(d.id, txnID, err)
 						return
+					}
+					if errors.Is(err, kafka.ErrFatal) {
+						// Not fenced, yet unusable: a new producer of the same
+						// id, then the feed again from the checkpoint.
+						log.Warn("transactional producer failed for good; opening a new one", "txn_id", txnID, "err", err)
+						w.close()
+						if w = m.newWriter(ctx, txnID); w == nil {
+							endFeed()
+							return
+						}
 					}
 					log.Debug("write failed; retrying from the checkpoint", "from", checkpoint, "err", err)
 					break
@@ -353,6 +367,12 @@ func (m *manager) watermarkWriter() {
 				m.fenced("", txnID, err)
 				w.close()
 				w, fencedAt = nil, e.Epoch
+				continue
+			}
+			if errors.Is(err, kafka.ErrFatal) {
+				m.n.log.Warn("watermark writer failed for good; opening a new one", "txn_id", txnID, "err", err)
+				w.close()
+				w = nil
 				continue
 			}
 			m.n.log.Debug("watermark: write", "ts", e.Ts, "err", err)
