@@ -26,10 +26,15 @@ func TestSinkFlagRefusedBeforeAnyRun(t *testing.T) {
 	}
 }
 
-// TestNodeSinkFlag checks the node's --sink parsing: an unknown mode is an
-// input error before the node connects anywhere.
+// TestNodeSinkFlag checks the --sink parsing of node and up: an unknown
+// mode is an input error before anything connects or starts.
 func TestNodeSinkFlag(t *testing.T) {
-	_, errOut, code := runCmd(t, "node", "--id", "n1", "--meta", "http://127.0.0.1:1", "--upstream", "127.0.0.1:1", "--kafka", "127.0.0.1:1", "--sink", "both")
-	assert.Equal(t, exitHarnessError, code)
-	assert.Contains(t, errOut, `sink mode must be idempotent or txn, got "both"`)
+	for _, args := range [][]string{
+		{"node", "--id", "n1", "--meta", "http://127.0.0.1:1", "--upstream", "127.0.0.1:1", "--kafka", "127.0.0.1:1", "--sink", "both"},
+		{"up", "--out", t.TempDir(), "--sink", "both"},
+	} {
+		_, errOut, code := runCmd(t, args...)
+		assert.Equal(t, exitHarnessError, code, args)
+		assert.Contains(t, errOut, `sink mode must be idempotent or txn, got "both"`, args)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/system/cluster"
 	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/system/node"
 	"github.com/chaosrun/chaosrun/system/upstream"
 	"github.com/chaosrun/chaosrun/workloads"
 )
@@ -23,6 +24,7 @@ import (
 // upOptions are the flags of chaosrun up.
 type upOptions struct {
 	dir, workload, fencingFlag string
+	sink                       string
 	nodes, tables, brokers     int
 	rate                       float64
 	ttl                        time.Duration
@@ -55,6 +57,7 @@ func (o *upOptions) flags(cmd *cobra.Command) {
 	f.Float64Var(&o.rate, "rate", 1000, "workload transactions per second")
 	f.DurationVar(&o.ttl, "ttl", 5*time.Second, "capture lease TTL")
 	f.StringVar(&o.fencingFlag, "fencing", "epoch", "fencing policy: epoch or off")
+	f.StringVar(&o.sink, "sink", "idempotent", "sink mode of the nodes: idempotent, or txn (a transactional producer per table span and one for watermarks)")
 	f.BoolVar(&o.selfFence, "self-fence", false, "nodes stop everything and rejoin as new nodes on etcd session loss")
 }
 
@@ -62,6 +65,10 @@ func (o *upOptions) flags(cmd *cobra.Command) {
 // tears it down.
 func (o *upOptions) run(cmd *cobra.Command) error {
 	p, err := fencing.ParsePolicy(o.fencingFlag)
+	if err != nil {
+		return &exitError{code: exitHarnessError, err: err}
+	}
+	sink, err := node.ParseSinkMode(o.sink)
 	if err != nil {
 		return &exitError{code: exitHarnessError, err: err}
 	}
@@ -78,11 +85,11 @@ func (o *upOptions) run(cmd *cobra.Command) error {
 	dir, _ = filepath.Abs(dir)
 	out := cmd.OutOrStdout()
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	fmt.Fprintf(out, "starting %d nodes, %d Kafka broker(s), fencing=%s in %s\n", o.nodes, o.brokers, p, dir)
+	fmt.Fprintf(out, "starting %d nodes, %d Kafka broker(s), fencing=%s, sink=%s in %s\n", o.nodes, o.brokers, p, sink, dir)
 	ctx := cmd.Context()
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
-	spec := cluster.Spec{Dir: dir, Nodes: o.nodes, Tables: o.tables, SessionTTL: o.ttl, Policy: p, SelfFence: o.selfFence, Logger: log}
+	spec := cluster.Spec{Dir: dir, Nodes: o.nodes, Tables: o.tables, SessionTTL: o.ttl, Policy: p, SelfFence: o.selfFence, Sink: sink, Logger: log}
 	spec.Kafka.Local.Brokers = o.brokers
 	c, err := cluster.Start(sctx, spec)
 	if err != nil {
