@@ -79,6 +79,10 @@ type Workload struct {
 	Rate float64 `yaml:"rate"`
 	// Workers is the number of concurrent senders, 1..256 (default 4).
 	Workers int `yaml:"workers"`
+	// RowsPerTxn is the rows each transaction of the append workload
+	// writes, 1..1000 (default 1): a rate of R transactions per second
+	// commits R×RowsPerTxn rows per second.
+	RowsPerTxn int `yaml:"rows_per_txn"`
 }
 
 // SLOs are the thresholds the run is judged against.
@@ -432,6 +436,7 @@ func (s Scenario) WithDefaults() Scenario {
 		s.Workload.Rate = DefaultRate
 	}
 	def(&s.Workload.Workers, DefaultWorkers)
+	def(&s.Workload.RowsPerTxn, 1)
 	defD(&s.SLOs.Lag, DefaultLag)
 	defD(&s.SLOs.Window, DefaultWindow)
 	defD(&s.SLOs.Recovery, DefaultRecovery)

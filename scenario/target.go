@@ -31,7 +31,7 @@ func newTarget(sc Scenario, opt RunOptions) (target.Target, error) {
 		if sink == SinkTxn {
 			return nil, fmt.Errorf("--sink %s is a control-plane sink mode; the %s target's transactions are its exactly-once arm (--fencing)", SinkTxn, TargetDebezium)
 		}
-		w, err := workloads.New(sc.Workload.Name, workloads.Options{Tables: top.Tables})
+		w, err := workloads.New(sc.Workload.Name, workloads.Options{Tables: top.Tables, RowsPerTx: sc.Workload.RowsPerTxn})
 		if err != nil {
 			return nil, err
 		}

@@ -86,6 +86,7 @@ const (
 	maxRepeat      = 100
 	maxRate        = 100_000
 	maxWorkers     = 256
+	maxRowsPerTxn  = 1000
 	maxDescription = 200
 )
 
@@ -159,6 +160,10 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 		ps.add(wp("rate"), "%v: want transactions per second, more than 0 and at most %d", w.Rate, maxRate)
 	}
 	checkInt(ps, wp("workers"), w.Workers, 1, maxWorkers)
+	checkInt(ps, wp("rows_per_txn"), w.RowsPerTxn, 1, maxRowsPerTxn)
+	if w.RowsPerTxn > 1 && w.Name != WorkloadAppend {
+		ps.add(wp("rows_per_txn"), "%d: only the %s workload writes more than one row per transaction", w.RowsPerTxn, WorkloadAppend)
+	}
 
 	sp := func(name string) string { return fieldPath(path("slos"), name) }
 	checkDuration(ps, sp("lag"), s.SLOs.Lag, 1, maxDuration)

@@ -65,6 +65,8 @@ var problemCases = []problemCase{
 	{"rate infinite", func(s *Scenario) { s.Workload.Rate = math.Inf(1) }, "workload.rate", "+Inf"},
 	{"rate NaN", func(s *Scenario) { s.Workload.Rate = math.NaN() }, "workload.rate", "NaN"},
 	{"workers", func(s *Scenario) { s.Workload.Workers = 1000 }, "workload.workers", "1000 out of range 1..256"},
+	{"rows per txn", func(s *Scenario) { s.Workload.RowsPerTxn = 5000 }, "workload.rows_per_txn", "5000 out of range 1..1000"},
+	{"rows per txn of bank", func(s *Scenario) { s.Workload.Name = "bank"; s.Workload.RowsPerTxn = 10 }, "workload.rows_per_txn", "only the append workload writes more than one row per transaction"},
 	{"slo lag", func(s *Scenario) { s.SLOs.Lag = -time.Second }, "slos.lag", "-1s: must be positive"},
 	{"slo window", func(s *Scenario) { s.SLOs.Window = -time.Second }, "slos.window", "must be positive"},
 	{"slo recovery", func(s *Scenario) { s.SLOs.Recovery = -time.Second }, "slos.recovery", "must be positive"},
@@ -248,7 +250,7 @@ func TestValidateZeroMeansDefault(t *testing.T) {
 	assert.NoError(t, Scenario{Name: "baseline"}.Validate())
 	s := Scenario{Name: "baseline"}.WithDefaults()
 	assert.Equal(t, Topology{Nodes: 3, KafkaBrokers: 1, Partitions: 4, Tables: 2, TTL: 5 * time.Second, Changefeed: "cf1"}, s.Topology)
-	assert.Equal(t, Workload{Name: "append", Rate: 200, Workers: 4}, s.Workload)
+	assert.Equal(t, Workload{Name: "append", Rate: 200, Workers: 4, RowsPerTxn: 1}, s.Workload)
 	assert.Equal(t, SLOs{Lag: 3 * time.Second, Window: 5 * time.Second, Recovery: 30 * time.Second}, s.SLOs)
 	assert.Equal(t, Steady{Lag: 3 * time.Second, Window: 5 * time.Second, Timeout: time.Minute}, s.Steady)
 	assert.Equal(t, 20*time.Second, s.RecoveryWindow)
