@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -67,12 +69,40 @@ at the sink how fast lag recovers and whether stale generations stopped acting.`
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	endProfile := startCPUProfile(os.Getenv(cpuProfileEnv))
 	err := newRootCmd().ExecuteContext(ctx)
+	endProfile()
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaosrun:", err)
 	}
 	os.Exit(exitCode(err))
+}
+
+// cpuProfileEnv names a directory where every chaosrun process of a run
+// (harness, nodes, upstream, meta) writes its CPU profile, <pid>.pprof, when
+// it exits: the way to see where a multi-process pipeline spends its time.
+const cpuProfileEnv = "CHAOSRUN_CPUPROFILE_DIR"
+
+// startCPUProfile starts profiling into dir ("" does nothing) and returns
+// the function that ends it. A profile that cannot start is reported, not
+// fatal.
+func startCPUProfile(dir string) func() {
+	if dir == "" {
+		return func() {}
+	}
+	f, err := os.Create(filepath.Join(dir, fmt.Sprintf("%d.pprof", os.Getpid())))
+	if err == nil {
+		err = pprof.StartCPUProfile(f)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "chaosrun: cpu profile:", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}
 }
 
 // exitCode is the exit status of a command that returned err: exitPass for
