@@ -99,7 +99,7 @@ func WriteComparison(dir string, p Plan, e Expect, arms []Arm) error {
 	if len(arms) > 0 {
 		h.WriteString(reportStyle(filepath.Join(arms[0].Dir, "report.html")))
 	}
-	h.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}h2{margin-top:2em}table.grid td{vertical-align:top}td.met{background:#e6f4ea}td.unmet{background:#fce8e6}</style></head><body>")
+	h.WriteString("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:4px 8px}h2{margin-top:2em}table.grid td{vertical-align:top}td.met{background:#e6f4ea}td.unmet{background:#fce8e6}td.none{background:#eee;color:#666}</style></head><body>")
 	fmt.Fprintf(&h, "<h1>chaosrun compare: %s (seed %d)</h1><p><em>%s</em></p><p><strong>Verdict:</strong> %s.</p>",
 		html.EscapeString(p.Scenario.Name), p.Seed, html.EscapeString(Disclaimer), strings.ReplaceAll(html.EscapeString(verdict), "**", ""))
 	if isGrid {
@@ -377,7 +377,7 @@ func (g grid) markdown(e Expect) string {
 }
 
 // html renders the grid as a table whose cells are coloured by whether the
-// arm got the verdict the scenario declares for it.
+// arm got the verdict the scenario declares for it (grey: not run).
 func (g grid) html(e Expect) string {
 	var b strings.Builder
 	b.WriteString("<h2>Layered defence: control-plane fencing × sink</h2><table class=\"grid\"><tr><th>control-plane fencing</th><th>sink: idempotent</th><th>sink: txn</th></tr>")
@@ -385,7 +385,9 @@ func (g grid) html(e Expect) string {
 		fmt.Fprintf(&b, "<tr><th>%s</th>", html.EscapeString(part))
 		for _, sink := range []string{gridIdempotent, gridTxn} {
 			class := "met"
-			if a, ok := g.cells[[2]string{part, sink}]; !ok || !Met(e, a) {
+			if a, ok := g.cells[[2]string{part, sink}]; !ok {
+				class = "none"
+			} else if !Met(e, a) {
 				class = "unmet"
 			}
 			lines := g.cell(e, part, sink)
