@@ -33,6 +33,8 @@ type completeness struct {
 	phantoms     int64
 	missing      int64
 	beyondFinal  int64
+	// flow counts commits and first deliveries over time (the backlog).
+	flow flow
 }
 
 // keyChanges is what completeness keeps per key.
@@ -66,7 +68,7 @@ type pendingRow struct {
 
 func newCompleteness(keys *keyIndex, nodes *interner, maxExamples int, honesty *honesty, exactlyOnce bool) completeness {
 	return completeness{keys: keys, nodes: nodes, honesty: honesty, exactlyOnce: exactlyOnce,
-		violations: violations{limit: maxExamples}, duplicatesBy: make(map[generation]int64)}
+		violations: violations{limit: maxExamples}, duplicatesBy: make(map[generation]int64), flow: newFlow()}
 }
 
 // observeChange adds an upstream change; one that goes back in the change
@@ -79,6 +81,7 @@ func (c *completeness) observeChange(ch *Change, input *violations) {
 	} else {
 		c.coverage = ch.CommitTs
 	}
+	c.flow.commit(PhysicalMs(ch.CommitTs))
 	k := c.keys.index(ch.Table, ch.PK)
 	s := grownAt(&c.perKey, k)
 	e := expectedChange{ts: ch.CommitTs, hash: rowHash(ch.Op, ch.Columns)}
@@ -141,6 +144,7 @@ func (c *completeness) resolve(k int32, s *keyChanges, row *pendingRow) {
 		want := s.expected[i].hash
 		s.removeExpected(i)
 		s.maxMatched = max(s.maxMatched, row.ts)
+		c.flow.deliver(row.atMs)
 		c.honesty.matched(k, row, want)
 		return
 	}

@@ -28,6 +28,7 @@ func (c *Checker) Finish() *result.Result {
 	res.Latency = c.latency.result()
 	if !c.cfg.NoChangeLog {
 		c.completeness.finish(final, finalOK)
+		c.completeness.flow.catchUp(res, start, end)
 	}
 	c.stale.finish(res, start)
 	if c.bank != nil && finalOK {

@@ -26,6 +26,8 @@ func failFixture() *result.Result {
 			ID: "f1", Kind: "partition", TargetRole: "owner", TargetProcess: "n1",
 			Inject: start.Add(15 * time.Second), InjectMs: 15_000, Healed: true, Heal: start.Add(30 * time.Second), HealMs: 30_000,
 			Effective: true, PeakLagMs: 15_180,
+			CatchUp: &result.CatchUp{BacklogAtInject: 40, BacklogAtHeal: 3_020, PeakBacklog: 3_950, PeakMs: 38_400, Drained: true,
+				DrainMs: 22_000, DrainRowsPerSec: 337, IncomingRowsPerSec: 200, PipelineRowsPerSec: 1_450, ExpectedDrainMs: 2_378},
 		}},
 		Epochs: []result.Epoch{
 			{Epoch: 1, Node: "n1", GrantedAt: start.Add(-5 * time.Second), GrantedMs: -5000},

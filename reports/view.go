@@ -17,11 +17,14 @@ type view struct {
 	Verdict string
 	// ReasonsTitle heads the verdict's reasons: why the run is inconclusive,
 	// or notes that did not change the verdict.
-	ReasonsTitle  string
-	Summary       []summaryRow
-	SLOs          []sloRow
-	Faults        []faultRow
-	Recoveries    []recoveryRow
+	ReasonsTitle string
+	Summary      []summaryRow
+	SLOs         []sloRow
+	Faults       []faultRow
+	Recoveries   []recoveryRow
+	// CatchUps are the faults' backlogs and drains; empty without a change
+	// log.
+	CatchUps      []catchUpRow
 	StaleEpochs   []staleEpochRow
 	StaleMessages []staleMessageRow
 	Violations    []violationList
@@ -45,6 +48,9 @@ func newView(r *result.Result) view {
 	}
 	for _, f := range r.Faults {
 		v.Faults = append(v.Faults, newFaultRow(f))
+		if f.CatchUp != nil {
+			v.CatchUps = append(v.CatchUps, newCatchUpRow(f.ID, *f.CatchUp))
+		}
 	}
 	for _, rc := range r.Recoveries {
 		v.Recoveries = append(v.Recoveries, newRecoveryRow(rc))
@@ -199,6 +205,31 @@ func newFaultRow(f result.Fault) faultRow {
 		Effective: mark(f.Effective),
 		PeakLag:   dur(f.PeakLagMs),
 	}
+}
+
+// catchUpRow is one line of the catch-up table: what a fault left to drain
+// and how fast it went.
+type catchUpRow struct {
+	FaultID, AtInject, AtHeal, Peak, Drain, DrainRate, Incoming, Capacity, Expected string
+}
+
+func newCatchUpRow(id string, c result.CatchUp) catchUpRow {
+	perSec := func(v float64) string { return fmt.Sprintf("%.0f rows/s", v) }
+	row := catchUpRow{
+		FaultID: id, AtInject: num(c.BacklogAtInject) + " rows", AtHeal: num(c.BacklogAtHeal) + " rows",
+		Peak: num(c.PeakBacklog) + " rows at " + rel(c.PeakMs), Drain: "not drained", DrainRate: "—", Incoming: "—",
+		Capacity: perSec(c.PipelineRowsPerSec), Expected: "—",
+	}
+	if c.Drained {
+		row.Drain = dur(c.DrainMs)
+	}
+	if c.DrainRowsPerSec > 0 || c.IncomingRowsPerSec > 0 {
+		row.DrainRate, row.Incoming = perSec(c.DrainRowsPerSec), perSec(c.IncomingRowsPerSec)
+	}
+	if c.ExpectedDrainMs > 0 {
+		row.Expected = dur(c.ExpectedDrainMs)
+	}
+	return row
 }
 
 // recoveryRow is one line of the recoveries table. Judged and WithinBound

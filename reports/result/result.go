@@ -175,6 +175,35 @@ type Fault struct {
 	// PeakLagMs is the highest defined lag sampled between inject and heal
 	// (or the end of the window when never healed).
 	PeakLagMs int64 `json:"peak_lag_ms"`
+	// CatchUp is the backlog the fault built and how fast it drained; nil
+	// without a change log to count commits from.
+	CatchUp *CatchUp `json:"catch_up,omitempty"`
+}
+
+// CatchUp is what a fault left to drain: the backlog (upstream changes
+// committed and not yet in the topic, first copies only) and the rate the
+// pipeline cleared it at, from the heal (or the inject of a fault never
+// healed) to the recovery from it. Counts resolve to 100 ms.
+type CatchUp struct {
+	BacklogAtInject int64 `json:"backlog_at_inject"`
+	BacklogAtHeal   int64 `json:"backlog_at_heal"`
+	// PeakBacklog is the highest backlog from the inject to the recovery
+	// (or the end of the window), at PeakMs.
+	PeakBacklog int64 `json:"peak_backlog"`
+	PeakMs      int64 `json:"peak_ms"`
+	// Drained is true when the lag recovered after the heal; then DrainMs
+	// is the time it took and the rates are taken over it.
+	Drained            bool    `json:"drained"`
+	DrainMs            int64   `json:"drain_ms,omitempty"`
+	DrainRowsPerSec    float64 `json:"drain_rows_per_s,omitempty"`
+	IncomingRowsPerSec float64 `json:"incoming_rows_per_s,omitempty"`
+	// PipelineRowsPerSec is the most the pipeline delivered in any second
+	// of the run: its measured capacity.
+	PipelineRowsPerSec float64 `json:"pipeline_rows_per_s"`
+	// ExpectedDrainMs is what the backlog the fault added needs at the
+	// pipeline's capacity less the incoming rate (0 when nothing was
+	// added or there is no capacity to spare).
+	ExpectedDrainMs int64 `json:"expected_drain_ms,omitempty"`
 }
 
 // Epoch is one grant in the changefeed's epoch history.
