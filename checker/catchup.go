@@ -1,6 +1,8 @@
 package checker
 
 import (
+	"slices"
+
 	"github.com/chaosrun/chaosrun/reports/result"
 )
 
@@ -65,6 +67,9 @@ func (s series) at(t int64) int {
 	return max(0, min(i, len(s.backlog)-1))
 }
 
+// end returns the Unix ms at which bucket i ends.
+func (s series) end(i int) int64 { return (s.first + int64(i) + 1) * catchUpBucketMs }
+
 // peakRate is the highest number of first deliveries in any window of
 // pipelineWindowBuckets, per second: the most the pipeline was seen to
 // deliver.
@@ -94,8 +99,9 @@ func rate(counts []int64, i, j int) float64 {
 
 // catchUp measures, for each fault of res (res.Faults and res.Recoveries
 // set, relative to startMs), the backlog it built and how fast it drained:
-// from the heal (or the inject of a fault never healed) to the recovery
-// from it.
+// from the backlog's peak, between the inject and the last recovery from
+// the fault (or the end of the window), to the first recovery at or after
+// that peak — the failover's while the fault still holds, else the heal's.
 func (f *flow) catchUp(res *result.Result, startMs, endMs int64) {
 	if len(res.Faults) == 0 {
 		return
@@ -107,32 +113,45 @@ func (f *flow) catchUp(res *result.Result, startMs, endMs int64) {
 	pipeline := s.peakRate()
 	for i := range res.Faults {
 		fault := &res.Faults[i]
-		from := fault.InjectMs
+		heal := fault.InjectMs
 		if fault.Healed {
-			from = fault.HealMs
+			heal = fault.HealMs
 		}
-		to := endMs - startMs
-		recovered := false
+		var recovered []int64 // recovery instants from this fault, ascending
+		last := endMs - startMs
 		for _, r := range res.Recoveries {
-			if r.FaultID == fault.ID && r.AnchorMs == from && r.Recovered {
-				to, recovered = r.RecoveredMs, true
+			if r.FaultID == fault.ID && r.Recovered {
+				recovered = append(recovered, r.RecoveredMs)
 			}
 		}
-		inject, heal, until := s.at(fault.InjectMs+startMs), s.at(from+startMs), s.at(to+startMs)
-		cu := &result.CatchUp{BacklogAtInject: s.backlog[inject], BacklogAtHeal: s.backlog[heal],
-			PipelineRowsPerSec: pipeline, Drained: recovered}
-		for b := inject; b <= until; b++ {
-			if s.backlog[b] > cu.PeakBacklog {
-				cu.PeakBacklog, cu.PeakMs = s.backlog[b], (s.first+int64(b)+1)*catchUpBucketMs-startMs
+		slices.Sort(recovered)
+		if n := len(recovered); n > 0 && fault.Healed && recovered[n-1] >= heal {
+			last = recovered[n-1]
+		}
+		inject := s.at(fault.InjectMs + startMs)
+		cu := &result.CatchUp{BacklogAtInject: s.backlog[inject], BacklogAtHeal: s.backlog[s.at(heal+startMs)],
+			PipelineRowsPerSec: pipeline}
+		peak := inject
+		for b := inject; b <= s.at(last+startMs); b++ {
+			if s.backlog[b] > s.backlog[peak] {
+				peak = b
 			}
 		}
-		if recovered && until > heal {
-			cu.DrainMs = to - from
-			cu.DrainRowsPerSec = rate(s.delivered, heal+1, until+1)
-			cu.IncomingRowsPerSec = rate(s.committed, heal+1, until+1)
+		cu.PeakBacklog, cu.PeakMs = s.backlog[peak], s.end(peak)-startMs
+		for _, r := range recovered {
+			if r < cu.PeakMs {
+				continue
+			}
+			until := s.at(r + startMs)
+			cu.Drained, cu.DrainMs = true, r-cu.PeakMs
+			if until > peak {
+				cu.DrainRowsPerSec = rate(s.delivered, peak+1, until+1)
+				cu.IncomingRowsPerSec = rate(s.committed, peak+1, until+1)
+			}
+			break
 		}
-		if spare := pipeline - cu.IncomingRowsPerSec; spare > 0 && cu.BacklogAtHeal > cu.BacklogAtInject {
-			cu.ExpectedDrainMs = int64(float64(cu.BacklogAtHeal-cu.BacklogAtInject) / spare * 1000)
+		if spare := pipeline - cu.IncomingRowsPerSec; spare > 0 && cu.PeakBacklog > cu.BacklogAtInject {
+			cu.ExpectedDrainMs = int64(float64(cu.PeakBacklog-cu.BacklogAtInject) / spare * 1000)
 		}
 		fault.CatchUp = cu
 	}

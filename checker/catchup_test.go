@@ -54,6 +54,12 @@ func TestCatchUp(t *testing.T) {
 	assert.InDelta(t, 300, cu.PipelineRowsPerSec, 0.01, "the most delivered in one second: the 270 of the drain and 30 after it")
 	assert.Equal(t, int64(1000), cu.ExpectedDrainMs, "200 rows at 300 - 100 rows/s")
 
+	// A recovery before the peak (from the inject) does not end the drain.
+	res.Faults[0].CatchUp = nil
+	res.Recoveries = append(res.Recoveries, result.Recovery{FaultID: "f1", Anchor: "inject", AnchorMs: 3000, Recovered: true, RecoveredMs: 4500})
+	f.catchUp(res, start, start+10_000)
+	assert.Equal(t, int64(700), res.Faults[0].CatchUp.DrainMs, "from the peak at the heal to the heal's recovery")
+
 	// A fault with no recovery still shows its backlog, but no drain.
 	res = &result.Result{Faults: []result.Fault{{ID: "f2", InjectMs: 3000, Healed: true, HealMs: 5000}}}
 	f.catchUp(res, start, start+10_000)

@@ -214,7 +214,7 @@ type catchUpRow struct {
 }
 
 func newCatchUpRow(id string, c result.CatchUp) catchUpRow {
-	perSec := func(v float64) string { return fmt.Sprintf("%.0f rows/s", v) }
+	perSec := func(v float64) string { return num(int64(v+0.5)) + " rows/s" }
 	row := catchUpRow{
 		FaultID: id, AtInject: num(c.BacklogAtInject) + " rows", AtHeal: num(c.BacklogAtHeal) + " rows",
 		Peak: num(c.PeakBacklog) + " rows at " + rel(c.PeakMs), Drain: "not drained", DrainRate: "—", Incoming: "—",

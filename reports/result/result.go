@@ -182,17 +182,18 @@ type Fault struct {
 
 // CatchUp is what a fault left to drain: the backlog (upstream changes
 // committed and not yet in the topic, first copies only) and the rate the
-// pipeline cleared it at, from the heal (or the inject of a fault never
-// healed) to the recovery from it. Counts resolve to 100 ms.
+// pipeline cleared it at, from the backlog's peak to the first recovery
+// from the fault after it (the failover's while the fault still holds,
+// else the heal's). Counts resolve to 100 ms.
 type CatchUp struct {
 	BacklogAtInject int64 `json:"backlog_at_inject"`
 	BacklogAtHeal   int64 `json:"backlog_at_heal"`
-	// PeakBacklog is the highest backlog from the inject to the recovery
-	// (or the end of the window), at PeakMs.
+	// PeakBacklog is the highest backlog from the inject to the last
+	// recovery from the fault (or the end of the window), at PeakMs.
 	PeakBacklog int64 `json:"peak_backlog"`
 	PeakMs      int64 `json:"peak_ms"`
-	// Drained is true when the lag recovered after the heal; then DrainMs
-	// is the time it took and the rates are taken over it.
+	// Drained is true when the lag recovered after the peak; then DrainMs
+	// is the time from the peak, and the rates are taken over it.
 	Drained            bool    `json:"drained"`
 	DrainMs            int64   `json:"drain_ms,omitempty"`
 	DrainRowsPerSec    float64 `json:"drain_rows_per_s,omitempty"`
@@ -200,9 +201,9 @@ type CatchUp struct {
 	// PipelineRowsPerSec is the most the pipeline delivered in any second
 	// of the run: its measured capacity.
 	PipelineRowsPerSec float64 `json:"pipeline_rows_per_s"`
-	// ExpectedDrainMs is what the backlog the fault added needs at the
-	// pipeline's capacity less the incoming rate (0 when nothing was
-	// added or there is no capacity to spare).
+	// ExpectedDrainMs is what the backlog the fault added (peak less the
+	// backlog at inject) needs at the pipeline's capacity less the
+	// incoming rate (0 when nothing was added or no capacity is spare).
 	ExpectedDrainMs int64 `json:"expected_drain_ms,omitempty"`
 }
 
