@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"testing"
@@ -55,6 +56,11 @@ type childReport struct {
 func benchChild() int {
 	var rep childReport
 	dir := os.Getenv(envBenchDir)
+	if pd := os.Getenv("CHAOSRUN_CPUPROFILE_DIR"); pd != "" { // where the time goes: go tool pprof
+		if f, err := os.Create(filepath.Join(pd, os.Getenv(envBenchChild)+".pprof")); err == nil && pprof.StartCPUProfile(f) == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	t0 := time.Now()
 	err := func() error {
 		switch os.Getenv(envBenchChild) {
