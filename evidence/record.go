@@ -1,13 +1,12 @@
 package evidence
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	json "github.com/goccy/go-json"
 )
 
 // Header names of DESIGN.md §5. Every record carries HeaderKind.
