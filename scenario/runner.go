@@ -120,6 +120,10 @@ func Run(ctx context.Context, opt RunOptions) (out RunSummary, err error) {
 	if err := checkBackend(opt.Plan, opt.Backend); err != nil {
 		return out, fmt.Errorf("%w: %w", ErrHarness, err)
 	}
+	// Input the run cannot start with is refused before it makes anything.
+	if err := kafka.Preflight(ctx, opt.Kafka); err != nil {
+		return out, fmt.Errorf("%w: %w", ErrHarness, err)
+	}
 	if err := os.MkdirAll(opt.Dir, 0o755); err != nil {
 		return out, fmt.Errorf("%w: create run directory: %w", ErrHarness, err)
 	}

@@ -142,9 +142,31 @@ func Run(ctx context.Context, cfg Config) error {
 	log := cfg.Logger.With("node", cfg.ID)
 	n := &node{cfg: cfg, log: log, id: cfg.ID, members: map[string]string{}, events: make(chan func(), 1024), managers: map[string]*manager{}}
 
+	// Listen first: a port in use is bad input, reported before the node
+	// reaches out to anything.
+	var err error
+	if n.ln, err = net.Listen("tcp", cfg.PeerListen); err != nil {
+		return fmt.Errorf("node: listen for peers on %s: %w", cfg.PeerListen, err)
+	}
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			n.ln.Close()
+			return fmt.Errorf("node: listen for metrics on %s: %w", cfg.MetricsListen, err)
+		}
+	}
+	serving := false // from then on the servers own the listeners
+	defer func() {
+		if !serving {
+			n.ln.Close()
+			if mln != nil {
+				mln.Close()
+			}
+		}
+	}()
+
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
-	var err error
 	n.store, err = meta.Open(sctx, meta.Config{Endpoints: cfg.MetaEndpoints, Cluster: cfg.Cluster, SessionTTL: cfg.SessionTTL, Logger: log})
 	if err == nil {
 		_, _, err = n.store.Captures(sctx)
@@ -175,17 +197,9 @@ func Run(ctx context.Context, cfg Config) error {
 	defer n.dlog.Close()
 	n.met = newMetrics(cfg.ID)
 
-	n.ln, err = net.Listen("tcp", cfg.PeerListen)
-	if err != nil {
-		return fmt.Errorf("node: listen for peers on %s: %w", cfg.PeerListen, err)
-	}
+	serving = true
 	metricsAddr := ""
-	if cfg.MetricsListen != "" {
-		mln, err := net.Listen("tcp", cfg.MetricsListen)
-		if err != nil {
-			n.ln.Close()
-			return fmt.Errorf("node: listen for metrics on %s: %w", cfg.MetricsListen, err)
-		}
+	if mln != nil {
 		metricsAddr = mln.Addr().String()
 		srv := &http.Server{Handler: promhttp.HandlerFor(n.met.reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 5 * time.Second}
 		go srv.Serve(mln)
