@@ -62,7 +62,8 @@ type Topology struct {
 	KafkaBrokers int `yaml:"kafka_brokers"`
 	// Partitions of the changefeed's topic, 1..64 (default 4).
 	Partitions int `yaml:"partitions"`
-	// Tables replicated by the changefeed, 1..64 (default 2).
+	// Tables replicated by the changefeed, 1..2000 (default 2), one
+	// dispatcher each; 1..64 for the debezium target.
 	Tables int `yaml:"tables"`
 	// TTL of the nodes' meta-store leases, at least 1s (default 5s).
 	TTL time.Duration `yaml:"ttl"`

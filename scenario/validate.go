@@ -80,14 +80,20 @@ func (e *ValidationError) Is(target error) bool { return target == ErrInvalid }
 // Limits beyond the ranges documented on the fields. They also keep every
 // sum of durations far from overflowing.
 const (
-	maxDuration    = 24 * time.Hour
-	maxTTL         = 5 * time.Minute
-	maxSteps       = 32
-	maxRepeat      = 100
-	maxRate        = 100_000
-	maxWorkers     = 256
-	maxRowsPerTxn  = 1000
-	maxDescription = 200
+	maxDuration   = 24 * time.Hour
+	maxTTL        = 5 * time.Minute
+	maxSteps      = 32
+	maxRepeat     = 100
+	maxRate       = 100_000
+	maxWorkers    = 256
+	maxRowsPerTxn = 1000
+	// maxTables bounds topology.tables: a dispatcher per table, and the
+	// nodes were measured at 2,000 (BenchmarkFailoverScale).
+	maxTables = 2000
+	// maxDebeziumTables bounds the debezium target's tables, each a
+	// PostgreSQL table in the connector's publication.
+	maxDebeziumTables = 64
+	maxDescription    = 200
 )
 
 const wantTarget = "want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, meta, upstream; for the debezium target task-worker, leader, node:<n>, kafka, upstream"
@@ -147,7 +153,11 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 		ps.add(tp("kafka_brokers"), "%d: want 1 or 3", t.KafkaBrokers)
 	}
 	checkInt(ps, tp("partitions"), t.Partitions, 1, 64)
-	checkInt(ps, tp("tables"), t.Tables, 1, 64)
+	maxT := maxTables
+	if s.Target == TargetDebezium {
+		maxT = maxDebeziumTables
+	}
+	checkInt(ps, tp("tables"), t.Tables, 1, maxT)
 	checkDuration(ps, tp("ttl"), t.TTL, time.Second, maxTTL)
 	checkName(ps, tp("changefeed"), t.Changefeed, false)
 
