@@ -57,7 +57,11 @@ var problemCases = []problemCase{
 	{"two brokers", func(s *Scenario) { s.Topology.KafkaBrokers = 2 }, "topology.kafka_brokers", "2: want 1 or 3"},
 	{"partitions", func(s *Scenario) { s.Topology.Partitions = 65 }, "topology.partitions", "65 out of range 1..64"},
 	{"tables", func(s *Scenario) { s.Topology.Tables = -2 }, "topology.tables", "out of range 1..2000"},
-	{"tables of debezium", func(s *Scenario) { s.Target = TargetDebezium; s.Faults[0].Target = TargetTaskWorker; s.Topology.Tables = 65 }, "topology.tables", "65 out of range 1..64"},
+	{"tables of debezium", func(s *Scenario) {
+		s.Target = TargetDebezium
+		s.Faults[0].Target = TargetTaskWorker
+		s.Topology.Tables = 65
+	}, "topology.tables", "65 out of range 1..64"},
 	{"ttl short", func(s *Scenario) { s.Topology.TTL = 500 * time.Millisecond }, "topology.ttl", "500ms: want at least 1s"},
 	{"ttl long", func(s *Scenario) { s.Topology.TTL = time.Hour }, "topology.ttl", "want at most 5m0s"},
 	{"changefeed name", func(s *Scenario) { s.Topology.Changefeed = "cf 1" }, "topology.changefeed", `"cf 1"`},
