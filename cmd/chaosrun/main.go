@@ -49,6 +49,7 @@ var subcommands = []func() *cobra.Command{
 	newCheckCmd,
 	newReportCmd,
 	newDumpCmd,
+	newSoakCmd,
 }
 
 func newRootCmd() *cobra.Command {
