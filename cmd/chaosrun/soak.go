@@ -135,6 +135,7 @@ func (o *soakOptions) run(cmd *cobra.Command, args []string) error {
 	r := rand.New(rand.NewPCG(uint64(o.seed), 0x50a4))
 	start := time.Now()
 	var runs []soakRun
+	reported := map[string]bool{}
 	for i := 0; ctx.Err() == nil && (i < o.runs || (o.runs == 0 && time.Since(start) < o.duration)); i++ {
 		run := soakRun{N: i + 1, Kind: soakKinds[i%len(soakKinds)], Scenario: args[i%len(args)], Seed: o.seed + int64(i)}
 		run.Dir = filepath.Join(dir, fmt.Sprintf("run-%03d-%s", run.N, run.Kind))
@@ -143,7 +144,15 @@ func (o *soakOptions) run(cmd *cobra.Command, args []string) error {
 		if err != nil {
 			return &exitError{code: exitHarnessError, err: err}
 		}
-		run.Leftovers = hostaudit.Diff(base, after)
+		// Against the snapshot from before the first run: "+" is left
+		// behind, "-" is something that was there before and went away.
+		// Each is reported once, with the first run after which it showed.
+		for _, l := range hostaudit.Diff(base, after) {
+			if !reported[l] {
+				reported[l] = true
+				run.Leftovers = append(run.Leftovers, l)
+			}
+		}
 		run.Foreign = foreign.changed(context.WithoutCancel(ctx))
 		runs = append(runs, run)
 		fmt.Fprintf(out, "[%d] %s %s seed %d: exit %d%s, %d leftovers, foreign %s\n", run.N, run.Kind, run.Scenario, run.Seed, run.Exit,
@@ -151,7 +160,6 @@ func (o *soakOptions) run(cmd *cobra.Command, args []string) error {
 		for _, l := range run.Leftovers {
 			fmt.Fprintln(out, "    leftover:", l)
 		}
-		base = after // report each leftover once, with the run that made it
 	}
 	ok, err := writeSoak(dir, runs, out)
 	if err != nil {
