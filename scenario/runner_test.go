@@ -26,7 +26,7 @@ import (
 	"github.com/chaosrun/chaosrun/target/debezium/pg/pgtest"
 )
 
-func e2e(t *testing.T) string {
+func e2e(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end scenario run: starts Kafka, etcd, the upstream and CDC nodes")

@@ -12,10 +12,8 @@ import (
 
 	"github.com/chaosrun/chaosrun/chaos"
 	"github.com/chaosrun/chaosrun/fencing"
-	"github.com/chaosrun/chaosrun/internal/proctest"
 	"github.com/chaosrun/chaosrun/reports/result"
 	"github.com/chaosrun/chaosrun/scenario"
-	"github.com/chaosrun/chaosrun/sink/kafka"
 )
 
 // BenchmarkFailoverScale runs owner-isolation (fencing on, netns) with 2,
@@ -28,17 +26,10 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkFailoverScale -benchtime 1x -timeout 30m ./scenario/
 func BenchmarkFailoverScale(b *testing.B) {
-	if testing.Short() {
-		b.Skip("end-to-end runs")
-	}
 	if os.Geteuid() != 0 {
 		b.Skip("the netns backend needs root")
 	}
-	if os.Getenv(kafka.EnvLibs) == "" {
-		libs, _ := filepath.Abs(filepath.Join("..", ".cache", "kafka", "libs"))
-		b.Setenv(kafka.EnvLibs, libs)
-	}
-	bin := proctest.Build(b)
+	bin := e2e(b)
 	for _, tables := range []int{2, 20, 200, 2000} {
 		b.Run(fmt.Sprintf("dispatchers=%d", tables), func(b *testing.B) {
 			for range b.N {

@@ -108,22 +108,8 @@ func TestDispatcherRetriesAbortedAndStopsWhenFenced(t *testing.T) {
 	w := &fakeWriter{errs: []error{aborted, nil, fenced}}
 	m, up, dlogPath := testManager(t, w)
 	ctx := context.Background()
-
-	start, err := up.GetTS(ctx)
-	require.NoError(t, err)
-	_, err = up.Commit(ctx, upstream.Write{Table: "t1", PK: 1, Op: upstream.OpInsert, Columns: map[string]upstream.Value{"v": upstream.Int(1)}})
-	require.NoError(t, err)
-
-	dctx, cancel := context.WithCancel(m.ctx)
+	start, cancel, done := startDispatcher(t, m, up)
 	defer cancel()
-	d := &dispatcher{id: "t1@e1", epoch: 1, seen: 1, cancel: cancel, checkpoint: start,
-		span: upstream.Span{Table: "t1", StartPK: 0, EndPK: 100}}
-	m.dispatchers[d.id] = d
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.runDispatcher(dctx, d, start)
-	}()
 
 	// The aborted batch is written again; then the checkpoint moves past it.
 	require.Eventually(t, func() bool { ws, _ := w.snapshot(); return len(ws) >= 2 }, 10*time.Second, 20*time.Millisecond)
@@ -133,7 +119,7 @@ func TestDispatcherRetriesAbortedAndStopsWhenFenced(t *testing.T) {
 	require.Eventually(t, func() bool { return m.minCheckpoint() > start }, 10*time.Second, 20*time.Millisecond)
 
 	// The next batch is fenced: the dispatcher stops without another write.
-	_, err = up.Commit(ctx, upstream.Write{Table: "t1", PK: 2, Op: upstream.OpInsert, Columns: map[string]upstream.Value{"v": upstream.Int(2)}})
+	_, err := up.Commit(ctx, upstream.Write{Table: "t1", PK: 2, Op: upstream.OpInsert, Columns: map[string]upstream.Value{"v": upstream.Int(2)}})
 	require.NoError(t, err)
 	select {
 	case <-done:
@@ -174,21 +160,7 @@ func TestDispatcherReopensAFatalWriter(t *testing.T) {
 		}
 		return second
 	}
-	ctx := context.Background()
-	start, err := up.GetTS(ctx)
-	require.NoError(t, err)
-	_, err = up.Commit(ctx, upstream.Write{Table: "t1", PK: 1, Op: upstream.OpInsert, Columns: map[string]upstream.Value{"v": upstream.Int(1)}})
-	require.NoError(t, err)
-
-	dctx, cancel := context.WithCancel(m.ctx)
-	d := &dispatcher{id: "t1@e1", epoch: 1, seen: 1, cancel: cancel, checkpoint: start,
-		span: upstream.Span{Table: "t1", StartPK: 0, EndPK: 100}}
-	m.dispatchers[d.id] = d
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		m.runDispatcher(dctx, d, start)
-	}()
+	_, cancel, done := startDispatcher(t, m, up)
 	require.Eventually(t, func() bool { ws, _ := second.snapshot(); return len(ws) >= 1 }, 10*time.Second, 20*time.Millisecond)
 	cancel()
 	<-done
@@ -206,4 +178,26 @@ func TestDispatcherReopensAFatalWriter(t *testing.T) {
 		require.NoError(t, err)
 	}
 	assert.Empty(t, ds, "a fatal writer is not a fenced one")
+}
+
+// startDispatcher commits row t1:1, then runs dispatcher t1@e1 of span
+// t1 [0, 100) on m from a ts before it; cancel stops it and done closes
+// when it returned.
+func startDispatcher(t *testing.T, m *manager, up *upstream.Client) (start uint64, cancel context.CancelFunc, done chan struct{}) {
+	t.Helper()
+	ctx := context.Background()
+	start, err := up.GetTS(ctx)
+	require.NoError(t, err)
+	_, err = up.Commit(ctx, upstream.Write{Table: "t1", PK: 1, Op: upstream.OpInsert, Columns: map[string]upstream.Value{"v": upstream.Int(1)}})
+	require.NoError(t, err)
+	dctx, cancel := context.WithCancel(m.ctx)
+	d := &dispatcher{id: "t1@e1", epoch: 1, seen: 1, cancel: cancel, checkpoint: start,
+		span: upstream.Span{Table: "t1", StartPK: 0, EndPK: 100}}
+	m.dispatchers[d.id] = d
+	done = make(chan struct{})
+	go func() {
+		defer close(done)
+		m.runDispatcher(dctx, d, start)
+	}()
+	return start, cancel, done
 }
