@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -52,6 +53,8 @@ type soakOptions struct {
 	seed           int64
 	backend, out   string
 	minSig, maxSig time.Duration
+	kinds          []string
+	noClean        bool
 }
 
 func newSoakCmd() *cobra.Command {
@@ -88,6 +91,8 @@ touched and no completed run lost a write; 1 otherwise; 2 on bad input.`,
 	f.StringVar(&o.out, "out", "", "soak directory (default runs/<timestamp>-soak)")
 	f.DurationVar(&o.minSig, "signal-min", 5*time.Second, "earliest signal, after the run's start")
 	f.DurationVar(&o.maxSig, "signal-max", 45*time.Second, "latest signal, after the run's start")
+	f.StringSliceVar(&o.kinds, "kinds", soakKinds, "kinds of run to cycle through: clean, sigint, sigkill")
+	f.BoolVar(&o.noClean, "no-clean", false, "after a SIGKILL do not run chaosrun clean: shows what a crashed run leaves (the audit must flag it)")
 	return cmd
 }
 
@@ -100,6 +105,8 @@ func (o *soakOptions) run(cmd *cobra.Command, args []string) error {
 		return &exitError{code: exitHarnessError, err: errors.New("soak: --runs and --duration must not be negative")}
 	case o.minSig <= 0 || o.maxSig < o.minSig:
 		return &exitError{code: exitHarnessError, err: errors.New("soak: want 0 < --signal-min <= --signal-max")}
+	case !validKinds(o.kinds):
+		return &exitError{code: exitHarnessError, err: fmt.Errorf("soak: --kinds wants some of %s", strings.Join(soakKinds, ", "))}
 	case os.Geteuid() != 0:
 		return &exitError{code: exitHarnessError, err: errors.New("soak: needs root (it audits iptables and namespaces, and seeds foreign ones)")}
 	}
@@ -137,7 +144,7 @@ func (o *soakOptions) run(cmd *cobra.Command, args []string) error {
 	var runs []soakRun
 	reported := map[string]bool{}
 	for i := 0; ctx.Err() == nil && (i < o.runs || (o.runs == 0 && time.Since(start) < o.duration)); i++ {
-		run := soakRun{N: i + 1, Kind: soakKinds[i%len(soakKinds)], Scenario: args[i%len(args)], Seed: o.seed + int64(i)}
+		run := soakRun{N: i + 1, Kind: o.kinds[i%len(o.kinds)], Scenario: args[i%len(args)], Seed: o.seed + int64(i)}
 		run.Dir = filepath.Join(dir, fmt.Sprintf("run-%03d-%s", run.N, run.Kind))
 		o.one(ctx, self, r, &run)
 		after, err := hostaudit.Take(context.WithoutCancel(ctx), audit)
@@ -223,7 +230,7 @@ wait:
 		}
 	}
 	run.Exit = exitOf(werr)
-	if run.Kind == soakSIGKILL && run.SignalAt != "" {
+	if run.Kind == soakSIGKILL && run.SignalAt != "" && !o.noClean {
 		c := exec.Command(self, "clean", run.Dir)
 		c.Stdout, c.Stderr = logf, logf
 		_ = c.Run()
@@ -235,6 +242,15 @@ wait:
 		}
 		_ = f.Close()
 	}
+}
+
+func validKinds(kinds []string) bool {
+	for _, k := range kinds {
+		if !slices.Contains(soakKinds, k) {
+			return false
+		}
+	}
+	return len(kinds) > 0
 }
 
 func exitOf(err error) int {

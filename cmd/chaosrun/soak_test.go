@@ -2,12 +2,17 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/internal/proctest"
+	"github.com/chaosrun/chaosrun/sink/kafka"
 )
 
 // TestSoakBadInput: bad flags are refused with exit 2 before anything is
@@ -20,6 +25,7 @@ func TestSoakBadInput(t *testing.T) {
 	}{
 		{[]string{"soak", "--runs", "-1", "--out", out}, "--runs and --duration must not be negative"},
 		{[]string{"soak", "--signal-min", "10s", "--signal-max", "5s", "--out", out}, "want 0 < --signal-min <= --signal-max"},
+		{[]string{"soak", "--kinds", "sigterm", "--out", out}, "--kinds wants some of clean, sigint, sigkill"},
 	} {
 		_, errOut, code := runCmd(t, tc.args...)
 		assert.Equal(t, exitHarnessError, code, tc.args)
@@ -63,4 +69,44 @@ func TestSoakTable(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, ok, "%+v", bad)
 	}
+}
+
+// TestSoakAuditBites is the soak's own negative control: a harness killed
+// with SIGKILL and not cleaned up must show as leftovers (its namespaces
+// and rules) and fail the soak. Root only; `chaosrun clean` removes what the
+// killed run left.
+func TestSoakAuditBites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an end-to-end run")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("soak needs root")
+	}
+	bin := proctest.Build(t)
+	if os.Getenv(kafka.EnvLibs) == "" {
+		libs, _ := filepath.Abs(filepath.Join("..", "..", ".cache", "kafka", "libs"))
+		t.Setenv(kafka.EnvLibs, libs)
+	}
+	out := filepath.Join(t.TempDir(), "soak")
+	cmd := exec.Command(bin, "soak", "--runs", "1", "--kinds", "sigkill", "--no-clean", "--backend", "netns",
+		"--signal-min", "20s", "--signal-max", "20s", "--out", out)
+	stdout, code := outputAndStatus(t, cmd)
+	t.Cleanup(func() {
+		runs, _ := filepath.Glob(filepath.Join(out, "run-*-sigkill"))
+		for _, r := range runs {
+			_ = exec.Command(bin, "clean", r).Run()
+		}
+	})
+	assert.Equal(t, exitFail, code, stdout)
+	// The killed run's namespaces carry its run id (its ledger's first
+	// line), so these leftovers are its own whatever else runs meanwhile.
+	// Its processes died with it (Pdeathsig); its namespaces and rules stay.
+	ledger, err := os.ReadFile(filepath.Join(out, "run-001-sigkill", "faults.ledger.jsonl"))
+	require.NoError(t, err)
+	var first struct{ Run string }
+	require.NoError(t, json.Unmarshal(bytes.SplitN(ledger, []byte("\n"), 2)[0], &first))
+	require.NotEmpty(t, first.Run)
+	assert.Contains(t, stdout, "leftover: + netns: cr-"+first.Run+"-hub", "the killed run's namespaces are flagged")
+	assert.Contains(t, stdout, `--comment "chaosrun:`+first.Run+`:jump"`, "and its rules")
+	assert.Contains(t, stdout, "foreign untouched")
 }
