@@ -63,11 +63,12 @@ func WriteComparison(dir string, p Plan, e Expect, arms []Arm) error {
 		verdict += ". Why fencing off is expected to " + e.Off + ": " + e.Reason
 	}
 	fmt.Fprintf(&md, "**Verdict:** %s.\n\n", verdict)
-	g, isGrid := layeredGrid(arms)
+	fences := countFences(arms)
+	g, isGrid := layeredGrid(arms, fences)
 	if isGrid {
 		md.WriteString(g.markdown(e) + "## Every measure\n\n")
 	}
-	rows := compareRows(arms)
+	rows := compareRows(arms, fences)
 	md.WriteString("| Measure |")
 	for _, a := range arms {
 		fmt.Fprintf(&md, " %s |", a.Name)
@@ -156,7 +157,7 @@ func firstSVG(path string) string {
 	return "<p>(no chart)</p>"
 }
 
-func compareRows(arms []Arm) [][]string {
+func compareRows(arms []Arm, fences map[string]fenceCount) [][]string {
 	get := func(f func(r *result.Result) string) []string {
 		var out []string
 		for _, a := range arms {
@@ -211,7 +212,7 @@ func compareRows(arms []Arm) [][]string {
 			c := r.Counters
 			return fmt.Sprintf("%d (%d, %d)", c.StaleRows, c.HarmfulRows, c.OrphanRows)
 		}),
-		fencedRow(arms),
+		fencedRow(arms, fences),
 		row("Lost rows", func(r *result.Result) string { return fmt.Sprint(r.Counters.Missing) }),
 		row("Duplicate rows", func(r *result.Result) string { return fmt.Sprint(r.Counters.Duplicates) }),
 		row("Aborted records (writer scan)", func(r *result.Result) string {
@@ -239,10 +240,10 @@ const verdictFencedByBroker = evidence.VerdictFencedByBroker
 // the sink topic that a newer epoch of the same producer id superseded
 // (the tailer's writer scan). An arm with neither a transactional writer
 // nor such a line shows "—": its sink has nothing for the broker to fence.
-func fencedRow(arms []Arm) []string {
+func fencedRow(arms []Arm, fences map[string]fenceCount) []string {
 	out := []string{"Fenced writers"}
 	for _, a := range arms {
-		stopped, err := fencedDecisions(a.Dir)
+		stopped, err := fences[a.Name].n, fences[a.Name].err
 		var superseded, txn int
 		if a.Run.Result != nil {
 			superseded, txn = supersededWriters(a.Run.Result.SinkWriters)
@@ -255,6 +256,22 @@ func fencedRow(arms []Arm) []string {
 		default:
 			out = append(out, fmt.Sprintf("%d stopped (decision logs), %d superseded epochs (writer scan)", stopped, superseded))
 		}
+	}
+	return out
+}
+
+// fenceCount is what fencedDecisions found for one arm.
+type fenceCount struct {
+	n   int
+	err error
+}
+
+// countFences reads each arm's decision logs once, by arm name.
+func countFences(arms []Arm) map[string]fenceCount {
+	out := make(map[string]fenceCount, len(arms))
+	for _, a := range arms {
+		n, err := fencedDecisions(a.Dir)
+		out[a.Name] = fenceCount{n, err}
 	}
 	return out
 }
@@ -313,13 +330,14 @@ const (
 type grid struct {
 	fencing []string
 	cells   map[[2]string]Arm // by fencing part and sink
+	fences  map[string]fenceCount
 }
 
 // layeredGrid arranges arms as control-plane fencing × sink; ok is false
 // unless they cover at least two fencing parts and both sinks, the shape
 // of compare --matrix.
-func layeredGrid(arms []Arm) (g grid, ok bool) {
-	g.cells = make(map[[2]string]Arm)
+func layeredGrid(arms []Arm, fences map[string]fenceCount) (g grid, ok bool) {
+	g.cells, g.fences = make(map[[2]string]Arm), fences
 	sinks := map[string]bool{}
 	for _, a := range arms {
 		part, sink := strings.TrimSuffix(a.Name, "+txn"), gridIdempotent
@@ -353,8 +371,8 @@ func (g grid) cell(e Expect, part, sink string) []string {
 	}
 	c := r.Counters
 	fenced := "broker fenced nothing"
-	if n, err := fencedDecisions(a.Dir); err == nil && n > 0 {
-		fenced = fmt.Sprintf("broker fenced %d writers; %d records visible after fenced", n, c.VisibleAfterFenced)
+	if f := g.fences[a.Name]; f.err == nil && f.n > 0 {
+		fenced = fmt.Sprintf("broker fenced %d writers; %d records visible after fenced", f.n, c.VisibleAfterFenced)
 	}
 	return []string{
 		fmt.Sprintf("%s, %s", r.Verdict.Outcome, met),

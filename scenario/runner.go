@@ -314,7 +314,7 @@ func (r *runner) startTarget(ctx context.Context, placement place.Placement) err
 // workload's error and closes the history (it is idempotent).
 func (r *runner) startWorkload(ctx context.Context) (stop func() error, err error) {
 	sc := r.sc
-	w, err := workloads.New(sc.Workload.Name, workloads.Options{Tables: sc.Topology.Tables, RowsPerTx: sc.Workload.RowsPerTxn})
+	w, err := workloads.New(sc.Workload.Name, sc.workloadOptions())
 	if err != nil {
 		return nil, err
 	}

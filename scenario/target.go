@@ -31,7 +31,7 @@ func newTarget(sc Scenario, opt RunOptions) (target.Target, error) {
 		if sink == SinkTxn {
 			return nil, fmt.Errorf("--sink %s is a control-plane sink mode; the %s target's transactions are its exactly-once arm (--fencing)", SinkTxn, TargetDebezium)
 		}
-		w, err := workloads.New(sc.Workload.Name, workloads.Options{Tables: top.Tables, RowsPerTx: sc.Workload.RowsPerTxn})
+		w, err := workloads.New(sc.Workload.Name, sc.workloadOptions())
 		if err != nil {
 			return nil, err
 		}
@@ -58,4 +58,9 @@ func ArmName(sc Scenario, p fencing.Policy) string {
 		return eosMode(p)
 	}
 	return "fencing " + p.String()
+}
+
+// workloadOptions are the options the scenario's workload runs with.
+func (s Scenario) workloadOptions() workloads.Options {
+	return workloads.Options{Tables: s.Topology.Tables, RowsPerTx: s.Workload.RowsPerTxn}
 }

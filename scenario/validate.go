@@ -146,34 +146,8 @@ func (s Scenario) check(ps *problems, root string, across bool) {
 	}
 
 	s.checkSystem(ps, path)
-	t := s.Topology
-	tp := func(name string) string { return fieldPath(path("topology"), name) }
-	checkInt(ps, tp("nodes"), t.Nodes, 1, 9)
-	if t.KafkaBrokers != 1 && t.KafkaBrokers != 3 {
-		ps.add(tp("kafka_brokers"), "%d: want 1 or 3", t.KafkaBrokers)
-	}
-	checkInt(ps, tp("partitions"), t.Partitions, 1, 64)
-	maxT := maxTables
-	if s.Target == TargetDebezium {
-		maxT = maxDebeziumTables
-	}
-	checkInt(ps, tp("tables"), t.Tables, 1, maxT)
-	checkDuration(ps, tp("ttl"), t.TTL, time.Second, maxTTL)
-	checkName(ps, tp("changefeed"), t.Changefeed, false)
-
-	w := s.Workload
-	wp := func(name string) string { return fieldPath(path("workload"), name) }
-	if !slices.Contains(Workloads(), w.Name) {
-		ps.add(wp("name"), "unknown workload %q (want %s)", w.Name, strings.Join(Workloads(), ", "))
-	}
-	if !(w.Rate > 0) || math.IsInf(w.Rate, 0) || w.Rate > maxRate {
-		ps.add(wp("rate"), "%v: want transactions per second, more than 0 and at most %d", w.Rate, maxRate)
-	}
-	checkInt(ps, wp("workers"), w.Workers, 1, maxWorkers)
-	checkInt(ps, wp("rows_per_txn"), w.RowsPerTxn, 1, maxRowsPerTxn)
-	if w.RowsPerTxn > 1 && w.Name != WorkloadAppend {
-		ps.add(wp("rows_per_txn"), "%d: only the %s workload writes more than one row per transaction", w.RowsPerTxn, WorkloadAppend)
-	}
+	s.checkTopology(ps, path("topology"))
+	s.Workload.check(ps, path("workload"))
 
 	sp := func(name string) string { return fieldPath(path("slos"), name) }
 	checkDuration(ps, sp("lag"), s.SLOs.Lag, 1, maxDuration)
@@ -530,6 +504,40 @@ func (s Scenario) checkSystem(ps *problems, path func(string) string) {
 		ps.add(path("sink"), "unknown sink %q (want %s or %s)", s.Sink, SinkIdempotent, SinkTxn)
 	} else if s.Sink == SinkTxn && s.Target == TargetDebezium {
 		ps.add(path("sink"), "%s is a cdc sink mode; the %s target's transactional arm is its exactly-once support (the fencing arm)", SinkTxn, TargetDebezium)
+	}
+}
+
+// checkTopology validates s.Topology, with paths under root.
+func (s Scenario) checkTopology(ps *problems, root string) {
+	t := s.Topology
+	tp := func(name string) string { return fieldPath(root, name) }
+	checkInt(ps, tp("nodes"), t.Nodes, 1, 9)
+	if t.KafkaBrokers != 1 && t.KafkaBrokers != 3 {
+		ps.add(tp("kafka_brokers"), "%d: want 1 or 3", t.KafkaBrokers)
+	}
+	checkInt(ps, tp("partitions"), t.Partitions, 1, 64)
+	maxT := maxTables
+	if s.Target == TargetDebezium {
+		maxT = maxDebeziumTables
+	}
+	checkInt(ps, tp("tables"), t.Tables, 1, maxT)
+	checkDuration(ps, tp("ttl"), t.TTL, time.Second, maxTTL)
+	checkName(ps, tp("changefeed"), t.Changefeed, false)
+}
+
+// check validates the workload, with paths under root.
+func (w Workload) check(ps *problems, root string) {
+	wp := func(name string) string { return fieldPath(root, name) }
+	if !slices.Contains(Workloads(), w.Name) {
+		ps.add(wp("name"), "unknown workload %q (want %s)", w.Name, strings.Join(Workloads(), ", "))
+	}
+	if !(w.Rate > 0) || math.IsInf(w.Rate, 0) || w.Rate > maxRate {
+		ps.add(wp("rate"), "%v: want transactions per second, more than 0 and at most %d", w.Rate, maxRate)
+	}
+	checkInt(ps, wp("workers"), w.Workers, 1, maxWorkers)
+	checkInt(ps, wp("rows_per_txn"), w.RowsPerTxn, 1, maxRowsPerTxn)
+	if w.RowsPerTxn > 1 && w.Name != WorkloadAppend {
+		ps.add(wp("rows_per_txn"), "%d: only the %s workload writes more than one row per transaction", w.RowsPerTxn, WorkloadAppend)
 	}
 }
 

@@ -125,6 +125,19 @@ func defaultRunDir(name string) string {
 	return filepath.Join("runs", time.Now().Format("20060102-150405")+"-"+name)
 }
 
+// makeDir creates dir (defaultRunDir(name) when "") and returns its
+// absolute path.
+func makeDir(dir, name string) (string, error) {
+	if dir == "" {
+		dir = defaultRunDir(name)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", err
+	}
+	return dir, os.MkdirAll(dir, 0o755)
+}
+
 func newRunCmd() *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{

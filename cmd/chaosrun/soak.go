@@ -100,31 +100,15 @@ func (o *soakOptions) run(cmd *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		args = []string{"owner-isolation"}
 	}
-	switch {
-	case o.runs < 0 || o.duration < 0:
-		return &exitError{code: exitHarnessError, err: errors.New("soak: --runs and --duration must not be negative")}
-	case o.minSig <= 0 || o.maxSig < o.minSig:
-		return &exitError{code: exitHarnessError, err: errors.New("soak: want 0 < --signal-min <= --signal-max")}
-	case !validKinds(o.kinds):
-		return &exitError{code: exitHarnessError, err: fmt.Errorf("soak: --kinds wants some of %s", strings.Join(soakKinds, ", "))}
-	case os.Geteuid() != 0:
-		return &exitError{code: exitHarnessError, err: errors.New("soak: needs root (it audits iptables and namespaces, and seeds foreign ones)")}
-	}
-	if o.runs == 0 && o.duration == 0 {
-		o.runs = 9
+	if err := o.validate(); err != nil {
+		return &exitError{code: exitHarnessError, err: err}
 	}
 	self, err := os.Executable()
 	if err != nil {
 		return &exitError{code: exitHarnessError, err: err}
 	}
-	dir := o.out
-	if dir == "" {
-		dir = defaultRunDir("soak")
-	}
-	if dir, err = filepath.Abs(dir); err != nil {
-		return &exitError{code: exitHarnessError, err: err}
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := makeDir(o.out, "soak")
+	if err != nil {
 		return &exitError{code: exitHarnessError, err: err}
 	}
 	ctx := cmd.Context()
@@ -177,6 +161,25 @@ func (o *soakOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	if !ok {
 		return &exitError{code: exitFail, err: errors.New("soak: the host was not left as found, or a run lost writes (see soak.md)")}
+	}
+	return nil
+}
+
+// validate checks the flags and the user, and fills in the default run
+// count.
+func (o *soakOptions) validate() error {
+	switch {
+	case o.runs < 0 || o.duration < 0:
+		return errors.New("soak: --runs and --duration must not be negative")
+	case o.minSig <= 0 || o.maxSig < o.minSig:
+		return errors.New("soak: want 0 < --signal-min <= --signal-max")
+	case !validKinds(o.kinds):
+		return fmt.Errorf("soak: --kinds wants some of %s", strings.Join(soakKinds, ", "))
+	case os.Geteuid() != 0:
+		return errors.New("soak: needs root (it audits iptables and namespaces, and seeds foreign ones)")
+	}
+	if o.runs == 0 && o.duration == 0 {
+		o.runs = 9
 	}
 	return nil
 }

@@ -75,14 +75,10 @@ func (o *upOptions) run(cmd *cobra.Command) error {
 	if _, err := workloads.New(o.workload, workloads.Options{}); err != nil {
 		return &exitError{code: exitHarnessError, err: err}
 	}
-	dir := o.dir
-	if dir == "" {
-		dir = defaultRunDir("up")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	dir, err := makeDir(o.dir, "up")
+	if err != nil {
 		return &exitError{code: exitHarnessError, err: err}
 	}
-	dir, _ = filepath.Abs(dir)
 	out := cmd.OutOrStdout()
 	log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	fmt.Fprintf(out, "starting %d nodes, %d Kafka broker(s), fencing=%s, sink=%s in %s\n", o.nodes, o.brokers, p, sink, dir)

@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,8 +39,6 @@ type Options struct {
 	// are left out.
 	TempDir    string
 	TempIgnore *regexp.Regexp
-	// SkipPID leaves out the process itself and its children by pid.
-	SkipPIDs []int
 }
 
 // Take reads the host's state.
@@ -75,7 +74,7 @@ func Take(ctx context.Context, o Options) (Snapshot, error) {
 	if s.Items["listener"], err = listeners(); err != nil {
 		return s, err
 	}
-	if s.Items["process"], err = processes(o.ProcessMarker, o.SkipPIDs); err != nil {
+	if s.Items["process"], err = processes(o.ProcessMarker); err != nil {
 		return s, err
 	}
 	if s.Items["temp"], err = temps(o.TempDir, o.TempIgnore); err != nil {
@@ -115,35 +114,20 @@ var counters = regexp.MustCompile(`\s*\[\d+:\d+\]$`)
 // "+ kind: line" appeared, "- kind: line" went away.
 func Diff(before, after Snapshot) []string {
 	var out []string
-	kinds := map[string]bool{}
-	for k := range before.Items {
-		kinds[k] = true
-	}
-	for k := range after.Items {
-		kinds[k] = true
-	}
-	for _, k := range sortedKeys(kinds) {
+	kinds := maps.Clone(before.Items)
+	maps.Copy(kinds, after.Items)
+	for _, k := range slices.Sorted(maps.Keys(kinds)) {
 		b, a := before.Items[k], after.Items[k]
-		if strings.HasPrefix(k, "rules ") {
-			// Order matters for rules: compare them whole.
-			if !slices.Equal(a, b) {
-				for _, l := range minus(a, b) {
-					out = append(out, "+ "+k+": "+l)
-				}
-				for _, l := range minus(b, a) {
-					out = append(out, "- "+k+": "+l)
-				}
-				if len(minus(a, b))+len(minus(b, a)) == 0 {
-					out = append(out, "~ "+k+": same rules, another order")
-				}
-			}
-			continue
-		}
-		for _, l := range minus(a, b) {
+		added, gone := minus(a, b), minus(b, a)
+		for _, l := range added {
 			out = append(out, "+ "+k+": "+l)
 		}
-		for _, l := range minus(b, a) {
+		for _, l := range gone {
 			out = append(out, "- "+k+": "+l)
+		}
+		// Order matters for rules: the same lines in another order differ.
+		if strings.HasPrefix(k, "rules ") && len(added)+len(gone) == 0 && !slices.Equal(a, b) {
+			out = append(out, "~ "+k+": same rules, another order")
 		}
 	}
 	return out
@@ -224,7 +208,7 @@ func listeners() ([]string, error) {
 }
 
 // processes lists the command lines containing marker.
-func processes(marker string, skip []int) ([]string, error) {
+func processes(marker string) ([]string, error) {
 	if marker == "" {
 		return nil, nil
 	}
@@ -234,8 +218,7 @@ func processes(marker string, skip []int) ([]string, error) {
 	}
 	var out []string
 	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || slices.Contains(skip, pid) {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
 			continue
 		}
 		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
@@ -271,13 +254,4 @@ func temps(dir string, ignore *regexp.Regexp) ([]string, error) {
 func sorted(s []string) []string {
 	slices.Sort(s)
 	return s
-}
-
-func sortedKeys(m map[string]bool) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }

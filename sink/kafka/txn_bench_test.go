@@ -175,6 +175,36 @@ func (l *latencies) summary() (p50, p99, flushP50 time.Duration) {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// errAllRead ends readArrivals' read once every row arrived.
+var errAllRead = errors.New("all rows read")
+
+// readArrivals reads c from from until rows base..base+total-1 all
+// arrived, noting when each first did; done gets the read's end
+// (errAllRead when complete). got is safe to read once done has sent.
+func readArrivals(ctx context.Context, c *Consumer, from map[int32]int64, base int64, total int) (got []time.Time, done <-chan error) {
+	got = make([]time.Time, total)
+	ch := make(chan error, 1)
+	go func() {
+		seen := 0
+		ch <- c.Read(ctx, from, nil, func(r evidence.Record) error {
+			now := time.Now()
+			if r.Row == nil {
+				return nil
+			}
+			i := int(r.Row.PK - base)
+			if i < 0 || i >= total || !got[i].IsZero() {
+				return nil
+			}
+			got[i] = now
+			if seen++; seen == total {
+				return errAllRead
+			}
+			return nil
+		})
+	}()
+	return got, ch
+}
+
 // latency writes benchLatencyRate rows/s for benchLatencyWindow into a
 // fresh partition range of topic through p, flushing every
 // benchCommitInterval (or at benchMaxBatch rows), and times each row to
@@ -197,29 +227,9 @@ func (tb *txnBench) latency(ctx context.Context, p *Producer, transactional bool
 		pending  []evidence.Message
 		pendingI []int
 	)
-	got := make([]time.Time, total)
 	rctx, stop := context.WithCancel(ctx)
 	defer stop()
-	readDone := make(chan error, 1)
-	errDone := errors.New("all rows read")
-	go func() {
-		seen := 0
-		readDone <- c.Read(rctx, from, nil, func(r evidence.Record) error {
-			now := time.Now()
-			if r.Row == nil {
-				return nil
-			}
-			i := int(r.Row.PK - base)
-			if i < 0 || i >= total || !got[i].IsZero() {
-				return nil
-			}
-			got[i] = now
-			if seen++; seen == total {
-				return errDone
-			}
-			return nil
-		})
-	}()
+	got, readDone := readArrivals(rctx, c, from, base, total)
 
 	genDone := make(chan struct{})
 	go func() { // the upstream: rows at a steady rate, 20 per 10 ms
@@ -268,7 +278,7 @@ func (tb *txnBench) latency(ctx context.Context, p *Producer, transactional bool
 	}
 	select {
 	case err := <-readDone:
-		require.ErrorIs(b, err, errDone)
+		require.ErrorIs(b, err, errAllRead)
 	case <-time.After(30 * time.Second):
 		b.Fatalf("read_committed consumer of %s did not see all %d rows within 30s", topic, total)
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,38 +222,16 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 				}
 				break
 			}
-			for _, c := range ev.Rows {
-				seen, epoch := m.generation()
-				msg, err := evidence.EncodeRow(m.topic, evidence.Row{
-					Changefeed: m.cf, Epoch: epoch, Node: m.node, Dispatcher: d.id,
-					Seen: seen, DispatcherEpoch: d.epoch, DispatcherSeen: d.seen,
-					Table: c.Table, PK: c.PK, Op: evidence.Op(c.Op.String()), CommitTs: c.CommitTs, Columns: columnsText(c.Columns),
-				})
-				if err != nil {
-					log.Error("encode row", "err", err)
-					continue
-				}
-				pending = append(pending, msg)
-			}
+			pending = m.encodeRows(pending, d, ev.Rows, log)
 			if ev.ResolvedTs == 0 && len(pending) < maxBatch {
 				continue
 			}
 			if len(pending) > 0 {
 				if err := w.write(ctx, pending); err != nil {
-					if errors.Is(err, kafka.ErrFenced) {
+					var ok bool
+					if w, ok = m.afterWriteError(ctx, d.id, txnID, w, err, log); !ok {
 						endFeed()
-						m.fenced(d.id, txnID, err)
 						return
-					}
-					if errors.Is(err, kafka.ErrFatal) {
-						// Not fenced, yet unusable: a new producer of the same
-						// id, then the feed again from the checkpoint.
-						log.Warn("transactional producer failed for good; opening a new one", "txn_id", txnID, "err", err)
-						w.close()
-						if w = m.newWriter(ctx, txnID); w == nil {
-							endFeed()
-							return
-						}
 					}
 					log.Debug("write failed; retrying from the checkpoint", "from", checkpoint, "err", err)
 					break
@@ -270,6 +249,46 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 			_ = wait.Sleep(ctx, 100*time.Millisecond)
 		}
 	}
+}
+
+// encodeRows appends the records of rows, written by dispatcher d, to
+// pending.
+func (m *manager) encodeRows(pending []evidence.Message, d *dispatcher, rows []upstream.Change, log *slog.Logger) []evidence.Message {
+	for _, c := range rows {
+		seen, epoch := m.generation()
+		msg, err := evidence.EncodeRow(m.topic, evidence.Row{
+			Changefeed: m.cf, Epoch: epoch, Node: m.node, Dispatcher: d.id,
+			Seen: seen, DispatcherEpoch: d.epoch, DispatcherSeen: d.seen,
+			Table: c.Table, PK: c.PK, Op: evidence.Op(c.Op.String()), CommitTs: c.CommitTs, Columns: columnsText(c.Columns),
+		})
+		if err != nil {
+			log.Error("encode row", "err", err)
+			continue
+		}
+		pending = append(pending, msg)
+	}
+	return pending
+}
+
+// afterWriteError handles a failed write of w, the writer of txnID for
+// dispatcher id, and returns the writer to retry with; ok false stops the
+// dispatcher. A fenced writer is reported and stops it; a writer in a fatal
+// state is replaced by a new one of the same id (ok false when ctx ended
+// first, nil then); any other error keeps w.
+func (m *manager) afterWriteError(ctx context.Context, id, txnID string, w batchWriter, err error, log *slog.Logger) (batchWriter, bool) {
+	switch {
+	case errors.Is(err, kafka.ErrFenced):
+		m.fenced(id, txnID, err)
+		return w, false
+	case errors.Is(err, kafka.ErrFatal):
+		// Not fenced, yet unusable: a new producer of the same id, then the
+		// feed again from the checkpoint.
+		log.Warn("transactional producer failed for good; opening a new one", "txn_id", txnID, "err", err)
+		w.close()
+		w = m.newWriter(ctx, txnID)
+		return w, w != nil
+	}
+	return w, true
 }
 
 // produceAll writes msgs and reports whether every one was acknowledged.

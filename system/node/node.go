@@ -144,16 +144,10 @@ func Run(ctx context.Context, cfg Config) error {
 
 	// Listen first: a port in use is bad input, reported before the node
 	// reaches out to anything.
-	var err error
-	if n.ln, err = net.Listen("tcp", cfg.PeerListen); err != nil {
-		return fmt.Errorf("node: listen for peers on %s: %w", cfg.PeerListen, err)
-	}
 	var mln net.Listener
-	if cfg.MetricsListen != "" {
-		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
-			n.ln.Close()
-			return fmt.Errorf("node: listen for metrics on %s: %w", cfg.MetricsListen, err)
-		}
+	var err error
+	if n.ln, mln, err = listen(cfg); err != nil {
+		return err
 	}
 	serving := false // from then on the servers own the listeners
 	defer func() {
@@ -164,32 +158,11 @@ func Run(ctx context.Context, cfg Config) error {
 			}
 		}
 	}()
-
-	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
-	defer cancel()
-	n.store, err = meta.Open(sctx, meta.Config{Endpoints: cfg.MetaEndpoints, Cluster: cfg.Cluster, SessionTTL: cfg.SessionTTL, Logger: log})
-	if err == nil {
-		_, _, err = n.store.Captures(sctx)
-	}
+	disconnect, err := n.connect(ctx)
 	if err != nil {
-		return fmt.Errorf("%w at %v: %w", ErrMetaUnreachable, cfg.MetaEndpoints, err)
+		return err
 	}
-	defer n.store.Close()
-	// Keepalives and a short redial back-off let a node whose upstream link
-	// was cut resume its feeds right after the heal.
-	if n.up, err = upstream.Dial(sctx, cfg.UpstreamAddr,
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 2 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
-		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}),
-	); err != nil {
-		return fmt.Errorf("%w at %s: %w", ErrUpstreamUnreachable, cfg.UpstreamAddr, err)
-	}
-	defer n.up.Close()
-	probe, err := kafka.NewProducer(sctx, kafka.ProducerConfig{Brokers: cfg.KafkaBrokers, Logger: log})
-	if err != nil {
-		return fmt.Errorf("%w at %v: %w", ErrKafkaUnreachable, cfg.KafkaBrokers, err)
-	}
-	probe.Close()
-	cancel()
+	defer disconnect()
 
 	if n.dlog, err = openDecisionLog(filepath.Join(cfg.Dir, evidence.DecisionsFile(cfg.ID))); err != nil {
 		return err
@@ -225,6 +198,58 @@ func Run(ctx context.Context, cfg Config) error {
 	n.shutdown()
 	n.wg.Wait()
 	return err
+}
+
+// listen binds the peer listener and, unless cfg.MetricsListen is empty,
+// the metrics one; on error nothing stays bound.
+func listen(cfg Config) (peers, metrics net.Listener, err error) {
+	if peers, err = net.Listen("tcp", cfg.PeerListen); err != nil {
+		return nil, nil, fmt.Errorf("node: listen for peers on %s: %w", cfg.PeerListen, err)
+	}
+	if cfg.MetricsListen != "" {
+		if metrics, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			peers.Close()
+			return nil, nil, fmt.Errorf("node: listen for metrics on %s: %w", cfg.MetricsListen, err)
+		}
+	}
+	return peers, metrics, nil
+}
+
+// connect opens the meta store and the upstream and checks Kafka answers,
+// all within cfg.StartTimeout; disconnect closes what it opened.
+func (n *node) connect(ctx context.Context) (disconnect func(), err error) {
+	cfg := n.cfg
+	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	n.store, err = meta.Open(sctx, meta.Config{Endpoints: cfg.MetaEndpoints, Cluster: cfg.Cluster, SessionTTL: cfg.SessionTTL, Logger: n.log})
+	if err == nil {
+		if _, _, err = n.store.Captures(sctx); err != nil {
+			n.store.Close()
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w at %v: %w", ErrMetaUnreachable, cfg.MetaEndpoints, err)
+	}
+	// Keepalives and a short redial back-off let a node whose upstream link
+	// was cut resume its feeds right after the heal.
+	if n.up, err = upstream.Dial(sctx, cfg.UpstreamAddr,
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 2 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}),
+	); err != nil {
+		n.store.Close()
+		return nil, fmt.Errorf("%w at %s: %w", ErrUpstreamUnreachable, cfg.UpstreamAddr, err)
+	}
+	disconnect = func() {
+		n.up.Close()
+		n.store.Close()
+	}
+	probe, err := kafka.NewProducer(sctx, kafka.ProducerConfig{Brokers: cfg.KafkaBrokers, Logger: n.log})
+	if err != nil {
+		disconnect()
+		return nil, fmt.Errorf("%w at %v: %w", ErrKafkaUnreachable, cfg.KafkaBrokers, err)
+	}
+	probe.Close()
+	return disconnect, nil
 }
 
 // join opens a session under the current id, registers the capture, starts
