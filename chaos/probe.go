@@ -3,6 +3,8 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -33,8 +35,8 @@ var probeSeq atomic.Uint64
 //     EPERM (a local DROP) → Blocked; anything else → Unclear.
 //   - echo: as connect, then a token must come back unchanged; a read
 //     timeout → Blocked, a short or different reply or a reset → Unclear.
-//   - h2: as connect, then the HTTP/2 preface must be answered with at
-//     least a frame header; a read timeout → Blocked.
+//   - tls: as connect, then a TLS ClientHello must be answered with the
+//     server's certificate; a read timeout → Blocked.
 func probe(ctx context.Context, dial dialFunc, kind ProbeKind, timeout time.Duration, strict bool) (Reach, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -50,13 +52,13 @@ func probe(ctx context.Context, dial dialFunc, kind ProbeKind, timeout time.Dura
 		}
 	}
 	defer c.Close()
-	if kind != ProbeEcho && kind != ProbeH2 {
+	if kind != ProbeEcho && kind != ProbeTLS {
 		return Open, nil
 	}
 	dl, _ := ctx.Deadline()
 	_ = c.SetDeadline(dl)
-	if kind == ProbeH2 {
-		return probeH2(c)
+	if kind == ProbeTLS {
+		return probeTLS(ctx, c)
 	}
 	token := fmt.Appendf(nil, "chaosrun-probe %d %d\n", os.Getpid(), probeSeq.Add(1))
 	if _, err := c.Write(token); err != nil {
@@ -78,27 +80,32 @@ func probe(ctx context.Context, dial dialFunc, kind ProbeKind, timeout time.Dura
 	return Open, nil
 }
 
-// h2Hello is the HTTP/2 client connection preface followed by an empty
-// SETTINGS frame (RFC 9113 §3.4).
-var h2Hello = append([]byte("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 0, 0, 0, 4, 0, 0, 0, 0, 0)
+// errAnswered stops a probe's TLS handshake once the server has sent its
+// certificate: it answered, which is all a probe asks.
+var errAnswered = errors.New("server answered")
 
-// probeH2 sends the HTTP/2 preface and waits for the server's first frame
-// header (its SETTINGS).
-func probeH2(c net.Conn) (Reach, error) {
-	if _, err := c.Write(h2Hello); err != nil {
-		if isTimeout(err) {
-			return Blocked, err
-		}
+// probeTLS starts a TLS handshake and waits for the server's certificate.
+// The probe presents none and trusts nothing: it aborts the handshake as
+// soon as the certificate arrives.
+func probeTLS(ctx context.Context, c net.Conn) (Reach, error) {
+	tc := tls.Client(c, &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		// NB: verification is replaced, not skipped: the callback below
+		// ends every handshake, so no probe ever trusts a certificate.
+		InsecureSkipVerify:    true,
+		VerifyPeerCertificate: func([][]byte, [][]*x509.Certificate) error { return errAnswered },
+	})
+	err := tc.HandshakeContext(ctx)
+	switch {
+	case errors.Is(err, errAnswered):
+		return Open, nil
+	case err == nil:
+		return Unclear, errors.New("tls handshake completed without the server's certificate")
+	case isTimeout(err):
+		return Blocked, err
+	default:
 		return Unclear, err
 	}
-	hdr := make([]byte, 9)
-	if _, err := io.ReadFull(c, hdr); err != nil {
-		if isTimeout(err) {
-			return Blocked, err
-		}
-		return Unclear, err
-	}
-	return Open, nil
 }
 
 func isTimeout(err error) bool {

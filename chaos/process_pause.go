@@ -79,7 +79,7 @@ func (b *pauseBackend) Observe(ctx context.Context, f *Fault, phase Phase) (Obse
 	echo := p
 	echo.Endpoints = nil
 	for _, e := range p.Endpoints {
-		if k := e.probeKind(); k == ProbeEcho || k == ProbeH2 {
+		if k := e.probeKind(); k == ProbeEcho || k == ProbeTLS {
 			echo.Endpoints = append(echo.Endpoints, e)
 		}
 	}

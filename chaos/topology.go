@@ -28,11 +28,11 @@ const (
 	// ProbeEcho writes a token and expects the same bytes back: the
 	// endpoint must echo. Proves data flows both ways on the link.
 	ProbeEcho ProbeKind = "echo"
-	// ProbeH2 writes the HTTP/2 client preface and an empty SETTINGS frame
-	// and expects the server's first frame back: every gRPC server (the
-	// nodes' peer port, the upstream, etcd's client port) answers, so data
-	// must flow both ways through the link, proxies included.
-	ProbeH2 ProbeKind = "h2"
+	// ProbeTLS sends a TLS ClientHello and expects the server's
+	// certificate back: every member's gRPC server (the nodes' peer port,
+	// the upstream, etcd's client port) serves mutual TLS and answers, so
+	// data must flow both ways through the link, proxies included.
+	ProbeTLS ProbeKind = "tls"
 )
 
 // Endpoint is one TCP listener of a process.

@@ -174,7 +174,7 @@ func (b *toxiproxyBackend) Observe(ctx context.Context, f *Fault, phase Phase) (
 	var tasks []probeTask
 	add := func(l Link, role string, want Reach) {
 		addr, ok := b.px.Addr(l.From.Name, l.To.Name, l.Endpoint.Name)
-		if !ok || (l.Endpoint.probeKind() != ProbeEcho && l.Endpoint.probeKind() != ProbeH2) {
+		if !ok || (l.Endpoint.probeKind() != ProbeEcho && l.Endpoint.probeKind() != ProbeTLS) {
 			return
 		}
 		tasks = append(tasks, probeTask{

@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/chaosrun/chaosrun/chaos"
+	"github.com/chaosrun/chaosrun/system/cluster"
 )
 
 // newCleanCmd is `chaosrun clean [run-dir] [--all]`: undo whatever a
@@ -21,7 +24,7 @@ func newCleanCmd() *cobra.Command {
 		Long: `clean reads <run-dir>/faults.ledger.jsonl and undoes what the run left behind:
 it resumes processes a pause fault stopped, kills the processes the run started
 (only if pid AND start time still match, so a reused pid is never killed),
-deletes the run's iptables rules and chain, its network namespaces (and the
+deletes the run's iptables rules and chain, the members' certificates and keys, its network namespaces (and the
 veths in them), its hub namespace (and the bridge), and reports the proxies of
 the in-process toxiproxy server, which ended with the harness.
 
@@ -48,6 +51,9 @@ without a run id is ever touched. clean is idempotent and prints what it did.`,
 			opts.All, opts.DryRun, opts.Force = all, dryRun, force
 			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
 			rep, err := chaos.Clean(cmd.Context(), opts)
+			if err == nil && opts.RunDir != "" {
+				err = removeCerts(opts.RunDir, dryRun, &rep)
+			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -76,4 +82,22 @@ without a run id is ever touched. clean is idempotent and prints what it did.`,
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log each action to stderr")
 	return cmd
+}
+
+// removeCerts removes the member certificates and keys of the crashed run
+// in runDir, which the cluster removes itself when it stops.
+func removeCerts(runDir string, dryRun bool, rep *chaos.CleanReport) error {
+	dir := cluster.CertDir(runDir)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	action := chaos.ActionWould
+	if !dryRun {
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("clean: remove certificates: %w", err)
+		}
+		action = chaos.ActionRemoved
+	}
+	rep.Actions = append(rep.Actions, chaos.CleanAction{Kind: "certificates", Name: dir, Action: action})
+	return nil
 }

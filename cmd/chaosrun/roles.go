@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/system/mtls"
 	"github.com/chaosrun/chaosrun/system/upstream"
 )
 
@@ -27,26 +28,42 @@ func printReady(cmd *cobra.Command, addr string) {
 	fmt.Fprintf(cmd.OutOrStdout(), "READY addr=%s\n", addr)
 }
 
+// loadIdentity loads member's certificate from tlsDir, or returns nil
+// (plaintext) when tlsDir is empty.
+func loadIdentity(tlsDir, member string) (*mtls.Identity, error) {
+	if tlsDir == "" {
+		return nil, nil
+	}
+	return mtls.Load(tlsDir, member)
+}
+
+const tlsDirUsage = "directory of the run's member certificates: serve mutual TLS (empty: plaintext)"
+
 func newMetaCmd() *cobra.Command {
-	var dir, listen string
+	var dir, listen, tlsDir string
 	cmd := &cobra.Command{
 		Use:    "meta",
 		Short:  "Run the meta store (embedded etcd) in this process",
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg := meta.ServerConfig{Dir: dir, ListenAddr: listen, Logger: roleLogger("meta")}
+			id, err := loadIdentity(tlsDir, meta.Member)
+			if err != nil {
+				return err
+			}
+			cfg := meta.ServerConfig{Dir: dir, ListenAddr: listen, Identity: id, Logger: roleLogger("meta")}
 			return meta.RunServer(cmd.Context(), cfg, func(s *meta.Server) { printReady(cmd, s.Addr()) })
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "data directory (required)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "client host:port (port 0: a free port)")
+	cmd.Flags().StringVar(&tlsDir, "tls-dir", "", tlsDirUsage)
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }
 
 func newUpstreamCmd() *cobra.Command {
-	var dir, listen string
+	var dir, listen, tlsDir string
 	var tables int
 	cmd := &cobra.Command{
 		Use:    "upstream",
@@ -57,9 +74,13 @@ func newUpstreamCmd() *cobra.Command {
 			if tables < 0 {
 				return fmt.Errorf("--tables must be >= 0, got %d", tables)
 			}
+			id, err := loadIdentity(tlsDir, upstream.Member)
+			if err != nil {
+				return err
+			}
 			cfg := upstream.ServeConfig{
 				DB:     upstream.Config{Dir: dir, Tables: upstream.TableNames(tables), Logger: roleLogger("upstream")},
-				Listen: listen,
+				Listen: listen, Identity: id,
 			}
 			return upstream.Serve(cmd.Context(), cfg, func(addr string) { printReady(cmd, addr) })
 		},
@@ -67,6 +88,7 @@ func newUpstreamCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "dir", "", "data directory: change log and TSO mark (required)")
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:0", "gRPC host:port (port 0: a free port)")
 	cmd.Flags().IntVar(&tables, "tables", 1, "number of tables to create (t1 ... tN)")
+	cmd.Flags().StringVar(&tlsDir, "tls-dir", "", tlsDirUsage)
 	_ = cmd.MarkFlagRequired("dir")
 	return cmd
 }

@@ -102,6 +102,8 @@ func (o *upOptions) run(cmd *cobra.Command) error {
 		return &exitError{code: exitHarnessError, err: err}
 	}
 	fmt.Fprintf(out, "kafka %v, meta %s, upstream %s; changefeed cf1 -> topic cf1\n", c.Brokers, c.MetaEndpoint(), c.UpstreamAddr())
+	fmt.Fprintf(out, "meta and upstream speak mutual TLS: present %s/%s.pem and .key, trust %s/ca.pem (removed at stop)\n",
+		c.TLSDir(), cluster.Harness, c.TLSDir())
 	return o.drive(ctx, out, c, dir)
 }
 

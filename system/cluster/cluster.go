@@ -14,10 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/internal/place"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/system/mtls"
 	"github.com/chaosrun/chaosrun/system/node"
 	"github.com/chaosrun/chaosrun/system/upstream"
 )
@@ -68,8 +71,18 @@ type Cluster struct {
 	peerAddrs map[string]string // node process name -> fixed peer address
 }
 
+// Harness is the member name of the harness's certificate, which its
+// clients of the meta store and the upstream present.
+const Harness = "harness"
+
+// TLSDir is the directory of the run's member certificates.
+func (c *Cluster) TLSDir() string { return CertDir(c.Spec.Dir) }
+
+// CertDir is the directory of the member certificates of the run in dir.
+func CertDir(dir string) string { return filepath.Join(dir, "tls") }
+
 // MetaEndpoint is the meta store's client URL.
-func (c *Cluster) MetaEndpoint() string { return "http://" + c.Meta.Ready["addr"] }
+func (c *Cluster) MetaEndpoint() string { return meta.Endpoint(c.Meta.Ready["addr"], true) }
 
 // UpstreamAddr is the upstream's gRPC address.
 func (c *Cluster) UpstreamAddr() string { return c.Upstream.Ready["addr"] }
@@ -89,6 +102,9 @@ func Start(ctx context.Context, spec Spec) (_ *Cluster, err error) {
 	logDir := filepath.Join(spec.Dir, "logs")
 	if err := os.MkdirAll(logDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cluster: create %s: %w", logDir, err)
+	}
+	if err := c.issueCerts(); err != nil {
+		return nil, err
 	}
 	if err := c.startKafka(ctx); err != nil {
 		return nil, err
@@ -142,6 +158,19 @@ func (spec Spec) withDefaults() (Spec, error) {
 	return spec, nil
 }
 
+// issueCerts makes the run CA and a certificate for every member: the
+// meta store, the upstream, each node and the harness.
+func (c *Cluster) issueCerts() error {
+	members := []string{meta.Member, upstream.Member, Harness}
+	for i := 1; i <= c.Spec.Nodes; i++ {
+		members = append(members, NodeName(i))
+	}
+	if err := mtls.Issue(c.TLSDir(), members...); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
+}
+
 // startKafka starts the Kafka provider and records its brokers.
 func (c *Cluster) startKafka(ctx context.Context) error {
 	var err error
@@ -158,17 +187,22 @@ func (c *Cluster) startServices(ctx context.Context, logDir string) error {
 	spec, pl := c.Spec, c.Spec.Placement
 	var err error
 	if c.Meta, err = startProcess(ctx, pl.Command, logDir, "meta", spec.Binary, "meta", "--dir", filepath.Join(spec.Dir, "meta"),
-		"--listen", pl.Host("meta")+":0"); err != nil {
+		"--listen", pl.Host("meta")+":0", "--tls-dir", c.TLSDir()); err != nil {
 		return err
 	}
 	if c.Upstream, err = startProcess(ctx, pl.Command, logDir, "upstream", spec.Binary, "upstream",
-		"--dir", filepath.Join(spec.Dir, "upstream"), "--tables", strconv.Itoa(spec.Tables), "--listen", pl.Host("upstream")+":0"); err != nil {
+		"--dir", filepath.Join(spec.Dir, "upstream"), "--tables", strconv.Itoa(spec.Tables), "--listen", pl.Host("upstream")+":0",
+		"--tls-dir", c.TLSDir()); err != nil {
 		return err
 	}
-	if c.Store, err = meta.Open(ctx, meta.Config{Endpoints: []string{c.MetaEndpoint()}, Cluster: spec.Cluster, Logger: spec.Logger}); err != nil {
+	id, err := mtls.Load(c.TLSDir(), Harness)
+	if err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	if c.Store, err = meta.Open(ctx, meta.Config{Endpoints: []string{c.MetaEndpoint()}, Cluster: spec.Cluster, Identity: id, Logger: spec.Logger}); err != nil {
 		return fmt.Errorf("cluster: open meta store: %w", err)
 	}
-	if c.Up, err = upstream.Dial(ctx, c.UpstreamAddr()); err != nil {
+	if c.Up, err = upstream.Dial(ctx, c.UpstreamAddr(), grpc.WithTransportCredentials(id.ClientCreds(upstream.Member))); err != nil {
 		return fmt.Errorf("cluster: dial upstream: %w", err)
 	}
 	return nil
@@ -248,7 +282,7 @@ func (c *Cluster) nodeArgs(ctx context.Context, name, id string) ([]string, erro
 	}
 	return []string{"node", "--id", id, "--dir", c.Spec.Dir, "--cluster", c.Spec.Cluster,
 		"--listen", c.peerAddrs[name], "--metrics", pl.Host(name) + ":0",
-		"--meta", "http://" + metaAddr, "--upstream", upAddr, "--kafka", strings.Join(c.Brokers, ","),
+		"--meta", meta.Endpoint(metaAddr, true), "--upstream", upAddr, "--tls-dir", c.TLSDir(), "--kafka", strings.Join(c.Brokers, ","),
 		"--peer-routes", strings.Join(peers, ","),
 		"--ttl", c.Spec.SessionTTL.String(), "--fencing", c.Spec.Policy.String(), "--self-fence", selfFence,
 		"--sink", string(sink)}, nil
@@ -267,7 +301,8 @@ func (c *Cluster) Node(id string) *Process {
 	return nil
 }
 
-// RestartNode starts a stopped node again, under its old id or newID.
+// RestartNode starts a stopped node again, under its old id or newID,
+// which must be "<name>.<suffix>": the node keeps its member certificate.
 func (c *Cluster) RestartNode(ctx context.Context, name, newID string) error {
 	p := c.Node(name)
 	if p == nil {
@@ -275,6 +310,9 @@ func (c *Cluster) RestartNode(ctx context.Context, name, newID string) error {
 	}
 	id := name
 	if newID != "" {
+		if mtls.Member(newID) != name || newID == name {
+			return fmt.Errorf("cluster: restart %s as %q: a new id must be %s.<suffix>", name, newID, name)
+		}
 		id = newID
 	}
 	args, err := c.nodeArgs(ctx, name, id)
@@ -348,6 +386,10 @@ func (c *Cluster) Close() error {
 		if err := c.Provider.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: stop kafka: %w", err))
 		}
+	}
+	// The members' keys go with the cluster; the run's other evidence stays.
+	if err := os.RemoveAll(c.TLSDir()); err != nil {
+		errs = append(errs, fmt.Errorf("cluster: remove certificates: %w", err))
 	}
 	return errors.Join(errs...)
 }

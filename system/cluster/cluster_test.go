@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,12 +15,16 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/chaosrun/chaosrun/checker/tail"
 	"github.com/chaosrun/chaosrun/evidence"
 	"github.com/chaosrun/chaosrun/internal/proctest"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/cluster"
+	"github.com/chaosrun/chaosrun/system/mtls"
 	"github.com/chaosrun/chaosrun/system/upstream"
 	"github.com/chaosrun/chaosrun/workloads"
 )
@@ -62,8 +67,39 @@ func startCluster(t *testing.T, nodes int) *cluster.Cluster {
 		for _, p := range append(c.Nodes, c.Meta, c.Upstream) {
 			assert.False(t, p.Running(), "%s still running", p.Name)
 		}
+		assert.NoDirExists(t, c.TLSDir(), "the members' keys go with the cluster")
 	})
 	return c
+}
+
+// assertMembersOnly checks what an outsider on the host meets: every
+// client of the upstream needs a certificate of the run (plaintext and a
+// TLS client without one are refused; the transport's and etcd's own tests
+// cover the other listeners), and /metrics is on loopback.
+func assertMembersOnly(ctx context.Context, t *testing.T, c *cluster.Cluster) {
+	t.Helper()
+	st, err := os.Stat(c.TLSDir())
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o700), st.Mode().Perm())
+	id, err := mtls.Load(c.TLSDir(), cluster.Harness)
+	require.NoError(t, err)
+	noCert := id.ClientConfig(upstream.Member)
+	noCert.Certificates = nil
+	for name, creds := range map[string]credentials.TransportCredentials{"plaintext": insecure.NewCredentials(), "no certificate": credentials.NewTLS(noCert)} {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		up, err := upstream.Dial(cctx, c.UpstreamAddr(), grpc.WithTransportCredentials(creds))
+		if err == nil {
+			_, err = up.GetTS(cctx)
+			up.Close()
+		}
+		cancel()
+		assert.Error(t, err, "upstream served a client with %s", name)
+	}
+	for _, p := range c.Nodes {
+		host, _, err := net.SplitHostPort(p.Ready["metrics"])
+		require.NoError(t, err)
+		assert.True(t, net.ParseIP(host).IsLoopback(), "%s serves /metrics on %s", p.Name, host)
+	}
 }
 
 // TestAppendReplicatesEverything runs the append workload through three
@@ -73,6 +109,7 @@ func TestAppendReplicatesEverything(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	require.NoError(t, c.CreateChangefeed(ctx, "cf1", []string{"t1", "t2"}, 4))
+	assertMembersOnly(ctx, t, c)
 	tl, err := tail.Start(ctx, tail.Config{Brokers: c.Brokers, Topic: "cf1", Dir: t.TempDir()})
 	require.NoError(t, err)
 	defer tl.Close()
@@ -277,7 +314,7 @@ func TestNodeRestartRejoins(t *testing.T) {
 		}
 	}
 	victim.Kill()
-	require.NoError(t, c.RestartNode(ctx, victim.Name, victim.Name+"b"))
+	require.NoError(t, c.RestartNode(ctx, victim.Name, victim.Name+".b"))
 	// The restarted node writes rows of some span again under its new id.
 	w, err := workloads.New("append", workloads.Options{Tables: 2})
 	require.NoError(t, err)
@@ -289,7 +326,7 @@ func TestNodeRestartRejoins(t *testing.T) {
 		recs, err := cons.ReadToEnd(ctx)
 		require.NoError(t, err)
 		for _, r := range recs {
-			if r.Row != nil && r.Row.Node == victim.Name+"b" {
+			if r.Row != nil && r.Row.Node == victim.Name+".b" {
 				return true
 			}
 		}

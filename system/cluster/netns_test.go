@@ -133,10 +133,10 @@ func (nc *netnsCluster) topology(t *testing.T) *chaos.Topology {
 		require.NoError(t, err)
 		require.NoError(t, top.Add(p))
 	}
-	add("meta", "meta", chaos.RoleMeta, "", nc.Meta.Pid(), chaos.Endpoint{Name: "client", Addr: nc.Meta.Ready["addr"], Probe: chaos.ProbeH2})
-	add("upstream", "upstream", chaos.RoleUpstream, "", nc.Upstream.Pid(), chaos.Endpoint{Name: "grpc", Addr: nc.UpstreamAddr(), Probe: chaos.ProbeH2})
+	add("meta", "meta", chaos.RoleMeta, "", nc.Meta.Pid(), chaos.Endpoint{Name: "client", Addr: nc.Meta.Ready["addr"], Probe: chaos.ProbeTLS})
+	add("upstream", "upstream", chaos.RoleUpstream, "", nc.Upstream.Pid(), chaos.Endpoint{Name: "grpc", Addr: nc.UpstreamAddr(), Probe: chaos.ProbeTLS})
 	for _, p := range nc.Nodes {
-		add(p.Name, p.Name, chaos.RoleNode, p.Name, p.Pid(), chaos.Endpoint{Name: "peer", Addr: nc.PeerAddr(p.Name), Probe: chaos.ProbeH2})
+		add(p.Name, p.Name, chaos.RoleNode, p.Name, p.Pid(), chaos.Endpoint{Name: "peer", Addr: nc.PeerAddr(p.Name), Probe: chaos.ProbeTLS})
 	}
 	l, ok := nc.Provider.(*kafka.Local)
 	require.True(t, ok)

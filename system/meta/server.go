@@ -12,10 +12,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/chaosrun/chaosrun/system/mtls"
 )
 
 // ServerConfig configures an embedded etcd server.
@@ -31,15 +34,22 @@ type ServerConfig struct {
 	PeerAddr string
 	// StartTimeout bounds startup including the readiness probe. Default 30 s.
 	StartTimeout time.Duration
+	// Identity, when set, makes both etcd listeners mutual TLS: clients
+	// need a certificate of the run CA. Nil serves plaintext (tests).
+	Identity *mtls.Identity
 	// Logger receives etcd's warnings and errors and the server's lifecycle
 	// lines. Nil discards.
 	Logger *slog.Logger
 }
 
+// Member is the name the meta store's certificate carries.
+const Member = "meta"
+
 // Server is a running embedded etcd server.
 type Server struct {
 	e       *embed.Etcd
 	addr    string
+	id      *mtls.Identity
 	log     *slog.Logger
 	once    sync.Once
 	done    chan struct{}
@@ -79,8 +89,17 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	ec := embed.NewConfig()
 	ec.Name = "meta"
 	ec.Dir = cfg.Dir
-	curl := url.URL{Scheme: "http", Host: cfg.ListenAddr}
-	purl := url.URL{Scheme: "http", Host: cfg.PeerAddr}
+	scheme := "http"
+	if id := cfg.Identity; id != nil {
+		scheme = "https"
+		cert, key := mtls.CertFiles(id.Dir, id.Name)
+		info := transport.TLSInfo{CertFile: cert, KeyFile: key, TrustedCAFile: mtls.CAFile(id.Dir), ClientCertAuth: true,
+			// Members are named, not addressed: no SAN must match an IP.
+			SkipClientSANVerify: true}
+		ec.ClientTLSInfo, ec.PeerTLSInfo = info, info
+	}
+	curl := url.URL{Scheme: scheme, Host: cfg.ListenAddr}
+	purl := url.URL{Scheme: scheme, Host: cfg.PeerAddr}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{curl}, []url.URL{curl}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{purl}, []url.URL{purl}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
@@ -99,7 +118,7 @@ func StartServer(ctx context.Context, cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meta: start etcd in %s: %w", cfg.Dir, err)
 	}
-	s := &Server{e: e, addr: e.Clients[0].Addr().String(), log: cfg.Logger, done: make(chan struct{}), closing: closing}
+	s := &Server{e: e, addr: e.Clients[0].Addr().String(), id: cfg.Identity, log: cfg.Logger, done: make(chan struct{}), closing: closing}
 
 	startCtx, cancelStart := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancelStart()
@@ -142,6 +161,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 		Endpoints:   []string{s.Endpoint()},
 		DialTimeout: time.Second,
 		Logger:      zap.NewNop(),
+		TLS:         clientTLS(s.id),
 	})
 	if err != nil {
 		return fmt.Errorf("meta: readiness client: %w", err)
@@ -191,7 +211,16 @@ func (s *Server) shutdown(err error) {
 func (s *Server) Addr() string { return s.addr }
 
 // Endpoint is the client URL to give to Open.
-func (s *Server) Endpoint() string { return "http://" + s.addr }
+func (s *Server) Endpoint() string { return Endpoint(s.addr, s.id != nil) }
+
+// Endpoint is the client URL of a meta store at addr, https when it serves
+// mutual TLS.
+func Endpoint(addr string, tls bool) string {
+	if tls {
+		return "https://" + addr
+	}
+	return "http://" + addr
+}
 
 // Done is closed once the server has stopped.
 func (s *Server) Done() <-chan struct{} { return s.done }

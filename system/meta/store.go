@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -12,6 +13,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/chaosrun/chaosrun/system/mtls"
 )
 
 // DefaultSessionTTL is the capture lease TTL when Config.SessionTTL is zero.
@@ -28,8 +31,20 @@ type Config struct {
 	SessionTTL time.Duration
 	// DialTimeout bounds the first connection. Default 5 s.
 	DialTimeout time.Duration
+	// Identity, when set, is presented to a meta store serving mutual TLS
+	// (https endpoints). Nil connects in plaintext.
+	Identity *mtls.Identity
 	// Logger gets the store's log lines. Nil discards.
 	Logger *slog.Logger
+}
+
+// clientTLS is the client TLS configuration of id towards the meta store,
+// nil for plaintext.
+func clientTLS(id *mtls.Identity) *tls.Config {
+	if id == nil {
+		return nil
+	}
+	return id.ClientConfig(Member)
 }
 
 // Store is a client of the meta store. It is safe for concurrent use. Reads
@@ -66,6 +81,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Endpoints:   cfg.Endpoints,
 		DialTimeout: cfg.DialTimeout,
 		Logger:      zap.NewNop(),
+		TLS:         clientTLS(cfg.Identity),
 		// Keepalives let a partitioned client notice a dead connection.
 		DialKeepAliveTime:    2 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,

@@ -24,6 +24,7 @@ import (
 	"github.com/chaosrun/chaosrun/internal/wait"
 	"github.com/chaosrun/chaosrun/sink/kafka"
 	"github.com/chaosrun/chaosrun/system/meta"
+	"github.com/chaosrun/chaosrun/system/mtls"
 	"github.com/chaosrun/chaosrun/system/roles"
 	"github.com/chaosrun/chaosrun/system/roles/metaeffect"
 	"github.com/chaosrun/chaosrun/system/transport/grpctransport"
@@ -50,6 +51,10 @@ type Config struct {
 	// peer's base node id (the id before any ".<n>" rejoin suffix); the
 	// toxiproxy backend routes peer links through proxies this way.
 	PeerRoutes map[string]string
+	// TLSDir holds the run's member certificates (mtls.Issue); the node
+	// presents its member's and speaks mutual TLS to the meta store, the
+	// upstream and its peers. Empty means plaintext (tests).
+	TLSDir string
 	// SessionTTL is the capture lease TTL (default 5 s).
 	SessionTTL time.Duration
 	// Tick is one logical tick of the roles (default 100 ms).
@@ -112,6 +117,7 @@ type node struct {
 	dlog  *decisionLog
 	met   *metrics
 	ln    net.Listener
+	tls   *mtls.Identity // nil: plaintext
 
 	membersMu sync.Mutex
 	members   map[string]string // node id -> peer address
@@ -219,9 +225,15 @@ func listen(cfg Config) (peers, metrics net.Listener, err error) {
 // all within cfg.StartTimeout; disconnect closes what it opened.
 func (n *node) connect(ctx context.Context) (disconnect func(), err error) {
 	cfg := n.cfg
+	if cfg.TLSDir != "" {
+		if n.tls, err = mtls.Load(cfg.TLSDir, mtls.Member(cfg.ID)); err != nil {
+			return nil, fmt.Errorf("node %s: %w", cfg.ID, err)
+		}
+	}
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
-	n.store, err = meta.Open(sctx, meta.Config{Endpoints: cfg.MetaEndpoints, Cluster: cfg.Cluster, SessionTTL: cfg.SessionTTL, Logger: n.log})
+	n.store, err = meta.Open(sctx, meta.Config{Endpoints: cfg.MetaEndpoints, Cluster: cfg.Cluster, SessionTTL: cfg.SessionTTL,
+		Identity: n.tls, Logger: n.log})
 	if err == nil {
 		if _, _, err = n.store.Captures(sctx); err != nil {
 			n.store.Close()
@@ -232,7 +244,7 @@ func (n *node) connect(ctx context.Context) (disconnect func(), err error) {
 	}
 	// Keepalives and a short redial back-off let a node whose upstream link
 	// was cut resume its feeds right after the heal.
-	if n.up, err = upstream.Dial(sctx, cfg.UpstreamAddr,
+	if n.up, err = upstream.Dial(sctx, cfg.UpstreamAddr, grpc.WithTransportCredentials(n.tls.ClientCreds(upstream.Member)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 2 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second}}),
 	); err != nil {
@@ -298,7 +310,7 @@ func (n *node) start(ctx context.Context, sess *meta.Session) error {
 			}
 			n.ln = ln
 		}
-		tr, err := grpctransport.New(grpctransport.Config{ID: n.id, Listener: n.ln, Resolve: n.resolve, Logger: n.log})
+		tr, err := grpctransport.New(grpctransport.Config{ID: n.id, Listener: n.ln, Resolve: n.resolve, Identity: n.tls, Logger: n.log})
 		if err != nil {
 			n.sess = nil
 			return fmt.Errorf("node %s: start transport: %w", n.id, err)

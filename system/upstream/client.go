@@ -21,7 +21,8 @@ type Client struct {
 
 // Dial connects to addr and waits, bounded by ctx, until the connection is
 // ready, so an unreachable upstream is reported at start. Extra options are
-// appended to the defaults (insecure transport credentials).
+// appended to the defaults (plaintext); members pass
+// grpc.WithTransportCredentials(identity.ClientCreds(Member)).
 func Dial(ctx context.Context, addr string, opts ...grpc.DialOption) (*Client, error) {
 	opts = append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)
 	conn, err := grpc.NewClient(addr, opts...)

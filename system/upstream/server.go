@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/chaosrun/chaosrun/system/mtls"
 	"github.com/chaosrun/chaosrun/upstreampb"
 )
 
@@ -116,7 +117,14 @@ type ServeConfig struct {
 	DB Config
 	// Listen is the gRPC host:port. Empty means 127.0.0.1:0.
 	Listen string
+	// Identity, when set, serves mutual TLS: only clients with a
+	// certificate of the run CA get through. Nil serves plaintext (tests).
+	Identity *mtls.Identity
 }
+
+// Member is the name the upstream's certificate carries; clients dial it
+// with Identity.ClientCreds(Member).
+const Member = "upstream"
 
 // Serve opens the DB, serves it on cfg.Listen, calls ready with the bound
 // address once it accepts connections, and blocks until ctx is cancelled
@@ -140,7 +148,7 @@ func Serve(ctx context.Context, cfg ServeConfig, ready func(addr string)) error 
 		return fmt.Errorf("upstream: listen %s: %w", cfg.Listen, err)
 	}
 	// Clients may ping every second to notice a partition (the nodes do).
-	gs := grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}))
+	gs := grpc.NewServer(grpc.Creds(cfg.Identity.ServerCreds()), grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true}))
 	upstreampb.RegisterUpstreamServer(gs, NewService(db))
 	errc := make(chan error, 1)
 	go func() { errc <- gs.Serve(lis) }()

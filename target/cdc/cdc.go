@@ -83,7 +83,7 @@ func (t *Target) Processes() []chaos.Process {
 	var procs []chaos.Process
 	add := func(p *cluster.Process, role, nodeID, addr string) {
 		procs = append(procs, chaos.Process{Name: p.Name, Role: role, NodeID: nodeID, Pid: p.Pid(), Pgid: p.Pid(),
-			Endpoints: []chaos.Endpoint{{Name: target.EndpointOf(p.Name), Addr: addr, Probe: chaos.ProbeH2}}})
+			Endpoints: []chaos.Endpoint{{Name: target.EndpointOf(p.Name), Addr: addr, Probe: chaos.ProbeTLS}}})
 	}
 	add(t.c.Meta, chaos.RoleMeta, "", t.c.Meta.Ready["addr"])
 	add(t.c.Upstream, chaos.RoleUpstream, "", t.c.UpstreamAddr())

@@ -12,13 +12,13 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/chaosrun/chaosrun/heartbeatpb"
+	"github.com/chaosrun/chaosrun/system/mtls"
 	"github.com/chaosrun/chaosrun/system/transport"
 )
 
@@ -45,6 +45,11 @@ type Config struct {
 	// RedialInterval is the pause between reconnection attempts to a peer
 	// (default 200 ms).
 	RedialInterval time.Duration
+	// Identity, when set, makes every stream mutual TLS with the run CA:
+	// a peer must present a member certificate, a stream is accepted only
+	// if the node it names belongs to that certificate's member, and every
+	// envelope on it must be from that node. Nil means plaintext (tests).
+	Identity *mtls.Identity
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
@@ -96,9 +101,10 @@ func New(cfg Config) (*Transport, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
-		cfg:    cfg,
-		log:    log.With("node", cfg.ID, "component", "transport"),
-		server: grpc.NewServer(grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true})),
+		cfg: cfg,
+		log: log.With("node", cfg.ID, "component", "transport"),
+		server: grpc.NewServer(grpc.Creds(cfg.Identity.ServerCreds()),
+			grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: time.Second, PermitWithoutStream: true})),
 		recv:   make(chan *heartbeatpb.Envelope, cfg.QueueSize),
 		ctx:    ctx,
 		cancel: cancel,
@@ -209,7 +215,7 @@ func (t *Transport) pause() bool {
 
 // stream dials addr and forwards p's queue until the stream fails.
 func (t *Transport) stream(p *peer, addr string) error {
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(t.cfg.Identity.ClientCreds(mtls.Member(p.id))),
 		// A cut peer is noticed within ~4s and redialled promptly after the
 		// heal, instead of waiting out TCP's retransmission back-off.
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 2 * time.Second, Timeout: 2 * time.Second, PermitWithoutStream: true}),
@@ -253,14 +259,9 @@ func (t *Transport) stream(p *peer, addr string) error {
 // Stream is the PeerService handler: it accepts envelopes from one member
 // node and queues them for Recv.
 func (t *Transport) Stream(st heartbeatpb.PeerService_StreamServer) error {
-	md, _ := metadata.FromIncomingContext(st.Context())
-	from := ""
-	if v := md.Get(nodeHeader); len(v) == 1 {
-		from = v[0]
-	}
-	if _, ok := t.cfg.Resolve(from); !ok && from != t.cfg.ID {
-		t.log.Warn("refused stream from non-member", "from", from)
-		return status.Errorf(codes.PermissionDenied, "node %q is not a cluster member", from)
+	from, err := t.admit(st.Context())
+	if err != nil {
+		return err
 	}
 	t.mu.Lock()
 	if t.closed {
@@ -276,7 +277,7 @@ func (t *Transport) Stream(st heartbeatpb.PeerService_StreamServer) error {
 			return nil
 		}
 		if env.GetFrom() != from || env.GetTo() != t.cfg.ID {
-			t.log.Warn("dropped misaddressed envelope", "stream_from", from, "from", env.GetFrom(), "to", env.GetTo())
+			t.log.Warn("rejected envelope: sender or receiver is not the stream's", "stream_from", from, "from", env.GetFrom(), "to", env.GetTo())
 			continue
 		}
 		select {
@@ -287,6 +288,30 @@ func (t *Transport) Stream(st heartbeatpb.PeerService_StreamServer) error {
 			return nil
 		}
 	}
+}
+
+// admit returns the node a new stream is from, or the PermissionDenied
+// status that refuses it: the node must be a member and, with an identity,
+// belong to the member the peer's certificate names.
+func (t *Transport) admit(ctx context.Context) (string, error) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	from := ""
+	if v := md.Get(nodeHeader); len(v) == 1 {
+		from = v[0]
+	}
+	if _, ok := t.cfg.Resolve(from); !ok && from != t.cfg.ID {
+		t.log.Warn("refused stream from non-member", "from", from)
+		return "", status.Errorf(codes.PermissionDenied, "node %q is not a cluster member", from)
+	}
+	if t.cfg.Identity == nil {
+		return from, nil
+	}
+	cert, _ := mtls.CallerName(ctx)
+	if cert == "" || mtls.Member(from) != cert {
+		t.log.Warn("refused stream: sender does not match its certificate", "from", from, "certificate", cert)
+		return "", status.Errorf(codes.PermissionDenied, "node %q is not member %q's", from, cert)
+	}
+	return from, nil
 }
 
 // Close stops serving, drops queued envelopes and closes the Recv channel.
