@@ -110,3 +110,22 @@ func TestDescriptionsMentionNoStaleTTL(t *testing.T) {
 		assert.True(t, slices.Contains(Names(), s.Name))
 	}
 }
+
+// TestWithChangefeedRenamesEveryBuiltin gives every built-in another
+// changefeed: it stays valid, and faults aimed at the old changefeed's
+// maintainer now aim at the new one's.
+func TestWithChangefeedRenamesEveryBuiltin(t *testing.T) {
+	for _, sc := range Builtins() {
+		renamed := sc.WithChangefeed("soak-1")
+		require.NoError(t, renamed.WithDefaults().Validate(), sc.Name)
+		assert.Equal(t, "soak-1", renamed.Topology.Changefeed, sc.Name)
+		for i, f := range sc.Faults {
+			want := f.Target
+			if f.Target == MaintainerOf(DefaultChangefeed) {
+				want = MaintainerOf("soak-1")
+			}
+			assert.Equal(t, want, renamed.Faults[i].Target, "%s fault %d", sc.Name, i)
+		}
+		assert.Equal(t, DefaultChangefeed, sc.WithDefaults().Topology.Changefeed, "%s: the original is untouched", sc.Name)
+	}
+}

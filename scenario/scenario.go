@@ -337,6 +337,24 @@ func SinkOf(sc Scenario, override string) string {
 // MaintainerOf returns the target of the node running cf's maintainer.
 func MaintainerOf(cf string) string { return TargetMaintainerOf + ":" + cf }
 
+// WithChangefeed returns the scenario with its changefeed (and so its
+// topic) renamed to cf; faults aimed at the old changefeed's maintainer
+// follow it.
+func (s Scenario) WithChangefeed(cf string) Scenario {
+	old := s.Topology.Changefeed
+	if old == "" {
+		old = DefaultChangefeed
+	}
+	s.Faults = slices.Clone(s.Faults)
+	for i := range s.Faults {
+		if s.Faults[i].Target == MaintainerOf(old) {
+			s.Faults[i].Target = MaintainerOf(cf)
+		}
+	}
+	s.Topology.Changefeed = cf
+	return s
+}
+
 // SplitTarget splits a target into its role and argument:
 // "node:2" → ("node", "2"), "owner" → ("owner", "").
 func SplitTarget(target string) (role, arg string) {

@@ -20,7 +20,7 @@ import (
 // runFlags are the flags shared by run and compare.
 type runFlags struct {
 	backend, kafkaProvider, bootstrap, out, planFile, fencingFlag string
-	sink                                                          string
+	sink, changefeed                                              string
 	nodes                                                         int
 	seed                                                          int64
 	seedSet, selfFence, verbose                                   bool
@@ -32,6 +32,7 @@ func (f *runFlags) register(cmd *cobra.Command, withFencing bool) {
 	fl.StringVar(&f.kafkaProvider, "kafka", "local", "Kafka provider: local (KRaft brokers from the Maven-resolved jars), testcontainers (a container; image from CHAOSRUN_KAFKA_IMAGE) or external")
 	fl.StringVar(&f.bootstrap, "bootstrap", "", "bootstrap brokers for --kafka external, comma separated")
 	fl.IntVar(&f.nodes, "nodes", 0, "number of CDC nodes (default: the scenario's)")
+	fl.StringVar(&f.changefeed, "changefeed", "", "changefeed id, and so Kafka topic (default: the scenario's); gives a run its own topic on a shared --kafka external cluster")
 	fl.Int64Var(&f.seed, "seed", 0, "seed that expands the scenario's random choices into a concrete plan (default: the scenario's)")
 	fl.StringVar(&f.planFile, "plan", "", "replay the concrete plan saved as plan.json by an earlier run (the scenario argument is then optional)")
 	fl.StringVar(&f.out, "out", "", "run directory (default runs/<timestamp>-<scenario>)")
@@ -61,6 +62,9 @@ func (f *runFlags) plan(cmd *cobra.Command, args []string) (scenario.Plan, error
 
 func (f *runFlags) loadPlan(cmd *cobra.Command, args []string) (scenario.Plan, error) {
 	if f.planFile != "" {
+		if f.changefeed != "" {
+			return scenario.Plan{}, &exitError{code: exitHarnessError, err: errors.New("--changefeed renames a scenario's changefeed; a saved --plan keeps its own")}
+		}
 		p, err := scenario.LoadPlan(f.planFile)
 		if err != nil {
 			return p, &exitError{code: exitHarnessError, err: err}
@@ -79,6 +83,9 @@ func (f *runFlags) loadPlan(cmd *cobra.Command, args []string) (scenario.Plan, e
 	}
 	if f.nodes > 0 {
 		sc.Topology.Nodes = f.nodes
+	}
+	if f.changefeed != "" {
+		sc = sc.WithChangefeed(f.changefeed)
 	}
 	if err := sc.WithDefaults().Validate(); err != nil {
 		return scenario.Plan{}, &exitError{code: exitHarnessError, err: err}
