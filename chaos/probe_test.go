@@ -10,17 +10,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/chaosrun/chaosrun/system/mtls"
+	"github.com/chaosrun/chaosrun/system/mtls/mtlstest"
 )
 
 // TestProbeTLS checks that the tls probe sees a mutual-TLS member server
 // answer without holding a certificate, and calls a listener that never
 // answers blocked. Loopback only; no namespaces.
 func TestProbeTLS(t *testing.T) {
-	dir := t.TempDir()
-	require.NoError(t, mtls.Issue(dir, "upstream"))
-	id, err := mtls.Load(dir, "upstream")
-	require.NoError(t, err)
+	id := mtlstest.Issue(t, "upstream")["upstream"]
 	srv, err := tls.Listen("tcp", "127.0.0.1:0", id.ServerConfig())
 	require.NoError(t, err)
 	defer srv.Close()

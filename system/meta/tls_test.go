@@ -12,29 +12,22 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/chaosrun/chaosrun/internal/logtest"
-	"github.com/chaosrun/chaosrun/system/mtls"
+	"github.com/chaosrun/chaosrun/system/mtls/mtlstest"
 )
 
 // TestServerMutualTLS serves etcd with the run's certificate and reads it
 // as a member, with another CA's certificate, with none and in plaintext:
 // only the member gets an answer.
 func TestServerMutualTLS(t *testing.T) {
-	run, other := t.TempDir(), t.TempDir()
-	require.NoError(t, mtls.Issue(run, Member, "n1"))
-	require.NoError(t, mtls.Issue(other, Member, "n1"))
-	load := func(dir, m string) *mtls.Identity {
-		id, err := mtls.Load(dir, m)
-		require.NoError(t, err)
-		return id
-	}
+	run, other := mtlstest.Issue(t, Member, "n1"), mtlstest.Issue(t, Member, "n1")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, err := StartServer(ctx, ServerConfig{Dir: t.TempDir(), Identity: load(run, Member), Logger: logtest.New(t)})
+	s, err := StartServer(ctx, ServerConfig{Dir: t.TempDir(), Identity: run[Member], Logger: logtest.New(t)})
 	require.NoError(t, err)
 	defer func() { require.NoError(t, s.Close()) }()
 	require.Contains(t, s.Endpoint(), "https://")
 
-	st, err := Open(ctx, Config{Endpoints: []string{s.Endpoint()}, Cluster: "tls", Identity: load(run, "n1")})
+	st, err := Open(ctx, Config{Endpoints: []string{s.Endpoint()}, Cluster: "tls", Identity: run["n1"]})
 	require.NoError(t, err, "a member is served")
 	require.NoError(t, st.Close())
 
@@ -49,9 +42,9 @@ func TestServerMutualTLS(t *testing.T) {
 		_, err = cli.Get(gctx, "/chaosrun/probe")
 		return err
 	}
-	noCert := load(run, "n1").ClientConfig(Member)
+	noCert := run["n1"].ClientConfig(Member)
 	noCert.Certificates = nil
-	assert.Error(t, get(s.Endpoint(), load(other, "n1").ClientConfig(Member)), "foreign certificate")
+	assert.Error(t, get(s.Endpoint(), other["n1"].ClientConfig(Member)), "foreign certificate")
 	assert.Error(t, get(s.Endpoint(), noCert), "no certificate")
 	assert.Error(t, get(Endpoint(s.Addr(), false), nil), "plaintext")
 }

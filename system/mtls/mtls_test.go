@@ -12,14 +12,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaosrun/chaosrun/system/mtls"
+	"github.com/chaosrun/chaosrun/system/mtls/mtlstest"
 )
-
-func load(t *testing.T, dir, member string) *mtls.Identity {
-	t.Helper()
-	id, err := mtls.Load(dir, member)
-	require.NoError(t, err)
-	return id
-}
 
 // handshake runs one TLS handshake between a client and a server config
 // over loopback and returns each side's error.
@@ -77,7 +71,9 @@ func TestIssueWritesOwnerOnlyKeysAndNoCAKey(t *testing.T) {
 	kst, err := os.Stat(key)
 	require.NoError(t, err)
 	assert.Equal(t, os.FileMode(0o600), kst.Mode().Perm())
-	assert.Equal(t, "n1", load(t, dir, "n1").Name)
+	id, err := mtls.Load(dir, "n1")
+	require.NoError(t, err)
+	assert.Equal(t, "n1", id.Name)
 }
 
 func TestIssueRejectsBadNames(t *testing.T) {
@@ -90,10 +86,8 @@ func TestIssueRejectsBadNames(t *testing.T) {
 // and nobody else — another run's CA, no client certificate, or a member
 // answering for another member's name.
 func TestHandshakes(t *testing.T) {
-	run, other := t.TempDir(), t.TempDir()
-	require.NoError(t, mtls.Issue(run, "n1", "n2", "n3"))
-	require.NoError(t, mtls.Issue(other, "n1", "n2"))
-	n1, n2, n3 := load(t, run, "n1"), load(t, run, "n2"), load(t, run, "n3")
+	run, other := mtlstest.Issue(t, "n1", "n2", "n3"), mtlstest.Issue(t, "n1", "n2")
+	n1, n2, n3 := run["n1"], run["n2"], run["n3"]
 
 	cErr, sErr := handshake(t, n1.ClientConfig("n2"), n2.ServerConfig())
 	require.NoError(t, cErr)
@@ -102,9 +96,9 @@ func TestHandshakes(t *testing.T) {
 	noCert := n1.ClientConfig("n2")
 	noCert.Certificates = nil
 	cases := map[string]struct{ client, server *tls.Config }{
-		"foreign client":     {load(t, other, "n1").ClientConfig("n2"), n2.ServerConfig()},
+		"foreign client":     {other["n1"].ClientConfig("n2"), n2.ServerConfig()},
 		"no client cert":     {noCert, n2.ServerConfig()},
-		"foreign server":     {n1.ClientConfig("n2"), load(t, other, "n2").ServerConfig()},
+		"foreign server":     {n1.ClientConfig("n2"), other["n2"].ServerConfig()},
 		"impostor member n3": {n1.ClientConfig("n2"), n3.ServerConfig()},
 	}
 	for name, c := range cases {

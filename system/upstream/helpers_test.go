@@ -8,8 +8,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+	"google.golang.org/grpc"
 
 	"github.com/chaosrun/chaosrun/internal/logtest"
+	"github.com/chaosrun/chaosrun/system/mtls"
 )
 
 func TestMain(m *testing.M) {
@@ -28,11 +30,18 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 // both stop when the test ends (or when stop is called).
 func serve(t testing.TB, dir string, tables ...string) (c *Client, stop func()) {
 	t.Helper()
+	return serveAs(t, ServeConfig{DB: Config{Dir: dir, Tables: tables, Logger: logtest.New(t)}}, nil)
+}
+
+// serveAs is serve with cfg, the client presenting client (nil: plaintext,
+// as cfg.Identity must then be).
+func serveAs(t testing.TB, cfg ServeConfig, client *mtls.Identity) (c *Client, stop func()) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan string, 1)
 	errc := make(chan error, 1)
 	go func() {
-		errc <- Serve(ctx, ServeConfig{DB: Config{Dir: dir, Tables: tables, Logger: logtest.New(t)}}, func(a string) { addrc <- a })
+		errc <- Serve(ctx, cfg, func(a string) { addrc <- a })
 	}()
 	var addr string
 	select {
@@ -44,7 +53,7 @@ func serve(t testing.TB, dir string, tables ...string) (c *Client, stop func()) 
 		cancel()
 		t.Fatal("serve not ready")
 	}
-	c, err := Dial(testCtx(t, 10*time.Second), addr)
+	c, err := Dial(testCtx(t, 10*time.Second), addr, grpc.WithTransportCredentials(client.ClientCreds(Member)))
 	require.NoError(t, err)
 	var once sync.Once
 	stop = func() {

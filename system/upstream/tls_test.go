@@ -12,25 +12,18 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/chaosrun/chaosrun/internal/logtest"
-	"github.com/chaosrun/chaosrun/system/mtls"
+	"github.com/chaosrun/chaosrun/system/mtls/mtlstest"
 )
 
 // TestServeMutualTLS serves the upstream with the run's certificate and
 // calls it as a member, with another CA's certificate, with none and in
 // plaintext: only the member is served.
 func TestServeMutualTLS(t *testing.T) {
-	run, other := t.TempDir(), t.TempDir()
-	require.NoError(t, mtls.Issue(run, Member, "n1"))
-	require.NoError(t, mtls.Issue(other, Member, "n1"))
-	load := func(dir, m string) *mtls.Identity {
-		id, err := mtls.Load(dir, m)
-		require.NoError(t, err)
-		return id
-	}
+	run, other := mtlstest.Issue(t, Member, "n1"), mtlstest.Issue(t, Member, "n1")
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc, errc := make(chan string, 1), make(chan error, 1)
 	go func() {
-		cfg := ServeConfig{DB: Config{Dir: t.TempDir(), Tables: []string{"t1"}, Logger: logtest.New(t)}, Identity: load(run, Member)}
+		cfg := ServeConfig{DB: Config{Dir: t.TempDir(), Tables: []string{"t1"}, Logger: logtest.New(t)}, Identity: run[Member]}
 		errc <- Serve(ctx, cfg, func(a string) { addrc <- a })
 	}()
 	defer func() {
@@ -55,11 +48,11 @@ func TestServeMutualTLS(t *testing.T) {
 		_, err = c.GetTS(cctx)
 		return err
 	}
-	require.NoError(t, call(load(run, "n1").ClientCreds(Member)), "a member is served")
-	noCert := load(run, "n1").ClientConfig(Member)
+	require.NoError(t, call(run["n1"].ClientCreds(Member)), "a member is served")
+	noCert := run["n1"].ClientConfig(Member)
 	noCert.Certificates = nil
 	for name, creds := range map[string]credentials.TransportCredentials{
-		"foreign certificate": load(other, "n1").ClientCreds(Member),
+		"foreign certificate": other["n1"].ClientCreds(Member),
 		"no certificate":      credentials.NewTLS(noCert),
 		"plaintext":           insecure.NewCredentials(),
 	} {

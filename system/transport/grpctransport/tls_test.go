@@ -21,6 +21,7 @@ import (
 
 	"github.com/chaosrun/chaosrun/heartbeatpb"
 	"github.com/chaosrun/chaosrun/system/mtls"
+	"github.com/chaosrun/chaosrun/system/mtls/mtlstest"
 	"github.com/chaosrun/chaosrun/system/transport"
 	"github.com/chaosrun/chaosrun/system/transport/grpctransport"
 	"github.com/chaosrun/chaosrun/system/transport/transporttest"
@@ -44,20 +45,6 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// issue makes a run CA with certificates for members and loads them.
-func issue(t *testing.T, members ...string) map[string]*mtls.Identity {
-	t.Helper()
-	dir := t.TempDir()
-	require.NoError(t, mtls.Issue(dir, members...))
-	ids := map[string]*mtls.Identity{}
-	for _, m := range members {
-		id, err := mtls.Load(dir, m)
-		require.NoError(t, err)
-		ids[m] = id
-	}
-	return ids
-}
-
 func newTLSNode(t *testing.T, m *members, id string, ident *mtls.Identity, log *slog.Logger) *grpctransport.Transport {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -73,7 +60,7 @@ func newTLSNode(t *testing.T, m *members, id string, ident *mtls.Identity, log *
 // node under a rejoin id of its member ("b.2" holds b's certificate).
 func TestContractTLS(t *testing.T) {
 	transporttest.Run(t, func(t *testing.T) (transport.Transport, transport.Transport) {
-		ids := issue(t, "a", "b")
+		ids := mtlstest.Issue(t, "a", "b")
 		m := &members{addrs: map[string]string{}}
 		return newTLSNode(t, m, "a", ids["a"], nil), newTLSNode(t, m, "b.2", ids["b"], nil)
 	})
@@ -112,8 +99,8 @@ func refused(t *testing.T, st heartbeatpb.PeerService_StreamClient) codes.Code {
 // refused and nothing is delivered.
 func TestTLSRefusesForeignAndMissingCertificates(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	ids := issue(t, "a", "b")
-	foreign := issue(t, "a", "b") // same names, another run's CA
+	ids := mtlstest.Issue(t, "a", "b")
+	foreign := mtlstest.Issue(t, "a", "b") // same names, another run's CA
 	m := &members{addrs: map[string]string{}}
 	m.set("a", "127.0.0.1:1") // a is a member; the test speaks for it
 	b := newTLSNode(t, m, "b", ids["b"], nil)
@@ -155,7 +142,7 @@ func TestTLSRefusesForeignAndMissingCertificates(t *testing.T) {
 // is dropped; both are logged and only c's honest envelope arrives.
 func TestTLSRejectsLyingSender(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	ids := issue(t, "a", "b", "c")
+	ids := mtlstest.Issue(t, "a", "b", "c")
 	m := &members{addrs: map[string]string{"a": "127.0.0.1:1", "c": "127.0.0.1:1"}}
 	var logs syncBuffer
 	b := newTLSNode(t, m, "b", ids["b"], slog.New(slog.NewTextHandler(&logs, nil)))
