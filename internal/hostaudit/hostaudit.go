@@ -1,8 +1,8 @@
 // Package hostaudit takes a snapshot of what a chaos run could leave behind
 // on a Linux host — network namespaces, links, iptables rules in every table
-// of the host and of each namespace, TCP listeners, processes and temp
-// entries — and tells two snapshots apart. It reads only; it changes
-// nothing.
+// of the host and of each namespace, TCP listeners, processes, temp entries
+// and, when a Docker engine answers, its containers and networks — and
+// tells two snapshots apart. It reads only; it changes nothing.
 package hostaudit
 
 import (
@@ -18,12 +18,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Snapshot is the host's state as sorted, comparable lines per kind.
 type Snapshot struct {
 	// Items maps a kind ("netns", "link", "rules host/filter",
-	// "rules <ns>/nat", "listener", "process", "temp") to its lines.
+	// "rules <ns>/nat", "listener", "process", "temp", "container",
+	// "docker network") to its lines.
 	Items map[string][]string
 }
 
@@ -80,7 +82,25 @@ func Take(ctx context.Context, o Options) (Snapshot, error) {
 	if s.Items["temp"], err = temps(o.TempDir, o.TempIgnore); err != nil {
 		return s, err
 	}
+	s.Items["container"], s.Items["docker network"] = docker(ctx)
 	return s, nil
+}
+
+// docker lists the Docker engine's containers (running or not) and
+// networks by id and name; none when no engine answers, so a host without
+// Docker audits the rest.
+func docker(ctx context.Context) (containers, networks []string) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	containers, err := lines(ctx, "docker", "ps", "--all", "--no-trunc", "--format", "{{.ID}} {{.Names}}")
+	if err != nil {
+		return nil, nil
+	}
+	networks, _ = lines(ctx, "docker", "network", "ls", "--no-trunc", "--format", "{{.ID}} {{.Name}}")
+	return sorted(containers), sorted(networks)
 }
 
 // Rules returns iptables-save's rules of table in namespace ns ("" for

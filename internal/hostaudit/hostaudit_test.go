@@ -60,6 +60,12 @@ func TestTakeSeesWhatARunLeaves(t *testing.T) {
 	run("ip", "netns", "exec", ns, "iptables", "-A", "INPUT", "-p", "tcp", "--dport", "9", "-j", "DROP")
 	run("iptables", "-N", chain)
 	t.Cleanup(func() { _ = exec.Command("iptables", "-X", chain).Run() })
+	// A Docker network named like the namespace, when an engine answers.
+	withDocker := exec.Command("docker", "info").Run() == nil
+	if withDocker {
+		run("docker", "network", "create", ns)
+		t.Cleanup(func() { _ = exec.Command("docker", "network", "rm", ns).Run() })
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(tmp, "left"), nil, 0o644))
@@ -80,6 +86,9 @@ func TestTakeSeesWhatARunLeaves(t *testing.T) {
 	} {
 		assert.Contains(t, diff, strings.TrimSpace(want))
 	}
+	if withDocker {
+		assert.Regexp(t, `\+ docker network: [0-9a-f]+ `+ns, diff)
+	}
 
 	ln.Close()
 	require.NoError(t, os.Remove(filepath.Join(tmp, "left")))
@@ -87,6 +96,9 @@ func TestTakeSeesWhatARunLeaves(t *testing.T) {
 	_ = sleep.Wait()
 	run("iptables", "-X", chain)
 	run("ip", "netns", "del", ns)
+	if withDocker {
+		run("docker", "network", "rm", ns)
+	}
 	again, err := Take(ctx, opts)
 	require.NoError(t, err)
 	for _, l := range Diff(before, again) {
