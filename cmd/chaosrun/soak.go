@@ -80,7 +80,8 @@ Before the first run it seeds the host with things no run created — a network
 namespace with an iptables rule in it and a host iptables chain with a rule — and
 takes a snapshot of the host: network namespaces, links, the iptables rules of every
 table on the host and in every namespace, TCP listeners, processes whose command
-line names the soak directory, and the temp directory. After each run it takes the
+line names the soak directory, the temp directory, and Docker's containers and
+networks when an engine answers. After each run it takes the
 snapshot again and reports every difference as a leftover of that run (and the run's
 member certificates and keys, if its directory still holds them), and checks
 the foreign namespace's and chain's rules are byte-identical. It removes what it
