@@ -68,3 +68,42 @@ func TestCatchUp(t *testing.T) {
 	assert.False(t, cu.Drained)
 	assert.Zero(t, cu.DrainRowsPerSec)
 }
+
+// TestRecoveryBoundAllowsTheDrain holds recoveries to the bound plus the
+// drain their fault's backlog needs: 1.3 s against a 1 s bound passes with
+// a 0.5 s drain allowance and fails without one (no catch-up measured, or
+// a backlog that needs only 0.2 s); an unjudged anchor gets no violation.
+func TestRecoveryBoundAllowsTheDrain(t *testing.T) {
+	res := &result.Result{
+		SLOs: result.SLOs{LagMs: 1000, StableMs: 500, RecoveryBoundMs: 1000},
+		Faults: []result.Fault{
+			{ID: "drain", CatchUp: &result.CatchUp{ExpectedDrainMs: 500}},
+			{ID: "small", CatchUp: &result.CatchUp{ExpectedDrainMs: 200}},
+			{ID: "unmeasured"},
+		},
+	}
+	for _, id := range []string{"drain", "small", "unmeasured"} {
+		res.Recoveries = append(res.Recoveries,
+			result.Recovery{FaultID: id, Anchor: "inject", Recovered: true, DurationMs: 5000},
+			result.Recovery{FaultID: id, Anchor: "heal", Judged: true, Recovered: true, DurationMs: 1300})
+	}
+	l := newLagRecovery(10)
+	l.judge(res, 0)
+	within := map[string]bool{}
+	for _, r := range res.Recoveries {
+		if r.Judged {
+			within[r.FaultID] = r.WithinBound
+		}
+	}
+	assert.Equal(t, map[string]bool{"drain": true, "small": false, "unmeasured": false}, within)
+	assert.Equal(t, int64(500), res.Recoveries[1].DrainAllowanceMs)
+	require.Equal(t, int64(2), l.violations.count, "the two judged misses, not the unjudged failovers")
+	assert.Contains(t, l.violations.examples[0].message, "over the bound 1.2s (1s + drain allowance 200ms")
+
+	// Without a bound there is nothing to allow.
+	res.SLOs.RecoveryBoundMs = 0
+	l = newLagRecovery(10)
+	l.judge(res, 0)
+	assert.Zero(t, l.violations.count)
+	assert.Zero(t, res.Recoveries[1].DrainAllowanceMs)
+}

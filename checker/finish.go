@@ -30,6 +30,7 @@ func (c *Checker) Finish() *result.Result {
 		c.completeness.finish(final, finalOK)
 		c.completeness.flow.catchUp(res, start, end)
 	}
+	c.lag.judge(res, start)
 	c.stale.finish(res, start)
 	if c.bank != nil && finalOK {
 		c.bank.finish(steps, &c.honesty.violations)

@@ -146,9 +146,13 @@ func sloRows(r *result.Result) []sloRow {
 		if rc.Recovered {
 			measured = fmt.Sprintf("%s (peak lag %s)", dur(rc.DurationMs), dur(rc.PeakLagMs))
 		}
+		within := bound
+		if rc.DrainAllowanceMs > 0 {
+			within += " + " + dur(rc.DrainAllowanceMs) + " to drain the fault's backlog"
+		}
 		row := sloRow{
 			Name:     fmt.Sprintf("Lag recovery after %s of %s", rc.Anchor, rc.FaultID),
-			Target:   fmt.Sprintf("%s to lag ≤ %s held for %s", bound, dur(r.SLOs.LagMs), dur(r.SLOs.StableMs)),
+			Target:   fmt.Sprintf("%s to lag ≤ %s held for %s", within, dur(r.SLOs.LagMs), dur(r.SLOs.StableMs)),
 			Measured: measured,
 		}
 		if rc.Judged {

@@ -279,7 +279,12 @@ type Recovery struct {
 	// proof window (RecoveredMs + W), or to the deadline when not recovered.
 	PeakLagMs int64 `json:"peak_lag_ms"`
 	PeakMs    int64 `json:"peak_ms"`
-	// WithinBound is Recovered and DurationMs ≤ the recovery bound.
+	// DrainAllowanceMs raises the recovery bound for this fault by the time
+	// the backlog it added needs at the pipeline's measured capacity (its
+	// CatchUp.ExpectedDrainMs); 0 without a bound or a measured backlog.
+	DrainAllowanceMs int64 `json:"drain_allowance_ms,omitempty"`
+	// WithinBound is Recovered and DurationMs ≤ the recovery bound plus
+	// DrainAllowanceMs.
 	WithinBound bool `json:"within_bound"`
 }
 
