@@ -28,15 +28,6 @@ func printReady(cmd *cobra.Command, addr string) {
 	fmt.Fprintf(cmd.OutOrStdout(), "READY addr=%s\n", addr)
 }
 
-// loadIdentity loads member's certificate from tlsDir, or returns nil
-// (plaintext) when tlsDir is empty.
-func loadIdentity(tlsDir, member string) (*mtls.Identity, error) {
-	if tlsDir == "" {
-		return nil, nil
-	}
-	return mtls.Load(tlsDir, member)
-}
-
 const tlsDirUsage = "directory of the run's member certificates: serve mutual TLS (empty: plaintext)"
 
 func newMetaCmd() *cobra.Command {
@@ -47,7 +38,7 @@ func newMetaCmd() *cobra.Command {
 		Hidden: true,
 		Args:   cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			id, err := loadIdentity(tlsDir, meta.Member)
+			id, err := mtls.LoadOptional(tlsDir, meta.Member)
 			if err != nil {
 				return err
 			}
@@ -74,7 +65,7 @@ func newUpstreamCmd() *cobra.Command {
 			if tables < 0 {
 				return fmt.Errorf("--tables must be >= 0, got %d", tables)
 			}
-			id, err := loadIdentity(tlsDir, upstream.Member)
+			id, err := mtls.LoadOptional(tlsDir, upstream.Member)
 			if err != nil {
 				return err
 			}

@@ -105,6 +105,14 @@ func Load(dir, member string) (*Identity, error) {
 	return &Identity{Name: member, Dir: dir, cert: cert, pool: pool}, nil
 }
 
+// LoadOptional is Load, or nil (plaintext) when dir is empty.
+func LoadOptional(dir, member string) (*Identity, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	return Load(dir, member)
+}
+
 // CertFiles returns the paths of member's certificate and key in dir.
 func CertFiles(dir, member string) (cert, key string) {
 	return filepath.Join(dir, member+".pem"), filepath.Join(dir, member+".key")

@@ -225,10 +225,8 @@ func listen(cfg Config) (peers, metrics net.Listener, err error) {
 // all within cfg.StartTimeout; disconnect closes what it opened.
 func (n *node) connect(ctx context.Context) (disconnect func(), err error) {
 	cfg := n.cfg
-	if cfg.TLSDir != "" {
-		if n.tls, err = mtls.Load(cfg.TLSDir, mtls.Member(cfg.ID)); err != nil {
-			return nil, fmt.Errorf("node %s: %w", cfg.ID, err)
-		}
+	if n.tls, err = mtls.LoadOptional(cfg.TLSDir, mtls.Member(cfg.ID)); err != nil {
+		return nil, fmt.Errorf("node %s: %w", cfg.ID, err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
@@ -336,8 +334,7 @@ func (n *node) resolve(id string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	base, _, _ := strings.Cut(id, ".")
-	if r, ok := n.cfg.PeerRoutes[base]; ok {
+	if r, ok := n.cfg.PeerRoutes[mtls.Member(id)]; ok {
 		return r, true
 	}
 	return a, true

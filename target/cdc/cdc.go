@@ -18,6 +18,7 @@ import (
 	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/internal/place"
 	"github.com/chaosrun/chaosrun/system/cluster"
+	"github.com/chaosrun/chaosrun/system/mtls"
 	"github.com/chaosrun/chaosrun/system/node"
 	"github.com/chaosrun/chaosrun/system/upstream"
 	"github.com/chaosrun/chaosrun/target"
@@ -115,7 +116,7 @@ func (t *Target) Resolve(ctx context.Context, role string, view target.View) (st
 		if err != nil {
 			return "", fmt.Errorf("%w: owner: %w", chaos.ErrUnresolved, err)
 		}
-		return baseID(o.Node), nil
+		return mtls.Member(o.Node), nil
 	case "maintainer-of":
 		if err := view.Flush(ctx); err != nil {
 			return "", fmt.Errorf("%w: maintainer of %s: %w", chaos.ErrUnresolved, arg, err)
@@ -124,7 +125,7 @@ func (t *Target) Resolve(ctx context.Context, role string, view target.View) (st
 		if !ok {
 			return "", fmt.Errorf("%w: maintainer of %s: no watermark seen yet", chaos.ErrUnresolved, arg)
 		}
-		return baseID(node), nil
+		return mtls.Member(node), nil
 	case "bystander":
 		return t.bystander(ctx, view)
 	}
@@ -148,13 +149,6 @@ func (t *Target) bystander(ctx context.Context, view target.View) (string, error
 		}
 	}
 	return "", fmt.Errorf("%w: bystander: every node is the owner or the maintainer's", chaos.ErrUnresolved)
-}
-
-// baseID strips a restart suffix: a node restarted under a new id "n1.r7"
-// is still process n1.
-func baseID(id string) string {
-	base, _, _ := strings.Cut(id, ".")
-	return base
 }
 
 // Restart implements target.Target. A new id keeps the base id behind a
