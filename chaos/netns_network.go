@@ -34,6 +34,9 @@ var ErrNeedRoot = errors.New("chaos: netns needs root on Linux")
 //	crv-<run>-<n>       hub end of process n's veth (n is its address's last octet)
 //	cru-<run>           root-namespace end of the uplink (Network.Uplink); its
 //	                    hub end is crv-<run>-254
+//	crs-<run>           end of the run's link into a shared namespace of
+//	                    another network (Network.Share); its hub end is
+//	                    crv-<run>-253
 //
 // NB: interface names are limited to 15 bytes, which is why run ids are 6
 // characters and the veth suffix is a number, not the process name.
@@ -42,18 +45,24 @@ const (
 	bridgePrefix = "crb-"
 	vethPrefix   = "crv-"
 	uplinkPrefix = "cru-"
+	sharedPrefix = "crs-"
 	hubSuffix    = "hub"
 )
 
 // uplinkIdx is the last octet of the root namespace's address on a run's
-// subnet; processes get 2..uplinkIdx-1 (1 is the bridge).
-const uplinkIdx = 254
+// subnet; sharedIdx is the shared namespace's (Network.Share); processes
+// get 2..sharedIdx-1 (1 is the bridge).
+const (
+	uplinkIdx = 254
+	sharedIdx = 253
+)
 
 func hubName(run string) string         { return nsPrefix + run + "-" + hubSuffix }
 func bridgeName(run string) string      { return bridgePrefix + run }
 func vethName(run string, n int) string { return vethPrefix + run + "-" + strconv.Itoa(n) }
 func uplinkName(run string) string      { return uplinkPrefix + run }
 func nsName(run, proc string) string    { return nsPrefix + run + "-" + proc }
+func sharedName(run string) string      { return sharedPrefix + run }
 
 var (
 	procNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
@@ -87,6 +96,8 @@ type Network struct {
 	uplink  netip.Addr // valid once the uplink is up
 	upTried bool       // Uplink started creating it: Close must look
 	queues  map[string]uint16
+	shared  []netip.Addr // addresses every namespace routes via the shared end (Share)
+	sharing bool         // Share started creating the link: Close must remove it
 }
 
 // Namespace is one process's network namespace in a Network.
@@ -192,7 +203,7 @@ func (n *Network) Add(ctx context.Context, proc string) (*Namespace, error) {
 		}
 	}
 	idx := n.next
-	if idx >= uplinkIdx {
+	if idx >= sharedIdx {
 		n.mu.Unlock()
 		return nil, fmt.Errorf("chaos: netns: subnet %s full", n.prefix)
 	}
@@ -216,6 +227,14 @@ func (n *Network) Add(ctx context.Context, proc string) (*Namespace, error) {
 	)
 	if err != nil {
 		return nil, err
+	}
+	n.mu.Lock()
+	shared := slices.Clone(n.shared)
+	n.mu.Unlock()
+	for _, a := range shared {
+		if err := n.routeShared(ctx, ns.Name, a); err != nil {
+			return nil, err
+		}
 	}
 	n.log.Info("chaos: netns: namespace up", "netns", ns.Name, "addr", ns.Addr, "veth", veth)
 	return ns, nil
@@ -263,6 +282,75 @@ func (n *Network) Uplink(ctx context.Context) (netip.Addr, error) {
 	n.mu.Unlock()
 	n.log.Info("chaos: netns: uplink up", "link", up, "addr", addr, "hub", hub)
 	return addr, nil
+}
+
+// Share makes ns, a namespace of another Network (a sweep's Kafka, which
+// outlives the runs), reachable from every process namespace of this one,
+// present and future: a veth pair crv-<run>-253 (hub, on the bridge) <->
+// crs-<run> (in ns) with this subnet's .253 on ns's end, ns's route to the
+// subnet with ns.Addr as its source, and in each process namespace a host
+// route to ns.Addr via .253. The other network
+// gains one interface and its connected route; no forwarding anywhere. The
+// pair goes when this network's hub does (Close, clean), so ns is left as
+// it was. The processes reach ns's own address only, nothing else of its
+// network.
+func (n *Network) Share(ctx context.Context, ns *Namespace) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return fmt.Errorf("chaos: netns: network %s closed", n.run)
+	}
+	n.sharing = true
+	n.mu.Unlock()
+	hub, br := hubName(n.run), bridgeName(n.run)
+	hubEnd, far, addr := vethName(n.run, sharedIdx), sharedName(n.run), addrN(n.prefix, sharedIdx)
+	err := n.steps(ctx,
+		intent(Entry{Kind: EntryVeth, Netns: hub, Name: hubEnd, Detail: "shared " + ns.Name + "/" + far + " " + addr.String()}),
+		cmd("-n", hub, "link", "add", hubEnd, "type", "veth", "peer", "name", far, "netns", ns.Name),
+		cmd("-n", hub, "link", "set", hubEnd, "master", br, "up"),
+		cmd("-n", ns.Name, "addr", "add", addr.String()+"/24", "dev", far),
+		cmd("-n", ns.Name, "link", "set", far, "up"),
+		// What ns sends into the run carries its own address, as it would
+		// from a namespace of the run: a cut matching that address stops
+		// both directions.
+		cmd("-n", ns.Name, "route", "replace", n.prefix.String(), "dev", far, "src", ns.Addr.String()),
+	)
+	if err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.shared = append(n.shared, ns.Addr)
+	nss := slices.Clone(n.nss)
+	n.mu.Unlock()
+	for _, p := range nss {
+		if err := n.routeShared(ctx, p.Name, ns.Addr); err != nil {
+			return err
+		}
+	}
+	n.log.Info("chaos: netns: shared namespace reachable", "netns", ns.Name, "addr", ns.Addr, "via", addr)
+	return nil
+}
+
+// removeShared deletes the hub end of the link into the shared namespace,
+// which destroys the pair, if it exists.
+func (n *Network) removeShared(ctx context.Context) error {
+	hub, name := hubName(n.run), vethName(n.run, sharedIdx)
+	links, err := linkNames(ctx, hub)
+	if err != nil {
+		return fmt.Errorf("chaos: netns: %w", err)
+	}
+	if slices.Contains(links, name) {
+		if _, err := ip(ctx, "-n", hub, "link", "del", name); err != nil {
+			return fmt.Errorf("chaos: netns: %w", err)
+		}
+	}
+	return n.ledger.Append(Entry{Op: LedgerUndone, Kind: EntryVeth, Backend: BackendNetns, Netns: hub, Name: name})
+}
+
+// routeShared routes a shared namespace's address from process namespace
+// ns via the shared end.
+func (n *Network) routeShared(ctx context.Context, ns string, a netip.Addr) error {
+	return n.steps(ctx, cmd("-n", ns, "route", "add", a.String()+"/32", "via", addrN(n.prefix, sharedIdx).String()))
 }
 
 // removeUplink deletes the uplink's root end (which destroys the pair) if
@@ -327,11 +415,18 @@ func (n *Network) Close(ctx context.Context) error {
 	n.closed = true
 	upTried := n.upTried
 	n.upTried, n.uplink = false, netip.Addr{}
+	shared := n.sharing
 	n.mu.Unlock()
 	n.upMu.Unlock()
 	var errs []error
 	if upTried {
 		errs = append(errs, n.removeUplink(ctx))
+	}
+	if shared {
+		// NB: deleting the hub would destroy the pair too, but the kernel
+		// tears a namespace down asynchronously, and the shared namespace
+		// must be as it was when Close returns.
+		errs = append(errs, n.removeShared(ctx))
 	}
 	for _, ns := range slices.Backward(nss) {
 		if _, err := deleteNamespace(ctx, ns.Name); err != nil {

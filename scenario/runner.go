@@ -39,6 +39,10 @@ type RunOptions struct {
 	Backend string
 	// Kafka chooses the Kafka provider (default local).
 	Kafka kafka.Options
+	// KafkaNetns, on the netns backend, is the namespace of another network
+	// where the external Kafka of Kafka runs (a SharedKafka's); the run's
+	// namespaces get a route to it.
+	KafkaNetns *chaos.Namespace
 	// Policy and SelfFence are passed to every node.
 	Policy    fencing.Policy
 	SelfFence bool
@@ -116,6 +120,9 @@ func Run(ctx context.Context, opt RunOptions) (out RunSummary, err error) {
 	}
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Kafka.Logger == nil {
+		opt.Kafka.Logger = opt.Logger
 	}
 	if err := checkBackend(opt.Plan, opt.Backend); err != nil {
 		return out, fmt.Errorf("%w: %w", ErrHarness, err)

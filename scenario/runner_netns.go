@@ -3,6 +3,7 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/chaosrun/chaosrun/chaos"
 	"github.com/chaosrun/chaosrun/internal/place"
@@ -16,7 +17,20 @@ func newNetnsPlacement(ctx context.Context, r *runner) (place.Placement, error) 
 	if err != nil {
 		return nil, fmt.Errorf("netns: create network: %w", err)
 	}
-	pl, err := chaos.NewNetnsPlacement(ctx, nw, r.tgt.Names()...)
+	if r.opt.KafkaNetns != nil {
+		// NB: before the processes' namespaces, each of which then gets
+		// its route as it is made.
+		if err := nw.Share(ctx, r.opt.KafkaNetns); err != nil {
+			nw.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("netns: reach the shared Kafka: %w", err)
+		}
+	}
+	names := r.tgt.Names()
+	if r.opt.KafkaNetns != nil {
+		// Kafka is the shared one: the run makes no namespace for it.
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == place.KafkaName })
+	}
+	pl, err := chaos.NewNetnsPlacement(ctx, nw, names...)
 	if err != nil {
 		nw.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("netns: place processes: %w", err)
@@ -32,6 +46,10 @@ func (r *runner) placeProcess(p chaos.Process) chaos.Process {
 	}
 	if ns, ok := r.netns.Namespace(p.Name); ok {
 		p.Namespace, p.Addr = ns.Name, ns.Addr
+	}
+	if p.Name == place.KafkaName && r.opt.KafkaNetns != nil {
+		// Cuts of a node's Kafka link match this address.
+		p.Namespace, p.Addr = r.opt.KafkaNetns.Name, r.opt.KafkaNetns.Addr
 	}
 	return p
 }

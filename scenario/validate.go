@@ -100,6 +100,9 @@ const wantTarget = "want owner, maintainer-of:<cf>, node:<n>, bystander, kafka, 
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
+// MaxNameLen is the longest name namePattern allows.
+const MaxNameLen = 64
+
 // problems collects Problems.
 type problems []Problem
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/chaosrun/chaosrun/chaos"
 	"github.com/chaosrun/chaosrun/scenario"
+	"github.com/chaosrun/chaosrun/sink/kafka"
 )
 
 // sweepBackends are the network backends a sweep can run on.
@@ -61,6 +62,8 @@ type sweepOptions struct {
 	seedStart int64
 	backends  []string
 	arms      []string
+	parallel  int
+	perRun    bool // --kafka-per-run
 }
 
 func newSweepCmd() *cobra.Command {
@@ -69,9 +72,19 @@ func newSweepCmd() *cobra.Command {
 		Use:   "sweep <scenario|file.yaml>...",
 		Short: "Run scenarios over many seeds, fencing arms and backends and report how well the harness tells fixed from broken",
 		Long: `Run every scenario named, on every backend, with seeds S, S+1, ... S+N-1 and
-every fencing arm, one run after the other, and report a confusion matrix per
-scenario and backend: does the harness flag the known-bad control plane, and
-does it leave the fixed one alone?
+every fencing arm, one run after the other (or --parallel at a time), and
+report a confusion matrix per scenario and backend: does the harness flag the
+known-bad control plane, and does it leave the fixed one alone?
+
+Kafka: the runs of a backend share one local Kafka cluster, started before the
+first and stopped after the last, each run with a changefeed and topic of its
+own (<changefeed>-<scenario>-s<seed>-<arm>) and a control plane, upstream and meta store
+of its own. On netns the cluster lives in a namespace of its own that every
+run's network reaches through one veth; a run's cuts still apply to its own
+nodes' links to it. A sweep keeps one Kafka per run when a scenario has a
+fault on Kafka itself, is a debezium scenario, or the scenarios want different
+broker counts (it says why), and with --kafka-per-run, --kafka testcontainers
+or --kafka external (where the runs still get a topic each).
 
 Arms: epoch (fencing on, the fix), off (fencing off, the behaviour before it)
 and epoch+self-fence (fencing on plus self-fence), each with the idempotent
@@ -110,6 +123,9 @@ Layout of the sweep directory (--out, default runs/<timestamp>-sweep):
   <out>/<scenario>/<backend>/seed-<n>/<arm>/   one run directory each
   <out>/sweep.json                             every run's record and the matrix
   <out>/sweep.html                             the matrix, flagged runs, links
+  <out>/kafka-<backend>/                       the shared Kafka while the sweep
+                                               runs; after a crash, clean it
+                                               with chaosrun clean <that dir>
 
 Resuming: sweep.json is rewritten (atomically) after every run. Run the same
 command again with the same --out and runs already recorded there are skipped;
@@ -136,6 +152,8 @@ func (o *sweepOptions) flags(cmd *cobra.Command) {
 	fl.Int64Var(&o.seedStart, "seed-start", 1, "first seed; the sweep uses seed-start .. seed-start+seeds-1")
 	fl.StringSliceVar(&o.backends, "backend", nil, "network fault backends, comma separated: netns, toxiproxy (default: netns as root, else toxiproxy)")
 	fl.StringSliceVar(&o.arms, "arms", []string{"epoch", "off"}, "arms, comma separated: "+strings.Join(armNames(fencingArms), ", ")+" (a +txn arm runs the transactional sink)")
+	fl.IntVar(&o.parallel, "parallel", 1, "runs at a time (1..4), each with its own control plane, namespaces and topic; they share the CPU, so a heavy workload's lag feels it (see docs/design.md, Faster sweeps)")
+	fl.BoolVar(&o.perRun, "kafka-per-run", false, "start a Kafka for every run, as chaosrun run does, instead of one per backend for the whole sweep")
 	fl.StringVar(&o.cluster.out, "out", "", "sweep directory (default runs/<timestamp>-sweep); an existing one is resumed")
 	// The cluster flags are run's own (same names, defaults and help),
 	// borrowed from its flag set and bound to o.cluster.
@@ -160,6 +178,9 @@ func (o *sweepOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return &exitError{code: exitHarnessError, err: err}
 	}
+	if o.parallel < 1 || o.parallel > 4 {
+		return &exitError{code: exitHarnessError, err: fmt.Errorf("sweep: --parallel must be 1..4, got %d", o.parallel)}
+	}
 	if o.seeds < 1 {
 		return &exitError{code: exitHarnessError, err: fmt.Errorf("sweep: --seeds must be at least 1, got %d", o.seeds)}
 	}
@@ -167,11 +188,29 @@ func (o *sweepOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return &exitError{code: exitHarnessError, err: err}
 	}
+	share := kafkaSharing{provider: o.cluster.kafkaProvider}
+	switch o.cluster.kafkaProvider {
+	case "", kafka.ProviderLocal:
+		if o.perRun {
+			share.why = "--kafka-per-run"
+		} else {
+			share.brokers, share.why = shareable(jobs)
+		}
+	default:
+		share.why = "--kafka " + o.cluster.kafkaProvider
+	}
+	if share.brokers > 0 || o.cluster.kafkaProvider == kafka.ProviderExternal {
+		// One cluster, many runs: each gets a changefeed and topic of
+		// its own.
+		if jobs, err = ownChangefeeds(jobs); err != nil {
+			return &exitError{code: exitHarnessError, err: err}
+		}
+	}
 	out := o.cluster.out
 	if out == "" {
 		out = defaultRunDir("sweep")
 	}
-	return sweep(cmd, &o.cluster, out, jobs, fmt.Sprintf("%d scenario(s) × %d backend(s) × %d seed(s) × %d arm(s)",
+	return sweep(cmd, &o.cluster, out, jobs, o.parallel, share, fmt.Sprintf("%d scenario(s) × %d backend(s) × %d seed(s) × %d arm(s)",
 		len(args), len(backends), o.seeds, len(arms)))
 }
 
@@ -237,6 +276,61 @@ func sweepJobs(args []string, nodes int, seedStart int64, seeds int, backends []
 				}
 			}
 		}
+	}
+	return jobs, nil
+}
+
+// kafkaSharing is how a sweep's runs get their Kafka: brokers > 0, one
+// local cluster of that many brokers per backend for the whole sweep;
+// else each run its own (or the external one), for the reason why.
+type kafkaSharing struct {
+	provider string
+	brokers  int
+	why      string
+}
+
+// shareable reports whether every job can use one shared local Kafka, and
+// its broker count: cdc scenarios only (a debezium run's Connect worker
+// keeps its own topics), none with a fault on Kafka itself (it would hit
+// every run), all with the same number of brokers.
+func shareable(jobs []sweepJob) (brokers int, why string) {
+	for _, j := range jobs {
+		sc := j.scenario
+		if sc.Target == scenario.TargetDebezium {
+			return 0, sc.Name + " is a " + scenario.TargetDebezium + " scenario"
+		}
+		for _, f := range sc.Faults {
+			if role, _ := scenario.SplitTarget(f.Target); role == scenario.TargetKafka {
+				return 0, sc.Name + " has a fault on Kafka itself"
+			}
+		}
+		if brokers != 0 && sc.Topology.KafkaBrokers != brokers {
+			return 0, "the scenarios ask for different numbers of Kafka brokers"
+		}
+		brokers = sc.Topology.KafkaBrokers
+	}
+	return brokers, ""
+}
+
+// ownChangefeeds gives every job a changefeed, and so a topic, of its own:
+// the scenario's changefeed, the scenario, the seed and the arm
+// ("cf1-owner-pause-s3-epoch.txn"), or, where that is longer than a name
+// may be, the changefeed and the job's number ("cf1-007").
+func ownChangefeeds(jobs []sweepJob) ([]sweepJob, error) {
+	for i, j := range jobs {
+		base := j.scenario.Topology.Changefeed
+		if base == "" {
+			base = scenario.DefaultChangefeed
+		}
+		cf := fmt.Sprintf("%s-%s-s%d-%s", base, j.scenario.Name, j.seed, strings.ReplaceAll(j.arm.name, "+", "."))
+		if len(cf) > scenario.MaxNameLen {
+			cf = fmt.Sprintf("%s-%03d", base[:min(len(base), scenario.MaxNameLen-8)], i+1)
+		}
+		p, err := j.scenario.WithChangefeed(cf).Plan(j.seed)
+		if err != nil {
+			return nil, fmt.Errorf("sweep: %s seed %d: %w", j.scenario.Name, j.seed, err)
+		}
+		jobs[i].plan = p
 	}
 	return jobs, nil
 }

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,11 +25,19 @@ import (
 // returns the options of every run made.
 func fakeRuns(t *testing.T, verdict func(ctx context.Context, opt scenario.RunOptions) (result.Verdict, error)) *[]scenario.RunOptions {
 	t.Helper()
-	var calls []scenario.RunOptions
-	prev := runScenario
-	t.Cleanup(func() { runScenario = prev })
+	var (
+		calls []scenario.RunOptions
+		mu    sync.Mutex // sweep --parallel runs them concurrently
+	)
+	prev, prevKafka := runScenario, startSharedKafka
+	t.Cleanup(func() { runScenario, startSharedKafka = prev, prevKafka })
+	startSharedKafka = func(context.Context, string, string, int, *slog.Logger) (*scenario.SharedKafka, error) {
+		return &scenario.SharedKafka{}, nil // no brokers: the fake runs need none
+	}
 	runScenario = func(ctx context.Context, opt scenario.RunOptions) (scenario.RunSummary, error) {
+		mu.Lock()
 		calls = append(calls, opt)
+		mu.Unlock()
 		if verdict == nil {
 			t.Errorf("sweep ran %s although its input was bad", opt.Dir)
 			return scenario.RunSummary{}, errors.New("must not run")
@@ -78,6 +89,7 @@ func TestSweepBadInput(t *testing.T) {
 		{"unknown scenario", []string{"owner-isolatoin"}, []string{`"owner-isolatoin" is neither a built-in scenario`, "owner-meta-cut"}},
 		{"seeds below one", []string{"owner-isolation", "--seeds", "0"}, []string{"--seeds must be at least 1, got 0"}},
 		{"unknown arm", []string{"owner-isolation", "--arms", "epoch,of"}, []string{`unknown arm "of"`, "epoch, off, epoch+self-fence"}},
+		{"parallel out of range", []string{"owner-isolation", "--parallel", "0"}, []string{"--parallel must be 1..4, got 0"}},
 		{"unknown backend", []string{"owner-isolation", "--backend", "netns,toxyproxy"}, []string{`unknown backend "toxyproxy"`, "netns, toxiproxy"}},
 		{"same scenario twice", []string{"owner-isolation", "owner-isolation"}, []string{"both scenario owner-isolation"}},
 	} {
@@ -182,4 +194,118 @@ func TestSweepInterrupted(t *testing.T) {
 	require.Len(t, *calls, 4)
 	assert.Equal(t, filepath.Join(out, "stale-bootstrap-in-flight", "netns", "seed-2", "epoch"), (*calls)[0].Dir)
 	assert.Len(t, readSweepFile(t, out).Runs, 6)
+}
+
+// TestSweepParallel: with --parallel 2 two runs are in flight at once, every
+// run is recorded once, and an interrupt stops new runs while the running
+// ones tear down unrecorded.
+func TestSweepParallel(t *testing.T) {
+	out := t.TempDir()
+	var (
+		mu       sync.Mutex
+		inFlight int
+		both     = make(chan struct{})
+		bothOnce sync.Once
+	)
+	calls := fakeRuns(t, func(ctx context.Context, opt scenario.RunOptions) (result.Verdict, error) {
+		mu.Lock()
+		inFlight++
+		if inFlight == 2 {
+			bothOnce.Do(func() { close(both) })
+		}
+		mu.Unlock()
+		defer func() { mu.Lock(); inFlight--; mu.Unlock() }()
+		// The first two runs wait for each other: only a parallel sweep
+		// gets past this.
+		select {
+		case <-both:
+		case <-time.After(10 * time.Second):
+			return result.Verdict{}, errors.New("no second run started beside this one")
+		}
+		return byArm(ctx, opt)
+	})
+	stdout, code, _ := runSweep(t, context.Background(), "owner-isolation", "--seeds", "3", "--backend", "toxiproxy",
+		"--parallel", "2", "--out", out)
+	assert.Equal(t, exitPass, code, "owner-isolation declares off either on toxiproxy")
+	assert.Len(t, *calls, 6)
+	assert.Contains(t, stdout, "= 6 runs in "+out+", 2 at a time")
+	sf := readSweepFile(t, out)
+	require.Len(t, sf.Runs, 6)
+	seen := map[sweepKey]bool{}
+	for _, r := range sf.Runs {
+		assert.NotEqual(t, scenario.OutcomeError, r.Outcome, r.Error)
+		seen[keyOf(r)] = true
+	}
+	assert.Len(t, seen, 6, "every run recorded once")
+	// The runs share the sweep's Kafka, each with a topic of its own.
+	assert.Contains(t, stdout, "kafka: one for every toxiproxy run")
+	topics := map[string]bool{}
+	for _, c := range *calls {
+		assert.Equal(t, "external", c.Kafka.Provider)
+		topics[c.Plan.Scenario.Topology.Changefeed] = true
+	}
+	assert.Len(t, topics, 6)
+	assert.True(t, topics["cf1-owner-isolation-s2-off"], "topics: %v", topics)
+
+	// Interrupted: both runs in flight see the cancel, neither is recorded,
+	// nothing starts after them.
+	out = t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started := make(chan struct{}, 6)
+	calls = fakeRuns(t, func(ctx context.Context, opt scenario.RunOptions) (result.Verdict, error) {
+		started <- struct{}{}
+		if len(started) == 2 {
+			cancel()
+		}
+		<-ctx.Done()
+		return result.Verdict{Outcome: result.Inconclusive, Reasons: []string{"run interrupted"}}, nil
+	})
+	stdout, code, _ = runSweep(t, ctx, "owner-isolation", "--seeds", "3", "--backend", "toxiproxy", "--parallel", "2", "--out", out)
+	assert.Equal(t, exitInconclusive, code)
+	assert.Len(t, *calls, 2, "nothing starts after the interrupt")
+	assert.Equal(t, 2, strings.Count(stdout, "interrupted after"))
+	assert.Empty(t, readSweepFile(t, out).Runs)
+}
+
+// TestSweepKafkaSharing: which sweeps share one Kafka, and why the others
+// do not.
+func TestSweepKafkaSharing(t *testing.T) {
+	jobsOf := func(names ...string) []sweepJob {
+		jobs, err := sweepJobs(names, 0, 1, 1, []string{"netns"}, []fencingArm{fencingArms[0]})
+		require.NoError(t, err)
+		return jobs
+	}
+	brokers, why := shareable(jobsOf(scenario.Names()[:8]...))
+	assert.Equal(t, 1, brokers, why)
+	_, why = shareable(jobsOf("owner-isolation", "connect-task-worker-kill"))
+	assert.Equal(t, "connect-task-worker-kill is a debezium scenario", why)
+
+	jobs := jobsOf("owner-isolation")
+	jobs[0].scenario.Faults = append(jobs[0].scenario.Faults, scenario.FaultStep{Kind: scenario.KindKillRestart, Target: scenario.TargetKafka})
+	_, why = shareable(jobs)
+	assert.Equal(t, "owner-isolation has a fault on Kafka itself", why)
+	jobs = append(jobsOf("owner-isolation"), jobsOf("owner-pause")...)
+	jobs[1].scenario.Topology.KafkaBrokers = 3
+	_, why = shareable(jobs)
+	assert.Equal(t, "the scenarios ask for different numbers of Kafka brokers", why)
+
+	// Two scenarios, same seeds and arms: still a topic each.
+	jobs, err := ownChangefeeds(append(jobsOf("owner-isolation"), jobsOf("owner-kafka-cut")...))
+	require.NoError(t, err)
+	assert.Equal(t, "cf1-owner-isolation-s1-epoch", jobs[0].plan.Scenario.Topology.Changefeed)
+	assert.Equal(t, "cf1-owner-kafka-cut-s1-epoch", jobs[1].plan.Scenario.Topology.Changefeed)
+	long := jobsOf("owner-isolation")
+	long[0].scenario.Name = strings.Repeat("x", scenario.MaxNameLen)
+	long, err = ownChangefeeds(long)
+	require.NoError(t, err)
+	assert.Equal(t, "cf1-001", long[0].plan.Scenario.Topology.Changefeed)
+
+	out := t.TempDir()
+	calls := fakeRuns(t, byArm)
+	stdout, _, _ := runSweep(t, context.Background(), "owner-isolation", "--seeds", "1", "--backend", "toxiproxy", "--kafka-per-run", "--out", out)
+	assert.Contains(t, stdout, "kafka: one per run (--kafka-per-run)")
+	require.Len(t, *calls, 2)
+	assert.Equal(t, "local", (*calls)[0].Kafka.Provider)
+	assert.Equal(t, scenario.DefaultChangefeed, (*calls)[0].Plan.Scenario.Topology.Changefeed)
 }

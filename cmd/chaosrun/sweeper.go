@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,16 +22,27 @@ import (
 // fake so that the sweep loop runs without Kafka.
 var runScenario = scenario.Run
 
-// sweep runs the jobs not yet recorded in out/sweep.json one after the
-// other, recording each as it finishes, and maps the matrix to the exit
+// startSharedKafka starts a sweep's Kafka. NB: tests replace it, with
+// runScenario.
+var startSharedKafka = scenario.StartSharedKafka
+
+// sweep runs the jobs not yet recorded in out/sweep.json, parallel at a
+// time, recording each as it finishes, and maps the matrix to the exit
 // status.
-func sweep(cmd *cobra.Command, f *runFlags, out string, jobs []sweepJob, shape string) error {
+func sweep(cmd *cobra.Command, f *runFlags, out string, jobs []sweepJob, parallel int, share kafkaSharing, shape string) error {
 	s, err := resumeSweep(cmd, f, out, jobs)
 	if err != nil {
 		return err
 	}
+	s.parallel = parallel
 	s.printStart(shape)
+	if err := s.startKafka(cmd.Context(), share); err != nil {
+		return err
+	}
 	interrupted, err := s.runAll(cmd.Context())
+	if cerr := s.closeKafka(cmd.Context()); err == nil && cerr != nil {
+		err = &exitError{code: exitHarnessError, err: cerr}
+	}
 	if err != nil {
 		return err
 	}
@@ -52,6 +65,10 @@ type sweeper struct {
 	again int                 // jobs recorded earlier that run again
 	toRun int                 // jobs this sweep runs
 
+	parallel int                              // runs at a time
+	kafka    map[string]*scenario.SharedKafka // per backend, when the runs share one
+
+	mu       sync.Mutex    // guards what follows, runs, index and progress while runs are in flight
 	finished int           // jobs run and recorded
 	spent    time.Duration // by the finished jobs, for the ETA
 }
@@ -89,7 +106,11 @@ func resumeSweep(cmd *cobra.Command, f *runFlags, dir string, jobs []sweepJob) (
 
 // printStart prints what the sweep covers and, when it resumes, what it skips.
 func (s *sweeper) printStart(shape string) {
-	fmt.Fprintf(s.progress, "sweep: %s = %d runs in %s\n", shape, len(s.jobs), s.dir)
+	at := ""
+	if s.parallel > 1 {
+		at = fmt.Sprintf(", %d at a time", s.parallel)
+	}
+	fmt.Fprintf(s.progress, "sweep: %s = %d runs in %s%s\n", shape, len(s.jobs), s.dir, at)
 	if len(s.runs) == 0 {
 		return
 	}
@@ -101,27 +122,61 @@ func (s *sweeper) printStart(shape string) {
 		filepath.Join(s.dir, sweepJSON), len(s.jobs)-s.toRun, len(s.jobs), s.toRun, again)
 }
 
-// runAll runs the jobs that are not skipped, in order, until all are
-// recorded or ctx is cancelled, and reports whether it was cancelled.
+// runAll runs the jobs that are not skipped, in order, up to s.parallel at
+// a time, until all are recorded or ctx is cancelled, and reports whether it
+// was cancelled. A job starts only when an earlier one has finished or
+// there is a free slot; the first error stops new ones and is returned once
+// the running ones end.
 func (s *sweeper) runAll(ctx context.Context) (interrupted bool, err error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, max(1, s.parallel))
+		mu    sync.Mutex // guards interrupted and err
+	)
 	for i, j := range s.jobs {
 		prefix := fmt.Sprintf("[%d/%d] %s %s seed %d %s", i+1, len(s.jobs), j.scenario.Name, j.backend, j.seed, j.arm.name)
 		if s.skip[i] {
-			fmt.Fprintf(s.progress, "%s: %s (recorded earlier, skipped)\n", prefix, describeRun(s.runs[s.index[j.key()]]))
+			s.printf("%s: %s (recorded earlier, skipped)\n", prefix, describeRun(s.runs[s.index[j.key()]]))
 			continue
 		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+		}
 		if ctx.Err() != nil {
-			return true, nil
+			break
 		}
-		recorded, err := s.runJob(ctx, prefix, j)
-		if err != nil {
-			return false, err
-		}
-		if !recorded {
-			return true, nil
-		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			recorded, jobErr := s.runJob(ctx, prefix, j)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case jobErr != nil && err == nil:
+				err = jobErr
+				cancel(jobErr)
+			case jobErr == nil && !recorded:
+				interrupted = true
+			}
+		}()
 	}
-	return false, nil
+	wg.Wait()
+	if err != nil {
+		return false, err
+	}
+	// NB: a run that finished and was recorded just as ctx was cancelled
+	// leaves interrupted false; the jobs not started still make it true.
+	return interrupted || ctx.Err() != nil, nil
+}
+
+// printf writes a progress line; runs in parallel share the writer.
+func (s *sweeper) printf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(s.progress, format, args...)
 }
 
 // runJob runs j in a clean directory, records it and prints its progress
@@ -136,9 +191,13 @@ func (s *sweeper) runJob(ctx context.Context, prefix string, j sweepJob) (record
 	}
 	opt := s.cluster.options(s.cmd, j.plan, dir, j.arm.policy, j.arm.selfFence, j.arm.sink)
 	opt.Backend = j.backend
-	if !opt.TTY {
+	if k := s.kafka[j.backend]; k != nil {
+		k.Apply(&opt)
+	}
+	if !opt.TTY || s.parallel > 1 {
 		// Timestamped phase lines of every run would drown the sweep's
-		// own progress; on a terminal the live line rewrites itself.
+		// own progress; on a terminal the live line of one run rewrites
+		// itself, but two runs' lines would fight over it.
 		opt.Progress = nil
 	}
 	s.log.Info("sweep run", "scenario", j.scenario.Name, "backend", j.backend, "seed", j.seed, "arm", j.arm.name, "dir", dir)
@@ -148,19 +207,22 @@ func (s *sweeper) runJob(ctx context.Context, prefix string, j sweepJob) (record
 	if ctx.Err() != nil {
 		// scenario.Run tore the run down; an interrupted run is not a
 		// verdict, so it leaves no record and runs again on resume.
-		fmt.Fprintf(s.progress, "%s: interrupted after %s, not recorded\n", prefix, took.Round(time.Second))
+		s.printf("%s: interrupted after %s, not recorded\n", prefix, took.Round(time.Second))
 		return false, nil
 	}
 	if runErr != nil {
 		s.log.Warn("sweep run ended in a harness error", "scenario", j.scenario.Name, "backend", j.backend, "seed", j.seed, "arm", j.arm.name, "err", runErr)
 	}
 	rec := j.record(o, runErr, took)
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.record(rec); err != nil {
 		return false, err
 	}
 	s.spent += took
 	s.finished++
-	eta := s.spent / time.Duration(s.finished) * time.Duration(s.toRun-s.finished)
+	// The mean run times the runs left, shared by the parallel slots.
+	eta := s.spent / time.Duration(s.finished) * time.Duration(s.toRun-s.finished) / time.Duration(max(1, s.parallel))
 	fmt.Fprintf(s.progress, "%s: %s (%s, ETA %s)\n", prefix, describeRun(rec), took.Round(time.Second), clock(eta))
 	if rec.Outcome == scenario.OutcomeError {
 		fmt.Fprintf(s.progress, "    %s\n", rec.Error)
@@ -168,8 +230,52 @@ func (s *sweeper) runJob(ctx context.Context, prefix string, j sweepJob) (record
 	return true, nil
 }
 
+// startKafka starts one Kafka per backend that has runs to go, when the
+// runs can share one, and says which Kafka the runs use.
+func (s *sweeper) startKafka(ctx context.Context, share kafkaSharing) error {
+	if share.brokers == 0 {
+		if s.toRun > 0 && share.provider != "external" {
+			fmt.Fprintf(s.progress, "kafka: one per run (%s)\n", share.why)
+		}
+		return nil
+	}
+	s.kafka = map[string]*scenario.SharedKafka{}
+	for i, j := range s.jobs {
+		if s.skip[i] || s.kafka[j.backend] != nil {
+			continue
+		}
+		t0 := time.Now()
+		k, err := startSharedKafka(ctx, j.backend, filepath.Join(s.dir, "kafka-"+j.backend), share.brokers, s.log)
+		if err != nil {
+			return errors.Join(&exitError{code: exitHarnessError, err: fmt.Errorf("sweep: %w", err)}, s.closeKafka(ctx))
+		}
+		s.kafka[j.backend] = k
+		fmt.Fprintf(s.progress, "kafka: one for every %s run, %s (%d broker(s), up in %s); each run has a topic of its own\n",
+			j.backend, strings.Join(k.Bootstrap(), ","), share.brokers, time.Since(t0).Round(100*time.Millisecond))
+	}
+	return nil
+}
+
+// closeKafka stops the shared Kafka clusters and removes their data.
+func (s *sweeper) closeKafka(ctx context.Context) error {
+	var errs []error
+	for b, k := range s.kafka {
+		if err := k.Close(ctx); err != nil {
+			// Its ledger stays, for chaosrun clean.
+			errs = append(errs, fmt.Errorf("%w (chaosrun clean %s)", err, filepath.Join(s.dir, "kafka-"+b)))
+			continue
+		}
+		errs = append(errs, os.RemoveAll(filepath.Join(s.dir, "kafka-"+b)))
+	}
+	s.kafka = nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("sweep: stop the shared Kafka: %w", err)
+	}
+	return nil
+}
+
 // record adds rec, in place of an earlier record of the same run, and
-// rewrites the sweep files.
+// rewrites the sweep files. The caller holds s.mu.
 func (s *sweeper) record(rec scenario.SweepRun) error {
 	if k, ok := s.index[keyOf(rec)]; ok {
 		s.runs[k] = rec
