@@ -77,6 +77,14 @@ func (s *SharedKafka) Apply(opt *RunOptions) {
 // Bootstrap returns the cluster's bootstrap addresses.
 func (s *SharedKafka) Bootstrap() []string { return s.brokers }
 
+// Where says where the brokers run: "loopback", or the namespace.
+func (s *SharedKafka) Where() string {
+	if s.ns == nil {
+		return "loopback"
+	}
+	return s.ns.Name
+}
+
 // Close stops the brokers and removes the network. Idempotent.
 func (s *SharedKafka) Close(ctx context.Context) error {
 	var errs []error

@@ -1,73 +1,81 @@
 package scenario_test
 
 import (
-	"context"
+	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
+	"regexp"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaosrun/chaosrun/chaos"
-	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/reports/result"
 	"github.com/chaosrun/chaosrun/scenario"
 )
 
-// TestSharedKafkaNetns runs two scenarios at once on one shared Kafka, as a
-// sweep with --parallel 2 does: owner-kafka-cut, whose cut of the owner's
-// Kafka link must take effect across the share, and owner-isolation. Both
-// pass with fencing on, each on its own topic, and closing the shared
-// Kafka leaves no namespace of it.
+// TestSharedKafkaNetns runs, through the chaosrun binary, a sweep of two
+// scenarios at once on one shared Kafka: owner-kafka-cut, whose cut of the
+// owner's Kafka link must take effect across the share, and owner-isolation.
+// Both pass with fencing on, each on a topic of its own, and the sweep
+// leaves no process, namespace or Kafka directory behind.
 func TestSharedKafkaNetns(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the netns backend needs root")
 	}
 	bin := e2e(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	dir := t.TempDir()
-	k, err := scenario.StartSharedKafka(ctx, chaos.BackendNetns, filepath.Join(dir, "kafka"), 1, nil)
+	out, err := exec.Command(bin, "sweep", "owner-kafka-cut", "owner-isolation", "--seeds", "1", "--arms", "epoch",
+		"--backend", "netns", "--parallel", "2", "--out", dir).CombinedOutput()
+	t.Logf("chaosrun sweep:\n%s", out)
 	require.NoError(t, err)
-	var probe scenario.RunOptions
-	k.Apply(&probe)
-	require.NotNil(t, probe.KafkaNetns)
-	defer func() { assert.NoError(t, k.Close(context.Background())) }()
+	assert.Contains(t, string(out), "kafka: one for every netns run")
 
-	names := []string{"owner-kafka-cut", "owner-isolation"}
-	outs := make([]scenario.RunSummary, len(names))
-	errs := make([]error, len(names))
-	var wg sync.WaitGroup
-	for i, name := range names {
-		sc, ok := scenario.Lookup(name)
-		require.True(t, ok)
-		plan, err := sc.WithChangefeed("cf-" + name).Plan(sc.Seed)
+	runs := []string{runIDOf(t, filepath.Join(dir, "kafka-netns"), string(out))}
+	topics := map[string]bool{}
+	for _, name := range []string{"owner-kafka-cut", "owner-isolation"} {
+		run := filepath.Join(dir, name, "netns", "seed-1", "epoch")
+		var res result.Result
+		b, err := os.ReadFile(filepath.Join(run, "result.json"))
 		require.NoError(t, err)
-		opt := scenario.RunOptions{Plan: plan, Dir: filepath.Join(dir, name), Backend: chaos.BackendNetns, Policy: fencing.Epoch, Binary: bin}
-		k.Apply(&opt)
-		wg.Go(func() { outs[i], errs[i] = scenario.Run(ctx, opt) })
+		require.NoError(t, json.Unmarshal(b, &res))
+		assert.Equal(t, result.Pass, res.Verdict.Outcome, "%s: violated %v, reasons %v", name, res.Verdict.Violated, res.Verdict.Reasons)
+		require.NotEmpty(t, res.Faults, name)
+		assert.True(t, res.Faults[0].Effective, "%s: the cut took effect", name)
+		assert.Zero(t, res.Counters.Missing, name)
+		assert.Positive(t, res.Counters.Rows, name)
+		p, err := scenario.LoadPlan(filepath.Join(run, "plan.json"))
+		require.NoError(t, err)
+		topics[p.Scenario.Topology.Changefeed] = true
+		assert.Empty(t, leftovers(t, run), "%s: processes left behind", name)
+		runs = append(runs, runIDOf(t, run, ""))
 	}
-	wg.Wait()
-	for i, name := range names {
-		require.NoError(t, errs[i], name)
-		o := outs[i]
-		require.NotNil(t, o.Result, name)
-		require.NotEmpty(t, o.Result.Faults, name)
-		assert.True(t, o.Result.Faults[0].Effective, "%s: the cut took effect", name)
-		assert.Equal(t, result.Pass, o.Verdict.Outcome, "%s: violated %v, reasons %v", name, o.Verdict.Violated, o.Verdict.Reasons)
-		assert.Zero(t, o.Result.Counters.Missing, name)
-		assert.Positive(t, o.Result.Counters.Rows, name)
-		assert.Empty(t, leftovers(t, o.Dir), "%s: processes left behind", name)
-	}
-
-	require.NoError(t, k.Close(ctx))
-	out, err := exec.Command("ip", "netns", "list").Output()
+	assert.Len(t, topics, 2, "a topic each")
+	assert.NoDirExists(t, filepath.Join(dir, "kafka-netns"))
+	assert.Empty(t, leftovers(t, dir), "the shared Kafka's brokers are gone")
+	ns, err := exec.Command("ip", "netns", "list").Output()
 	require.NoError(t, err)
-	assert.NotContains(t, string(out), strings.TrimSuffix(probe.KafkaNetns.Name, "-kafka"), "the shared Kafka's namespaces are gone")
-	assert.Empty(t, leftovers(t, filepath.Join(dir, "kafka")), "the shared Kafka's brokers are gone")
+	for _, run := range runs {
+		assert.NotContains(t, string(ns), "cr-"+run+"-", "namespaces of %s left", run)
+	}
+}
+
+// runIDOf returns the run id of a run directory's ledger or, for the shared
+// Kafka whose directory is gone, of the sweep's "kafka:" line.
+func runIDOf(t *testing.T, dir, sweepOut string) string {
+	t.Helper()
+	if sweepOut != "" {
+		m := regexp.MustCompile(`in cr-([a-z0-9]{6})-kafka`).FindStringSubmatch(sweepOut)
+		require.NotNil(t, m, "the sweep names the shared Kafka's namespace")
+		return m[1]
+	}
+	b, err := os.ReadFile(filepath.Join(dir, chaos.LedgerFile))
+	require.NoError(t, err)
+	var e chaos.Entry
+	require.NoError(t, json.Unmarshal(b[:bytes.IndexByte(b, '\n')], &e))
+	require.NotEmpty(t, e.Run)
+	return e.Run
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -19,7 +20,7 @@ import (
 func newCleanCmd() *cobra.Command {
 	var all, dryRun, force, asJSON, verbose bool
 	cmd := &cobra.Command{
-		Use:   "clean [run-dir] [--all]",
+		Use:   "clean [run-dir|sweep-dir] [--all]",
 		Short: "Undo what a crashed run left: rules, namespaces, veths, bridge, processes, proxies",
 		Long: `clean reads <run-dir>/faults.ledger.jsonl and undoes what the run left behind:
 it resumes processes a pause fault stopped, kills the processes the run started
@@ -27,6 +28,9 @@ it resumes processes a pause fault stopped, kills the processes the run started
 deletes the run's iptables rules and chain, the members' certificates and keys, its network namespaces (and the
 veths in them), its hub namespace (and the bridge), and reports the proxies of
 the in-process toxiproxy server, which ended with the harness.
+
+Given a directory of many runs (a sweep's, a soak's, a comparison's), it cleans
+every run directory under it, and a sweep's shared Kafka (<sweep>/kafka-netns).
 
 --all needs no ledger: it removes every namespace and link named with a chaosrun
 run id (cr-<run>-*, crb-<run>, crv-<run>-*), killing the processes inside those
@@ -41,19 +45,15 @@ without a run id is ever touched. clean is idempotent and prints what it did.`,
 			if verbose {
 				level = slog.LevelInfo
 			}
-			opts := chaos.CleanOptions{}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			var dirs []string
 			if len(args) == 1 {
 				var err error
-				if opts, err = chaos.ParseCleanTarget(args[0]); err != nil {
+				if dirs, err = runDirsIn(args[0]); err != nil {
 					return &exitError{code: exitHarnessError, err: err}
 				}
 			}
-			opts.All, opts.DryRun, opts.Force = all, dryRun, force
-			opts.Logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			rep, err := chaos.Clean(cmd.Context(), opts)
-			if err == nil && opts.RunDir != "" {
-				err = removeCerts(opts.RunDir, dryRun, &rep)
-			}
+			rep, err := cleanDirs(cmd, dirs, chaos.CleanOptions{All: all, DryRun: dryRun, Force: force, Logger: log})
 			out := cmd.OutOrStdout()
 			if asJSON {
 				enc := json.NewEncoder(out)
@@ -82,6 +82,58 @@ without a run id is ever touched. clean is idempotent and prints what it did.`,
 	f.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log each action to stderr")
 	return cmd
+}
+
+// runDirsIn returns dir when it is a run directory (it holds a fault
+// ledger), else every run directory under it; none is an error.
+func runDirsIn(dir string) ([]string, error) {
+	if _, err := chaos.ParseCleanTarget(dir); err == nil {
+		return []string{dir}, nil
+	}
+	var dirs []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && d.Name() == chaos.LedgerFile {
+			dirs = append(dirs, filepath.Dir(path))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("clean: %w", err)
+	}
+	if len(dirs) == 0 {
+		return nil, fmt.Errorf("clean: %s is not a run directory and holds none (no %s under it)", dir, chaos.LedgerFile)
+	}
+	return dirs, nil
+}
+
+// cleanDirs cleans each run directory (and, with opts.All, everything named
+// with a run id), one report for all.
+func cleanDirs(cmd *cobra.Command, dirs []string, opts chaos.CleanOptions) (chaos.CleanReport, error) {
+	var (
+		rep  chaos.CleanReport
+		errs []error
+	)
+	if len(dirs) == 0 {
+		dirs = []string{""} // --all alone
+	}
+	for i, dir := range dirs {
+		o := opts
+		o.RunDir = dir
+		o.All = opts.All && i == len(dirs)-1 // once, after the ledgers
+		r, err := chaos.Clean(cmd.Context(), o)
+		if err == nil && dir != "" {
+			err = removeCerts(dir, opts.DryRun, &r)
+		}
+		rep.Actions = append(rep.Actions, r.Actions...)
+		if err != nil && len(dirs) > 1 {
+			err = fmt.Errorf("%s: %w", dir, err)
+		}
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
 }
 
 // removeCerts removes the member certificates and keys of the crashed run

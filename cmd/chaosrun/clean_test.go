@@ -5,10 +5,12 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/chaosrun/chaosrun/chaos"
@@ -97,4 +99,25 @@ func cleanAssertNothingLeft(t *testing.T, run string) {
 		require.NoError(t, err, string(out))
 		require.NotContains(t, string(out), run, "%v", args)
 	}
+}
+
+// TestCleanFindsRunDirs: a sweep's directory is cleaned run by run, and its
+// shared Kafka's ledger is one of them; a directory without any is refused.
+func TestCleanFindsRunDirs(t *testing.T) {
+	sweep := t.TempDir()
+	var want []string
+	for _, d := range []string{"kafka-netns", "owner-isolation/netns/seed-1/epoch", "owner-isolation/netns/seed-1/off"} {
+		dir := filepath.Join(sweep, filepath.FromSlash(d))
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, chaos.LedgerFile), nil, 0o644))
+		want = append(want, dir)
+	}
+	got, err := runDirsIn(sweep)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, want, got)
+	got, err = runDirsIn(want[1])
+	require.NoError(t, err)
+	assert.Equal(t, want[1:2], got, "a run directory is itself")
+	_, err = runDirsIn(t.TempDir())
+	assert.ErrorContains(t, err, "is not a run directory and holds none")
 }

@@ -124,8 +124,10 @@ Layout of the sweep directory (--out, default runs/<timestamp>-sweep):
   <out>/sweep.json                             every run's record and the matrix
   <out>/sweep.html                             the matrix, flagged runs, links
   <out>/kafka-<backend>/                       the shared Kafka while the sweep
-                                               runs; after a crash, clean it
-                                               with chaosrun clean <that dir>
+                                               runs
+
+After a crash (SIGKILL) of the sweep, chaosrun clean <out> cleans every run
+under it and the shared Kafka's network.
 
 Resuming: sweep.json is rewritten (atomically) after every run. Run the same
 command again with the same --out and runs already recorded there are skipped;
