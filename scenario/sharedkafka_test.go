@@ -68,7 +68,7 @@ func TestSharedKafkaNetns(t *testing.T) {
 func runIDOf(t *testing.T, dir, sweepOut string) string {
 	t.Helper()
 	if sweepOut != "" {
-		m := regexp.MustCompile(`in cr-([a-z0-9]{6})-kafka`).FindStringSubmatch(sweepOut)
+		m := regexp.MustCompile(`on cr-([a-z0-9]{6})-kafka`).FindStringSubmatch(sweepOut)
 		require.NotNil(t, m, "the sweep names the shared Kafka's namespace")
 		return m[1]
 	}

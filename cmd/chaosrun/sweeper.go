@@ -250,7 +250,7 @@ func (s *sweeper) startKafka(ctx context.Context, share kafkaSharing) error {
 			return errors.Join(&exitError{code: exitHarnessError, err: fmt.Errorf("sweep: %w", err)}, s.closeKafka(ctx))
 		}
 		s.kafka[j.backend] = k
-		fmt.Fprintf(s.progress, "kafka: one for every %s run, %s in %s (%d broker(s), up in %s); each run has a topic of its own\n",
+		fmt.Fprintf(s.progress, "kafka: one for every %s run, %s on %s (%d broker(s), up in %s); each run has a topic of its own\n",
 			j.backend, strings.Join(k.Bootstrap(), ","), k.Where(), share.brokers, time.Since(t0).Round(100*time.Millisecond))
 	}
 	return nil
