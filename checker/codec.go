@@ -20,8 +20,10 @@ import (
 // nothing more.
 var jsonOptions = json.JoinOptions(jsonv1.DefaultOptionsV1(), jsonv1.ReportErrorsWithLegacySemantics(false))
 
-// unmarshalJSON decodes b into v as json.Unmarshal does.
-func unmarshalJSON(b []byte, v any) error {
+// UnmarshalJSON decodes b into v as json.Unmarshal does, at about twice
+// its speed (the change log's reader, and the tailer's JSON engine for
+// evidence.Decoder).
+func UnmarshalJSON(b []byte, v any) error {
 	return json.Unmarshal(b, v, jsonOptions)
 }
 

@@ -12,6 +12,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/chaosrun/chaosrun/evidence"
 )
 
 // awkward are strings that need escaping, or are not valid UTF-8.
@@ -109,7 +111,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		line := AppendRecordJSON(nil, &rec)
 
 		var got, std Record
-		require.NoError(t, unmarshalJSON(line, &got), "%s", line)
+		require.NoError(t, UnmarshalJSON(line, &got), "%s", line)
 		requireSameRecord(t, rec, got, "record %d: %s", i, line)
 		require.NoError(t, stdjson.Unmarshal(line, &std), "%s", line)
 		requireSameRecord(t, std, got, "record %d: %s", i, line)
@@ -119,7 +121,7 @@ func TestRecordRoundTrip(t *testing.T) {
 func TestAppendRecordJSONOutOfRangeTime(t *testing.T) {
 	rec := Record{AppendTime: time.Date(10_000, 1, 1, 0, 0, 0, 0, time.UTC), Kind: KindRow, Node: "n1"}
 	var got Record
-	require.NoError(t, unmarshalJSON(AppendRecordJSON(nil, &rec), &got))
+	require.NoError(t, UnmarshalJSON(AppendRecordJSON(nil, &rec), &got))
 	assert.True(t, got.AppendTime.IsZero(), "written as the zero time")
 	assert.Equal(t, "n1", got.Node)
 }
@@ -129,7 +131,7 @@ func TestAppendRecordJSONOutOfRangeTime(t *testing.T) {
 func requireDecodesLikeStd[T any](t testing.TB, b []byte, same func(want, got T)) {
 	t.Helper()
 	var got, want T
-	err := unmarshalJSON(b, &got)
+	err := UnmarshalJSON(b, &got)
 	stdErr := stdjson.Unmarshal(b, &want)
 	require.Equal(t, stdErr == nil, err == nil, "%q: encoding/json says %v, the checker %v", b, stdErr, err)
 	if err == nil {
@@ -172,4 +174,37 @@ func FuzzDecode(f *testing.F) {
 			require.True(t, reflect.DeepEqual(want, got), "%q: %+v vs %+v", b, want, got)
 		})
 	})
+}
+
+// TestEvidenceDecoderEngines: evidence.Decode with UnmarshalJSON as its
+// JSON engine (the tailer's) makes of each row value what it makes with
+// encoding/json, or fails where it fails.
+func TestEvidenceDecoderEngines(t *testing.T) {
+	fast := evidence.Decoder{Unmarshal: UnmarshalJSON}
+	row := evidence.Row{Changefeed: "cf1", Epoch: 2, Node: "n1", Dispatcher: "d1", Table: "t1", PK: 7, Op: evidence.OpUpdate, CommitTs: 99,
+		Columns: map[string]string{"v": `"x"`}}
+	m, err := evidence.EncodeRow("cf1", row)
+	require.NoError(t, err)
+	for _, v := range []string{
+		string(m.Value),
+		`{"table":"t1","pk":7,"op":"update","commit_ts":99,"columns":{"v":"\"caf\u00e9 \\\\ \ud83d\ude00\""}}`,
+		`{"table":"t1","pk":7,"op":"update","commit_ts":99,"columns":null,"later":{"a":[1,2]}}`,
+		`{"commit_ts":99,"op":"update","pk":7,"table":"t1","columns":{"v":"1","v":"2"}}`,
+		`{"table":"t1","pk":7,"op":"update","commit_ts":99,"columns":{"v":"` + "\xff" + `"}}`,
+		`{"table":"t1","pk":7.0,"op":"update","commit_ts":99}`,
+		`{"table":"t1","pk":"7","op":"update","commit_ts":99}`,
+		`{"table":"t1","pk":7,"op":"update","commit_ts":99,"columns":{"v":1}}`,
+		`{"table":"t1","pk":7,"op":"update","commit_ts":99`,
+		`{"TABLE":"t1","PK":7,"Op":"update","Commit_Ts":99}`,
+	} {
+		c := evidence.Consumed{Topic: "cf1", Key: m.Key, Value: []byte(v), Headers: m.Headers}
+		want, werr := evidence.Decode(c)
+		got, gerr := fast.Decode(c)
+		if werr != nil {
+			assert.ErrorIs(t, gerr, evidence.ErrMalformed, "value %s: encoding/json refuses it (%v)", v, werr)
+			continue
+		}
+		require.NoError(t, gerr, "value %s", v)
+		assert.Equal(t, want, got, "value %s", v)
+	}
 }

@@ -21,7 +21,7 @@ func ReadJSONL[T any](r io.Reader, fn func(T) error) error {
 			continue
 		}
 		var v T
-		if err := unmarshalJSON(b, &v); err != nil {
+		if err := UnmarshalJSON(b, &v); err != nil {
 			return fmt.Errorf("checker: line %d: %w", line, err)
 		}
 		if err := fn(v); err != nil {
@@ -115,7 +115,7 @@ func pullChanges(r io.Reader) func() (Change, bool, error) {
 				continue
 			}
 			var cl changeLine
-			if err := unmarshalJSON(b, &cl); err != nil {
+			if err := UnmarshalJSON(b, &cl); err != nil {
 				return Change{}, false, fmt.Errorf("checker: change log line %d: %w", line, err)
 			}
 			if cl.Rows == nil {

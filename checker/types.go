@@ -58,7 +58,7 @@ type Columns map[string]string
 // UnmarshalJSON accepts any JSON object and canonicalises its values; it
 // is UnmarshalJSONFrom for encoding/json.
 func (c *Columns) UnmarshalJSON(b []byte) error {
-	return unmarshalJSON(b, c)
+	return UnmarshalJSON(b, c)
 }
 
 // Record is one consumed Kafka record of the changefeed topic, decoded from

@@ -280,15 +280,29 @@ type Consumed struct {
 
 // Decode decodes a consumed record. Errors wrap ErrMalformed and name the
 // topic, partition and offset.
-func Decode(m Consumed) (Record, error) {
+func Decode(m Consumed) (Record, error) { return Decoder{}.Decode(m) }
+
+// Decoder decodes consumed records as Decode does, with the JSON engine
+// Unmarshal (json.Unmarshal when nil). evidence keeps to the standard
+// library; a reader of millions of records may bring a faster engine with
+// encoding/json's semantics.
+type Decoder struct {
+	Unmarshal func(data []byte, v any) error
+}
+
+// Decode decodes a consumed record; see the package function Decode.
+func (d Decoder) Decode(m Consumed) (Record, error) {
+	if d.Unmarshal == nil {
+		d.Unmarshal = json.Unmarshal
+	}
 	rec := Record{Topic: m.Topic, Partition: m.Partition, Offset: m.Offset, Timestamp: m.Timestamp, Key: m.Key}
-	if err := decodeInto(&rec, headerView(m.Headers), m.Key, m.Value); err != nil {
+	if err := d.decodeInto(&rec, headerView(m.Headers), m.Key, m.Value); err != nil {
 		return Record{}, fmt.Errorf("decode %s/%d@%d: %w: %w", m.Topic, m.Partition, m.Offset, ErrMalformed, err)
 	}
 	return rec, nil
 }
 
-func decodeInto(rec *Record, h headerView, key, value []byte) error {
+func (d Decoder) decodeInto(rec *Record, h headerView, key, value []byte) error {
 	kind, err := h.str(HeaderKind)
 	if err != nil {
 		return err
@@ -305,15 +319,15 @@ func decodeInto(rec *Record, h headerView, key, value []byte) error {
 	}
 	switch rec.Kind {
 	case KindRow:
-		return decodeRow(rec, h, key, value)
+		return d.decodeRow(rec, h, key, value)
 	case KindWatermark:
-		return decodeWatermark(rec, h, value)
+		return d.decodeWatermark(rec, h, value)
 	default:
 		return fmt.Errorf("header %s=%q: unknown kind", HeaderKind, kind)
 	}
 }
 
-func decodeRow(rec *Record, h headerView, key, value []byte) error {
+func (d Decoder) decodeRow(rec *Record, h headerView, key, value []byte) error {
 	dispatcher, err := h.str(HeaderDispatcher)
 	if err != nil {
 		return err
@@ -330,7 +344,7 @@ func decodeRow(rec *Record, h headerView, key, value []byte) error {
 	}
 	var v rowValue
 	// Unknown fields are ignored so that a later writer may add some.
-	if err := json.Unmarshal(value, &v); err != nil {
+	if err := d.Unmarshal(value, &v); err != nil {
 		return fmt.Errorf("row value: %w", err)
 	}
 	r := Row{
@@ -350,13 +364,13 @@ func decodeRow(rec *Record, h headerView, key, value []byte) error {
 	return nil
 }
 
-func decodeWatermark(rec *Record, h headerView, value []byte) error {
+func (d Decoder) decodeWatermark(rec *Record, h headerView, value []byte) error {
 	ts, err := h.uint(HeaderTs)
 	if err != nil {
 		return err
 	}
 	var v watermarkValue
-	if err := json.Unmarshal(value, &v); err != nil {
+	if err := d.Unmarshal(value, &v); err != nil {
 		return fmt.Errorf("watermark value: %w", err)
 	}
 	if v.Ts != ts {

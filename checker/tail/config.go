@@ -7,6 +7,7 @@ import (
 
 	"github.com/IBM/sarama"
 
+	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/evidence"
 )
 
@@ -29,7 +30,8 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Logger receives the tailer's logs; default slog.Default().
 	Logger *slog.Logger
-	// Decode decodes each consumed record; nil means evidence.Decode. A
+	// Decode decodes each consumed record; nil means evidence.Decode's
+	// format with checker.UnmarshalJSON as the JSON engine. A
 	// record whose error wraps evidence.ErrNotChange is counted as skipped;
 	// any other error lists it as malformed.
 	Decode func(evidence.Consumed) (evidence.Record, error)
@@ -61,7 +63,7 @@ func (c Config) withDefaults() (Config, error) {
 		c.Logger = slog.Default()
 	}
 	if c.Decode == nil {
-		c.Decode = evidence.Decode
+		c.Decode = evidence.Decoder{Unmarshal: checker.UnmarshalJSON}.Decode
 	}
 	return c, nil
 }

@@ -280,7 +280,10 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 	defer func() { _ = pc.Close() }()
 	msgs, errs := pc.Messages(), pc.Errors()
 	batch := make([]item, 0, batchSize)
-	var headers []evidence.Header // scratch for encode, reused record after record
+	var (
+		headers []evidence.Header // scratch for encode, reused record after record
+		lines   []byte            // where encode appends dump records (see encode)
+	)
 	for {
 		select {
 		case <-ctx.Done():
@@ -289,7 +292,7 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 			if !ok {
 				return fmt.Errorf("tail: consume %s/%d: partition consumer stopped", t.cfg.Topic, p)
 			}
-			batch = append(batch[:0], t.encode(m, &headers))
+			batch = append(batch[:0], t.encode(m, &headers, &lines))
 			// Take whatever else is already buffered, up to a batch.
 		more:
 			for len(batch) < batchSize {
@@ -298,7 +301,7 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 					if !ok {
 						break more
 					}
-					batch = append(batch, t.encode(m, &headers))
+					batch = append(batch, t.encode(m, &headers, &lines))
 				default:
 					break more
 				}
@@ -323,9 +326,15 @@ func (t *Tailer) consume(ctx context.Context, consumer sarama.Consumer, p int32,
 	}
 }
 
+// linesChunk is the size of the buffers dump records are appended to: one
+// allocation for hundreds of records instead of one each.
+const linesChunk = 64 << 10
+
 // encode turns a consumed message into its dump record, or its line of the
-// malformed list.
-func (t *Tailer) encode(m *sarama.ConsumerMessage, headers *[]evidence.Header) item {
+// malformed list. Dump records are appended to *lines, and each item's line
+// is its own piece of it: nothing writes that piece again (a full buffer is
+// replaced, not reused).
+func (t *Tailer) encode(m *sarama.ConsumerMessage, headers *[]evidence.Header, lines *[]byte) item {
 	it := item{partition: m.Partition, offset: m.Offset, at: m.Timestamp}
 	// NB: Decode keeps nothing of the headers, so the scratch is reused.
 	*headers = (*headers)[:0]
@@ -338,7 +347,12 @@ func (t *Tailer) encode(m *sarama.ConsumerMessage, headers *[]evidence.Header) i
 	if derr == nil {
 		cr := rundir.Record(rec)
 		it.kind, it.wmTs, it.changefeed, it.node = cr.Kind, cr.WatermarkTs, cr.Changefeed, cr.Node
-		it.line = checker.AppendDumpRecord(make([]byte, 0, 256), &cr)
+		if cap(*lines)-len(*lines) < 1024 {
+			*lines = make([]byte, 0, linesChunk)
+		}
+		start := len(*lines)
+		*lines = checker.AppendDumpRecord(*lines, &cr)
+		it.line = (*lines)[start:len(*lines):len(*lines)]
 		return it
 	}
 	if errors.Is(derr, evidence.ErrNotChange) {
