@@ -124,9 +124,9 @@ func (s *sweeper) printStart(shape string) {
 
 // runAll runs the jobs that are not skipped, in order, up to s.parallel at
 // a time, until all are recorded or ctx is cancelled, and reports whether it
-// was cancelled. A job starts only when an earlier one has finished or
-// there is a free slot; the first error stops new ones and is returned once
-// the running ones end.
+// was cancelled. A job starts when one of the s.parallel slots is free; the
+// first error cancels the running ones, starts no more and is returned once
+// they ended.
 func (s *sweeper) runAll(ctx context.Context) (interrupted bool, err error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -167,9 +167,8 @@ func (s *sweeper) runAll(ctx context.Context) (interrupted bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	// NB: a run that finished and was recorded just as ctx was cancelled
-	// leaves interrupted false; the jobs not started still make it true.
-	return interrupted || ctx.Err() != nil, nil
+	// NB: a cancel after the last run was recorded interrupts nothing.
+	return interrupted || (ctx.Err() != nil && s.finished < s.toRun), nil
 }
 
 // printf writes a progress line; runs in parallel share the writer.
