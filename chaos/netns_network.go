@@ -289,8 +289,8 @@ func (n *Network) Uplink(ctx context.Context) (netip.Addr, error) {
 // present and future: a veth pair crv-<run>-253 (hub, on the bridge) <->
 // crs-<run> (in ns) with this subnet's .253 on ns's end, ns's route to the
 // subnet with ns.Addr as its source, and in each process namespace a host
-// route to ns.Addr via .253. The other network
-// gains one interface and its connected route; no forwarding anywhere. The
+// route to ns.Addr via .253. The other network gains one interface and its
+// connected route; no forwarding anywhere. The
 // pair goes when this network's hub does (Close, clean), so ns is left as
 // it was. The processes reach ns's own address only, nothing else of its
 // network.

@@ -17,17 +17,15 @@ func newNetnsPlacement(ctx context.Context, r *runner) (place.Placement, error) 
 	if err != nil {
 		return nil, fmt.Errorf("netns: create network: %w", err)
 	}
+	names := r.tgt.Names()
 	if r.opt.KafkaNetns != nil {
 		// NB: before the processes' namespaces, each of which then gets
-		// its route as it is made.
+		// its route as it is made. Kafka is the shared one: the run makes
+		// no namespace for it.
 		if err := nw.Share(ctx, r.opt.KafkaNetns); err != nil {
 			nw.Close(context.WithoutCancel(ctx))
 			return nil, fmt.Errorf("netns: reach the shared Kafka: %w", err)
 		}
-	}
-	names := r.tgt.Names()
-	if r.opt.KafkaNetns != nil {
-		// Kafka is the shared one: the run makes no namespace for it.
 		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == place.KafkaName })
 	}
 	pl, err := chaos.NewNetnsPlacement(ctx, nw, names...)

@@ -19,14 +19,11 @@ import (
 // a namespace of a network of its own, which every run's network shares
 // (chaos.Network.Share); on toxiproxy it listens on loopback.
 type SharedKafka struct {
-	backend  string
-	dir      string
 	brokers  []string
 	provider kafka.Provider
 	net      *chaos.Network
 	ledger   *chaos.Ledger
 	ns       *chaos.Namespace
-	log      *slog.Logger
 }
 
 // StartSharedKafka starts a local Kafka of brokers brokers for runs on
@@ -39,7 +36,7 @@ func StartSharedKafka(ctx context.Context, backend, dir string, brokers int, log
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("shared kafka: %w", err)
 	}
-	s := &SharedKafka{backend: backend, dir: dir, log: log}
+	s := &SharedKafka{}
 	var pl place.Placement = place.Loopback{}
 	if backend == chaos.BackendNetns {
 		run := chaos.NewRunID()

@@ -66,12 +66,8 @@ type sweepOptions struct {
 	perRun    bool // --kafka-per-run
 }
 
-func newSweepCmd() *cobra.Command {
-	var o sweepOptions
-	cmd := &cobra.Command{
-		Use:   "sweep <scenario|file.yaml>...",
-		Short: "Run scenarios over many seeds, fencing arms and backends and report how well the harness tells fixed from broken",
-		Long: `Run every scenario named, on every backend, with seeds S, S+1, ... S+N-1 and
+// sweepLong is chaosrun sweep's help.
+const sweepLong = `Run every scenario named, on every backend, with seeds S, S+1, ... S+N-1 and
 every fencing arm, one run after the other (or --parallel at a time), and
 report a confusion matrix per scenario and backend: does the harness flag the
 known-bad control plane, and does it leave the fixed one alone?
@@ -138,7 +134,14 @@ covers every run recorded in the directory.
 
 Exit status: 0 every scenario met its bar on every backend, 1 one missed it,
 3 interrupted, 2 bad input (unknown scenario, arm or backend, --seeds < 1) or a
-harness error writing the sweep files.`,
+harness error writing the sweep files.`
+
+func newSweepCmd() *cobra.Command {
+	var o sweepOptions
+	cmd := &cobra.Command{
+		Use:   "sweep <scenario|file.yaml>...",
+		Short: "Run scenarios over many seeds, fencing arms and backends and report how well the harness tells fixed from broken",
+		Long:  sweepLong,
 		Example: `  chaosrun sweep owner-isolation owner-meta-cut --seeds 5 --backend netns
   chaosrun sweep owner-isolation --seeds 20 --arms epoch,off,epoch+self-fence --backend netns,toxiproxy --out runs/sweep-1
   chaosrun sweep owner-isolation --seeds 5 --arms epoch,off,epoch+txn,off+txn --backend netns`,

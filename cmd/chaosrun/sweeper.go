@@ -244,7 +244,7 @@ func (s *sweeper) startKafka(ctx context.Context, share kafkaSharing) error {
 			continue
 		}
 		t0 := time.Now()
-		k, err := startSharedKafka(ctx, j.backend, filepath.Join(s.dir, "kafka-"+j.backend), share.brokers, s.log)
+		k, err := startSharedKafka(ctx, j.backend, s.kafkaDir(j.backend), share.brokers, s.log)
 		if err != nil {
 			return errors.Join(&exitError{code: exitHarnessError, err: fmt.Errorf("sweep: %w", err)}, s.closeKafka(ctx))
 		}
@@ -255,16 +255,19 @@ func (s *sweeper) startKafka(ctx context.Context, share kafkaSharing) error {
 	return nil
 }
 
+// kafkaDir is where the shared Kafka of backend keeps its data and ledger.
+func (s *sweeper) kafkaDir(backend string) string { return filepath.Join(s.dir, "kafka-"+backend) }
+
 // closeKafka stops the shared Kafka clusters and removes their data.
 func (s *sweeper) closeKafka(ctx context.Context) error {
 	var errs []error
 	for b, k := range s.kafka {
 		if err := k.Close(ctx); err != nil {
 			// Its ledger stays, for chaosrun clean.
-			errs = append(errs, fmt.Errorf("%w (chaosrun clean %s)", err, filepath.Join(s.dir, "kafka-"+b)))
+			errs = append(errs, fmt.Errorf("%w (chaosrun clean %s)", err, s.kafkaDir(b)))
 			continue
 		}
-		errs = append(errs, os.RemoveAll(filepath.Join(s.dir, "kafka-"+b)))
+		errs = append(errs, os.RemoveAll(s.kafkaDir(b)))
 	}
 	s.kafka = nil
 	if err := errors.Join(errs...); err != nil {
