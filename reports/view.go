@@ -3,6 +3,7 @@ package reports
 import (
 	"cmp"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
@@ -32,6 +33,23 @@ type view struct {
 	// Writers are the sink topic's writer generations; empty without the
 	// tailer's writer scan.
 	Writers []writerRow
+	// Changefeeds are each changefeed's own verdict in a run of several.
+	Changefeeds []changefeedRow
+}
+
+// changefeedRow is one changefeed of a run of several.
+type changefeedRow struct {
+	Name, Verdict, Violated, Records, MaxLag, Report string
+}
+
+func changefeedRows(r *result.Result) []changefeedRow {
+	var rows []changefeedRow
+	for _, cf := range r.Changefeeds {
+		rows = append(rows, changefeedRow{Name: cf.Changefeed, Verdict: string(cf.Verdict.Outcome),
+			Violated: cmp.Or(strings.Join(cf.Verdict.Violated, ", "), "none"), Records: num(cf.Records),
+			MaxLag: dur(cf.MaxLagMs), Report: path.Join(cf.Dir, HTMLFile)})
+	}
+	return rows
 }
 
 func newView(r *result.Result) view {
@@ -41,6 +59,7 @@ func newView(r *result.Result) view {
 		Summary:     summaryRows(r),
 		SLOs:        sloRows(r),
 		Generations: generationRows(r.Counters.DuplicatesBy, r.Counters.ReplaysBy),
+		Changefeeds: changefeedRows(r),
 	}
 	v.ReasonsTitle = "Noted (did not change the verdict)"
 	if r.Verdict.Outcome == result.Inconclusive {

@@ -129,3 +129,19 @@ func TestWithChangefeedRenamesEveryBuiltin(t *testing.T) {
 		assert.Equal(t, DefaultChangefeed, sc.WithDefaults().Topology.Changefeed, "%s: the original is untouched", sc.Name)
 	}
 }
+
+// TestWithChangefeedRenamesEveryChangefeed: in a scenario of several
+// changefeeds, a fault aimed at any one's maintainer follows it.
+func TestWithChangefeedRenamesEveryChangefeed(t *testing.T) {
+	sc, ok := Lookup("owner-isolation")
+	require.True(t, ok)
+	sc.Topology.Changefeeds = 3
+	sc.Faults = append(sc.Faults, sc.Faults[0], sc.Faults[0])
+	sc.Faults[0].Target, sc.Faults[1].Target, sc.Faults[2].Target = MaintainerOf("cf1.3"), MaintainerOf("cf1"), TargetOwner
+	require.NoError(t, sc.WithDefaults().Validate())
+	renamed := sc.WithChangefeed("run-7")
+	require.NoError(t, renamed.WithDefaults().Validate())
+	assert.Equal(t, []string{"run-7", "run-7.2", "run-7.3"}, renamed.Topology.ChangefeedNames())
+	assert.Equal(t, []string{MaintainerOf("run-7.3"), MaintainerOf("run-7"), TargetOwner},
+		[]string{renamed.Faults[0].Target, renamed.Faults[1].Target, renamed.Faults[2].Target})
+}

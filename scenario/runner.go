@@ -17,7 +17,6 @@ import (
 	"github.com/chaosrun/chaosrun/chaos"
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
-	"github.com/chaosrun/chaosrun/checker/tail"
 	"github.com/chaosrun/chaosrun/fencing"
 	"github.com/chaosrun/chaosrun/internal/place"
 	"github.com/chaosrun/chaosrun/internal/wait"
@@ -90,9 +89,10 @@ type runner struct {
 	topo    *chaos.Topology
 	reg     *chaos.Registry
 	tgt     target.Target
-	tailer  *tail.Tailer
-	// sink is the target's, once it started.
-	sink target.Sink
+	tailers tailers
+	// sinks are the target's, once it started, the first changefeed's
+	// first.
+	sinks []target.Sink
 
 	stats    workloads.Stats
 	phaseMu  sync.Mutex
@@ -291,10 +291,8 @@ func (r *runner) provision(ctx context.Context) error {
 	if err := r.startTarget(pctx, placement); err != nil {
 		return err
 	}
-	sink := r.tgt.Sink()
-	r.sink = sink
-	r.tailer, err = tail.Start(ctx, tail.Config{Brokers: sink.Brokers, Topic: sink.Topic, Dir: r.opt.Dir,
-		Decode: sink.Decode, ReadCommitted: sink.ReadCommitted, Logger: r.log})
+	r.sinks = r.tgt.Sinks()
+	r.tailers, err = startTailers(ctx, r.opt.Dir, r.sinks, r.log)
 	return err
 }
 
@@ -404,7 +402,7 @@ func (r *runner) steady(ctx context.Context) error {
 	deadline := time.Now().Add(st.Timeout)
 	var since time.Time
 	for time.Now().Before(deadline) {
-		lag, ok := r.tailer.State().Lag(time.Now())
+		lag, ok := r.tailers.Lag(time.Now())
 		switch {
 		case ok && lag <= st.Lag:
 			if since.IsZero() {
@@ -546,7 +544,7 @@ func (r *runner) role(ctx context.Context, st Step) (chaos.Role, error) {
 	case TargetOwner, TargetMaintainerOf, TargetKafka, TargetMeta, TargetUpstream:
 		return chaos.Role(st.Target), nil
 	}
-	name, err := r.tgt.Resolve(ctx, st.Target, r.tailer)
+	name, err := r.tgt.Resolve(ctx, st.Target, r.tailers)
 	if err != nil {
 		return "", err
 	}
@@ -560,7 +558,7 @@ func (r *runner) nodeOf(role string) chaos.NodeFunc {
 		if arg != "" {
 			role += ":" + arg
 		}
-		return r.tgt.Resolve(ctx, role, r.tailer)
+		return r.tgt.Resolve(ctx, role, r.tailers)
 	}
 }
 
@@ -586,7 +584,7 @@ func (r *runner) drain(ctx context.Context) error {
 	}
 	deadline := time.Now().Add(r.sc.DrainDeadline)
 	for time.Now().Before(deadline) {
-		if st := r.tailer.State(); st.GlobalDefined && st.Global >= ts {
+		if r.tailers.Reached(ts) {
 			return nil
 		}
 		if err := wait.Sleep(ctx, 100*time.Millisecond); err != nil {
@@ -639,15 +637,11 @@ func (r *runner) writeFaults() {
 // teardown saves what only the live cluster knows and stops everything.
 // It is idempotent.
 func (r *runner) teardown(ctx context.Context) {
-	if r.tailer != nil {
-		if _, err := r.tailer.Drain(ctx); err != nil {
-			r.envError("drain sink: %v", err)
-		}
-		if err := r.tailer.Close(); err != nil {
-			r.log.Warn("close the sink tailer", "err", err)
-		}
-		r.tailer = nil
+	for _, err := range r.tailers.drain(ctx) {
+		r.envError("drain sink: %v", err)
 	}
+	r.tailers.close(r.log)
+	r.tailers = nil
 	if r.tgt != nil {
 		if err := r.tgt.Stop(ctx); err != nil {
 			r.envError("%v", err)
@@ -673,9 +667,14 @@ func (r *runner) check() (*result.Result, error) {
 	r.setPhase("check")
 	sc := r.sc
 	slos := checker.SLOs{L: sc.SLOs.Lag, W: sc.SLOs.Window, RecoveryBound: sc.SLOs.Recovery, AllowedZombie: sc.SLOs.Zombie}
-	res, err := rundir.CheckRunDir(r.opt.Dir, slos, r.runInfo())
+	res, cfs, err := rundir.CheckRun(r.opt.Dir, slos, r.runInfo())
 	if err != nil {
 		return nil, err
+	}
+	for _, cf := range cfs {
+		if err := reports.WriteDir(cf.Dir, cf.Result); err != nil {
+			return nil, err
+		}
 	}
 	if err := reports.WriteDir(r.opt.Dir, res); err != nil {
 		return nil, err
@@ -690,7 +689,10 @@ func (r *runner) runInfo() rundir.Info {
 	info := rundir.Info{
 		Run:        checker.RunInfo{Scenario: sc.Name, Seed: r.opt.Plan.Seed, FencingMode: r.fencingMode()},
 		Changefeed: sc.Topology.Changefeed, EnvErrors: r.envErrors(), Start: r.start,
-		NoWatermarkPromise: r.sink.NoWatermarkOrder, ExactlyOnce: r.sink.ExactlyOnce, RowProgress: r.sink.RowProgress,
+	}
+	if len(r.sinks) > 0 {
+		s := r.sinks[0]
+		info.NoWatermarkPromise, info.ExactlyOnce, info.RowProgress = s.NoWatermarkOrder, s.ExactlyOnce, s.RowProgress
 	}
 	r.phaseMu.Lock()
 	for _, p := range r.phases {
@@ -776,7 +778,7 @@ func (r *runner) status(ctx context.Context, now time.Time, rps float64) string 
 	phase := r.phase
 	r.phaseMu.Unlock()
 	lag := "-"
-	if l, ok := r.tailer.State().Lag(now); ok {
+	if l, ok := r.tailers.Lag(now); ok {
 		lag = l.Round(100 * time.Millisecond).String()
 	}
 	return fmt.Sprintf("phase=%s elapsed=%s %s lag=%s rows/s=%.0f faults=%d",

@@ -1,9 +1,11 @@
 package scenario
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -67,9 +69,28 @@ type Topology struct {
 	Tables int `yaml:"tables"`
 	// TTL of the nodes' meta-store leases, at least 1s (default 5s).
 	TTL time.Duration `yaml:"ttl"`
-	// Changefeed is the id of the one changefeed (default "cf1"); targets
+	// Changefeed is the id of the first changefeed (default "cf1"); targets
 	// name it as maintainer-of:<changefeed>.
 	Changefeed string `yaml:"changefeed"`
+	// Changefeeds is how many changefeeds run, 1..16 (default 1; 1 for the
+	// debezium target). Each replicates every table into a topic of its
+	// own; the first is Changefeed, the others Changefeed.2, .3, ... Each
+	// is judged on its own, and the run passes only if all of them do.
+	Changefeeds int `yaml:"changefeeds"`
+}
+
+// ChangefeedNames lists the run's changefeeds, the first first.
+func (t Topology) ChangefeedNames() []string {
+	return ChangefeedNames(cmp.Or(t.Changefeed, DefaultChangefeed), max(t.Changefeeds, 1))
+}
+
+// ChangefeedNames names n changefeeds after the first, cf: cf, cf.2, ... cf.n.
+func ChangefeedNames(cf string, n int) []string {
+	names := []string{cf}
+	for k := 2; k <= n; k++ {
+		names = append(names, cf+"."+strconv.Itoa(k))
+	}
+	return names
 }
 
 // Workload is the load driven into the upstream during the run.
@@ -337,18 +358,17 @@ func SinkOf(sc Scenario, override string) string {
 // MaintainerOf returns the target of the node running cf's maintainer.
 func MaintainerOf(cf string) string { return TargetMaintainerOf + ":" + cf }
 
-// WithChangefeed returns the scenario with its changefeed (and so its
-// topic) renamed to cf; faults aimed at the old changefeed's maintainer
-// follow it.
+// WithChangefeed returns the scenario with its changefeeds (and so their
+// topics) renamed after cf; faults aimed at an old changefeed's
+// maintainer follow it.
 func (s Scenario) WithChangefeed(cf string) Scenario {
-	old := s.Topology.Changefeed
-	if old == "" {
-		old = DefaultChangefeed
-	}
+	old := s.Topology.ChangefeedNames()
+	renamed := ChangefeedNames(cf, len(old))
 	s.Faults = slices.Clone(s.Faults)
 	for i := range s.Faults {
-		if s.Faults[i].Target == MaintainerOf(old) {
-			s.Faults[i].Target = MaintainerOf(cf)
+		role, arg := SplitTarget(s.Faults[i].Target)
+		if k := slices.Index(old, arg); role == TargetMaintainerOf && k >= 0 {
+			s.Faults[i].Target = MaintainerOf(renamed[k])
 		}
 	}
 	s.Topology.Changefeed = cf
@@ -448,6 +468,7 @@ func (s Scenario) WithDefaults() Scenario {
 	if s.Topology.Changefeed == "" {
 		s.Topology.Changefeed = DefaultChangefeed
 	}
+	def(&s.Topology.Changefeeds, 1)
 	if s.Workload.Name == "" {
 		s.Workload.Name = DefaultWorkload
 	}

@@ -22,7 +22,7 @@ func newTarget(sc Scenario, opt RunOptions) (target.Target, error) {
 	switch sc.Target {
 	case "", TargetCDC:
 		return cdc.New(cdc.Config{Nodes: top.Nodes, Tables: top.Tables, Partitions: top.Partitions,
-			KafkaBrokers: top.KafkaBrokers, Changefeed: top.Changefeed, TTL: top.TTL,
+			KafkaBrokers: top.KafkaBrokers, Changefeeds: top.ChangefeedNames(), TTL: top.TTL,
 			Policy: opt.Policy, SelfFence: opt.SelfFence, Sink: node.SinkMode(sink)}), nil
 	case TargetDebezium:
 		if opt.SelfFence {

@@ -103,6 +103,9 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // MaxNameLen is the longest name namePattern allows.
 const MaxNameLen = 64
 
+// MaxChangefeeds is the most changefeeds a scenario may run.
+const MaxChangefeeds = 16
+
 // problems collects Problems.
 type problems []Problem
 
@@ -413,12 +416,12 @@ func (s Scenario) checkTarget(ps *problems, path, target string) string {
 			return ""
 		}
 	case TargetMaintainerOf:
-		switch cf := s.Topology.Changefeed; {
+		switch cfs := s.Topology.ChangefeedNames(); {
 		case arg == "":
-			ps.add(path, "%q: want maintainer-of:<cf> with cf the changefeed (%s)", target, cf)
+			ps.add(path, "%q: want maintainer-of:<cf> with cf a changefeed (%s)", target, strings.Join(cfs, ", "))
 			return ""
-		case arg != cf:
-			ps.add(path, "%q: no changefeed %q (topology.changefeed is %q)", target, arg, cf)
+		case !slices.Contains(cfs, arg):
+			ps.add(path, "%q: no changefeed %q (the changefeeds are %s)", target, arg, strings.Join(cfs, ", "))
 			return ""
 		}
 	case TargetNode:
@@ -526,6 +529,14 @@ func (s Scenario) checkTopology(ps *problems, root string) {
 	checkInt(ps, tp("tables"), t.Tables, 1, maxT)
 	checkDuration(ps, tp("ttl"), t.TTL, time.Second, maxTTL)
 	checkName(ps, tp("changefeed"), t.Changefeed, false)
+	maxCf := MaxChangefeeds
+	if s.Target == TargetDebezium {
+		maxCf = 1
+	}
+	checkInt(ps, tp("changefeeds"), t.Changefeeds, 1, maxCf)
+	if names := t.ChangefeedNames(); len(names) > 1 && len(names[len(names)-1]) > MaxNameLen {
+		ps.add(tp("changefeed"), "%q: the changefeed names made from it (%s) must be at most %d characters", t.Changefeed, names[len(names)-1], MaxNameLen)
+	}
 }
 
 // check validates the workload, with paths under root.

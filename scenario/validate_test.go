@@ -97,7 +97,19 @@ var problemCases = []problemCase{
 	{"node by id", onStep(func(f *FaultStep) { f.Target = "node:n2" }), "faults[0].target", "want node:<n>"},
 	{"maintainer of nothing", onStep(func(f *FaultStep) { f.Target = "maintainer-of:" }), "faults[0].target", "want maintainer-of:<cf>"},
 	{"maintainer of another changefeed", onStep(func(f *FaultStep) { f.Target = "maintainer-of:cf9" }), "faults[0].target",
-		`no changefeed "cf9" (topology.changefeed is "cf1")`},
+		`no changefeed "cf9" (the changefeeds are cf1)`},
+	{"maintainer of a changefeed past the last", func(s *Scenario) { s.Topology.Changefeeds, s.Faults[0].Target = 2, "maintainer-of:cf1.3" },
+		"faults[0].target", `no changefeed "cf1.3" (the changefeeds are cf1, cf1.2)`},
+	{"changefeeds too many", func(s *Scenario) { s.Topology.Changefeeds = 17 }, "topology.changefeeds", "17 out of range 1..16"},
+	{"changefeeds of debezium", func(s *Scenario) {
+		s.Target = TargetDebezium
+		s.Faults[0].Target = TargetTaskWorker
+		s.Topology.Changefeeds = 2
+	}, "topology.changefeeds", "2 out of range 1..1"},
+	{"changefeed names too long", func(s *Scenario) {
+		s.Topology.Changefeed, s.Topology.Changefeeds = strings.Repeat("c", 63), 2
+		s.Faults[0].Target = "owner"
+	}, "topology.changefeed", "(" + strings.Repeat("c", 63) + ".2) must be at most 64 characters"},
 	{"cut without links", onStep(func(f *FaultStep) { f.Links = nil }), "faults[0].links", "isolate needs at least one link set"},
 	{"unknown link", onStep(func(f *FaultStep) { f.Links = []string{"peers", "etcd"} }), "faults[0].links[1]",
 		`unknown link set "etcd" (want peers, meta, upstream, kafka)`},
@@ -254,7 +266,7 @@ func TestValidateOverlapDoesNotNeedTheTimeout(t *testing.T) {
 func TestValidateZeroMeansDefault(t *testing.T) {
 	assert.NoError(t, Scenario{Name: "baseline"}.Validate())
 	s := Scenario{Name: "baseline"}.WithDefaults()
-	assert.Equal(t, Topology{Nodes: 3, KafkaBrokers: 1, Partitions: 4, Tables: 2, TTL: 5 * time.Second, Changefeed: "cf1"}, s.Topology)
+	assert.Equal(t, Topology{Nodes: 3, KafkaBrokers: 1, Partitions: 4, Tables: 2, TTL: 5 * time.Second, Changefeed: "cf1", Changefeeds: 1}, s.Topology)
 	assert.Equal(t, Workload{Name: "append", Rate: 200, Workers: 4, RowsPerTxn: 1}, s.Workload)
 	assert.Equal(t, SLOs{Lag: 3 * time.Second, Window: 5 * time.Second, Recovery: 30 * time.Second}, s.SLOs)
 	assert.Equal(t, Steady{Lag: 3 * time.Second, Window: 5 * time.Second, Timeout: time.Minute}, s.Steady)

@@ -50,7 +50,7 @@ func TestBuiltinJSONRoundTrip(t *testing.T) {
 
 	var bad Scenario
 	err = json.Unmarshal([]byte(`{"name":"x","topology":{"nodez":3}}`), &bad)
-	assert.Equal(t, "topology.nodez: unknown field; did you mean nodes? (want one of nodes, kafka_brokers, partitions, tables, ttl, changefeed)",
+	assert.Equal(t, "topology.nodez: unknown field; did you mean nodes? (want one of nodes, kafka_brokers, partitions, tables, ttl, changefeed, changefeeds)",
 		problemsOf(t, err)[0].Error())
 }
 

@@ -35,8 +35,9 @@ type Target interface {
 	// Processes describes the started processes for the chaos topology
 	// (without placement facts, which the runner adds).
 	Processes() []chaos.Process
-	// Sink says where the target's records are and how to read them.
-	Sink() Sink
+	// Sinks says where the target's records are and how to read them: one
+	// Sink per changefeed, the first first.
+	Sinks() []Sink
 	// Store takes the workload's transactions.
 	Store() workloads.Store
 	// Resolve names the node (chaos NodeID) that holds a dynamic role right

@@ -1,6 +1,7 @@
 package rundir
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,9 @@ type Info struct {
 	// epoch history names (records of other changefeeds are then counted as
 	// foreign).
 	Changefeed string
+	// SinkDir holds the changefeed's sink files (SinkRecordsFile and the
+	// tailer's others); "" means the run directory.
+	SinkDir string
 	// Partitions is the topic's partition count; 0 means the count the
 	// tailer recorded in SinkOffsetsFile, else the partitions seen.
 	Partitions int
@@ -64,7 +68,7 @@ type Info struct {
 // Errors wrap ErrNotRunDir (dir or the dump missing), ErrInput (a file does
 // not parse) or checker.ErrConfig.
 func CheckRunDir(dir string, slos checker.SLOs, info Info) (*result.Result, error) {
-	in, err := openInputs(dir)
+	in, err := openInputs(dir, cmp.Or(info.SinkDir, dir))
 	if err != nil {
 		return nil, err
 	}
@@ -104,8 +108,9 @@ type inputs struct {
 	files       []*os.File
 }
 
-// openInputs opens the dump and the change log and reads the small files.
-func openInputs(dir string) (*inputs, error) {
+// openInputs opens the dump (in sinkDir) and the change log and reads the
+// small files.
+func openInputs(dir, sinkDir string) (*inputs, error) {
 	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -116,11 +121,11 @@ func openInputs(dir string) (*inputs, error) {
 		return nil, fmt.Errorf("%w: %s is not a directory", ErrNotRunDir, dir)
 	}
 	in := &inputs{}
-	if err := in.openDump(dir); err != nil {
+	if err := in.openDump(sinkDir); err != nil {
 		in.close()
 		return nil, err
 	}
-	if err := in.readSmallFiles(dir); err != nil {
+	if err := in.readSmallFiles(dir, sinkDir); err != nil {
 		in.close()
 		return nil, err
 	}
@@ -148,7 +153,7 @@ func (in *inputs) openDump(dir string) error {
 	return nil
 }
 
-func (in *inputs) readSmallFiles(dir string) error {
+func (in *inputs) readSmallFiles(dir, sinkDir string) error {
 	var err error
 	if in.grants, _, err = LoadGrants(dir); err != nil {
 		return err
@@ -160,13 +165,13 @@ func (in *inputs) readSmallFiles(dir string) error {
 	if in.decisions, err = LoadDecisions(dir); err != nil {
 		return err
 	}
-	if in.offsets, in.haveOffsets, err = LoadOffsets(dir); err != nil {
+	if in.offsets, in.haveOffsets, err = LoadOffsets(sinkDir); err != nil {
 		return err
 	}
-	if in.writers, in.haveWriters, err = LoadWriters(dir); err != nil {
+	if in.writers, in.haveWriters, err = LoadWriters(sinkDir); err != nil {
 		return err
 	}
-	in.malformed, err = LoadMalformed(dir)
+	in.malformed, err = LoadMalformed(sinkDir)
 	return err
 }
 

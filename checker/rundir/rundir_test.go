@@ -344,3 +344,57 @@ func writeFile(t *testing.T, path string, v any) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(path, b, 0o644))
 }
+
+func TestCheckRunChangefeeds(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		opts     rundirtest.Options
+		info     rundir.Info
+		outcome  result.Outcome
+		outcomes []result.Outcome
+	}{
+		{name: "clean", opts: rundirtest.Options{Changefeeds: 3}, outcome: result.Pass,
+			outcomes: []result.Outcome{result.Pass, result.Pass, result.Pass}},
+		// A gap in one changefeed fails the run, whatever the others did.
+		{name: "gap in the last", opts: rundirtest.Options{Changefeeds: 3, Drop: 50, DropFrom: "cf1.3"}, outcome: result.Fail,
+			outcomes: []result.Outcome{result.Pass, result.Pass, result.Fail}},
+		{name: "gap in the first", opts: rundirtest.Options{Changefeeds: 3, Drop: 50, DropFrom: "cf1"}, info: rundir.Info{Changefeed: "cf1"},
+			outcome: result.Fail, outcomes: []result.Outcome{result.Fail, result.Pass, result.Pass}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			rundirtest.Write(t, dir, tc.opts)
+			names := []string{"cf1", "cf1.2", "cf1.3"}
+			r, subs, err := rundir.CheckRun(dir, slos, tc.info)
+			require.NoError(t, err)
+			assert.Equal(t, tc.outcome, r.Verdict.Outcome, "%+v", r.Verdict)
+			assert.Equal(t, "cf1", r.Changefeed, "the one changefeed without a directory of its own")
+			require.Len(t, r.Changefeeds, 3)
+			require.Len(t, subs, 2)
+			for i, cf := range r.Changefeeds {
+				assert.Equal(t, names[i], cf.Changefeed)
+				assert.Equal(t, tc.outcomes[i], cf.Verdict.Outcome, cf.Changefeed)
+				assert.EqualValues(t, 200+2*20-boolInt(tc.outcomes[i] == result.Fail), cf.Records, cf.Changefeed)
+			}
+			for i, sub := range subs {
+				assert.Equal(t, rundir.ChangefeedDir(dir, names[i+1]), sub.Dir)
+				assert.Equal(t, names[i+1], sub.Result.Changefeed)
+				assert.Equal(t, rundirtest.Partitions, sub.Result.Counters.Partitions, "from its own drain account")
+			}
+			inv, _ := r.Invariant(result.Completeness)
+			if tc.outcome == result.Fail {
+				assert.Equal(t, result.StatusFail, inv.Status)
+				assert.EqualValues(t, 1, inv.Violations)
+				assert.Equal(t, []string{result.Completeness}, r.Verdict.Violated)
+			}
+			assert.True(t, strings.HasPrefix(inv.Summary, "cf1: "), inv.Summary)
+		})
+	}
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

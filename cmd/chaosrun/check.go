@@ -85,9 +85,14 @@ files cannot be read.`,
 				}
 				info.Bank = &checker.BankConfig{Table: table, Column: column, Initial: bankInitial}
 			}
-			res, err := checkRunDir(dir, run, info)
+			res, cfs, err := checkRunDir(dir, run, info)
 			if err != nil {
 				return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
+			}
+			for _, cf := range cfs {
+				if err := reports.WriteDir(cf.Dir, cf.Result); err != nil {
+					return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
+				}
 			}
 			if err := reports.WriteDir(dir, res); err != nil {
 				return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
@@ -146,6 +151,10 @@ func printVerdict(w io.Writer, dir string, r *result.Result) {
 	for _, inv := range r.Invariants {
 		fmt.Fprintf(w, "  %-18s %-8s %s\n", inv.Name, inv.Status, inv.Summary)
 	}
+	for _, cf := range r.Changefeeds {
+		fmt.Fprintf(w, "  changefeed %s: %s, %d records, max lag %s (%s)\n", cf.Changefeed, cf.Verdict.Outcome, cf.Records,
+			time.Duration(cf.MaxLagMs)*time.Millisecond, filepath.Join(dir, cf.Dir, reports.HTMLFile))
+	}
 	fmt.Fprintf(w, "records %d, final lag %s, max lag %s\n", r.Counters.Records, msText(r.Lag.FinalLagMs, r.Lag.FinalDefined), msText(r.Lag.MaxLagMs, r.Lag.FirstDefinedMs >= 0))
 	fmt.Fprintf(w, "reports: %s\n", strings.Join([]string{
 		filepath.Join(dir, result.FileName), filepath.Join(dir, reports.MarkdownFile),
@@ -180,10 +189,10 @@ func verdictExit(r *result.Result) error {
 // about a tenth of the CPU. $GOGC, when set, wins.
 const checkGCPercent = 200
 
-// checkRunDir runs rundir.CheckRunDir with checkGCPercent.
-func checkRunDir(dir string, slos checker.SLOs, info rundir.Info) (*result.Result, error) {
+// checkRunDir runs rundir.CheckRun with checkGCPercent.
+func checkRunDir(dir string, slos checker.SLOs, info rundir.Info) (*result.Result, []rundir.Changefeed, error) {
 	if os.Getenv("GOGC") == "" {
 		defer debug.SetGCPercent(debug.SetGCPercent(checkGCPercent))
 	}
-	return rundir.CheckRunDir(dir, slos, info)
+	return rundir.CheckRun(dir, slos, info)
 }

@@ -323,13 +323,13 @@ func shareable(jobs []sweepJob) (brokers int, why string) {
 // may be, the changefeed and the job's number ("cf1-007").
 func ownChangefeeds(jobs []sweepJob) ([]sweepJob, error) {
 	for i, j := range jobs {
-		base := j.scenario.Topology.Changefeed
-		if base == "" {
-			base = scenario.DefaultChangefeed
-		}
+		names := j.scenario.Topology.ChangefeedNames()
+		base := names[0]
+		// Every name must fit with the ".<k>" of the last changefeed.
+		room := scenario.MaxNameLen - (len(names[len(names)-1]) - len(base))
 		cf := fmt.Sprintf("%s-%s-s%d-%s", base, j.scenario.Name, j.seed, strings.ReplaceAll(j.arm.name, "+", "."))
-		if len(cf) > scenario.MaxNameLen {
-			cf = fmt.Sprintf("%s-%03d", base[:min(len(base), scenario.MaxNameLen-8)], i+1)
+		if len(cf) > room {
+			cf = fmt.Sprintf("%s-%03d", base[:min(len(base), room-8)], i+1)
 		}
 		p, err := j.scenario.WithChangefeed(cf).Plan(j.seed)
 		if err != nil {

@@ -102,6 +102,13 @@ type Result struct {
 	Invariants []Invariant `json:"invariants"`
 	Counters   Counters    `json:"counters"`
 	Verdict    Verdict     `json:"verdict"`
+
+	// Changefeeds, in a run of more than one changefeed, are each
+	// changefeed's own verdict, the first's (Changefeed, checked in this
+	// directory) first; the others' results are in their own directories.
+	// The Invariants and the Verdict above are over every changefeed
+	// (AddChangefeed); everything else is the first's.
+	Changefeeds []ChangefeedVerdict `json:"changefeeds,omitempty"`
 }
 
 // SinkWriter is what one writer generation, a Kafka producer id and epoch,

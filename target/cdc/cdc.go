@@ -1,5 +1,5 @@
 // Package cdc is the CDC control plane in system/ as a chaos target: a meta
-// store, an upstream and the nodes, writing one changefeed into Kafka.
+// store, an upstream and the nodes, writing its changefeeds into Kafka.
 package cdc
 
 import (
@@ -28,7 +28,9 @@ import (
 // Config is the control plane to start.
 type Config struct {
 	Nodes, Tables, Partitions, KafkaBrokers int
-	Changefeed                              string
+	// Changefeeds are the changefeeds to create, the first first; each
+	// replicates every table into a topic of its own.
+	Changefeeds []string
 	// TTL is the nodes' session TTL.
 	TTL time.Duration
 	// Policy and SelfFence are passed to every node.
@@ -63,7 +65,7 @@ func (t *Target) Names() []string {
 }
 
 // Start implements target.Target: it starts the cluster and creates the
-// changefeed.
+// changefeeds.
 func (t *Target) Start(ctx context.Context, env target.Env) error {
 	t.env, t.log = env, env.Logger
 	spec := cluster.Spec{Dir: env.Dir, Binary: env.Binary, Nodes: t.cfg.Nodes, Tables: t.cfg.Tables,
@@ -76,7 +78,12 @@ func (t *Target) Start(ctx context.Context, env target.Env) error {
 	if t.c, err = cluster.Start(ctx, spec); err != nil {
 		return err
 	}
-	return t.c.CreateChangefeed(ctx, t.cfg.Changefeed, upstream.TableNames(t.cfg.Tables), int32(t.cfg.Partitions))
+	for _, cf := range t.cfg.Changefeeds {
+		if err := t.c.CreateChangefeed(ctx, cf, upstream.TableNames(t.cfg.Tables), int32(t.cfg.Partitions)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Processes implements target.Target.
@@ -95,11 +102,15 @@ func (t *Target) Processes() []chaos.Process {
 		Endpoints: []chaos.Endpoint{{Name: target.EndpointKafka, Addr: t.c.Brokers[0]}}})
 }
 
-// Sink implements target.Target: the changefeed's topic, in the evidence
-// format.
-func (t *Target) Sink() target.Sink {
-	return target.Sink{Brokers: t.c.Brokers, Topic: t.cfg.Changefeed, Changefeed: t.cfg.Changefeed,
-		ReadCommitted: t.cfg.Sink == node.SinkTxn}
+// Sinks implements target.Target: each changefeed's topic, in the
+// evidence format.
+func (t *Target) Sinks() []target.Sink {
+	var sinks []target.Sink
+	for _, cf := range t.cfg.Changefeeds {
+		sinks = append(sinks, target.Sink{Brokers: t.c.Brokers, Topic: node.TopicOf(cf), Changefeed: cf,
+			ReadCommitted: t.cfg.Sink == node.SinkTxn})
+	}
+	return sinks
 }
 
 // Store implements target.Target: the upstream.
@@ -133,13 +144,13 @@ func (t *Target) Resolve(ctx context.Context, role string, view target.View) (st
 }
 
 // bystander is the lowest-numbered node that is neither the owner nor the
-// node of the changefeed's maintainer.
+// node of the first changefeed's maintainer.
 func (t *Target) bystander(ctx context.Context, view target.View) (string, error) {
 	owner, err := t.Resolve(ctx, "owner", view)
 	if err != nil {
 		return "", err
 	}
-	maint, err := t.Resolve(ctx, "maintainer-of:"+t.cfg.Changefeed, view)
+	maint, err := t.Resolve(ctx, "maintainer-of:"+t.cfg.Changefeeds[0], view)
 	if err != nil {
 		return "", err
 	}
@@ -214,7 +225,8 @@ func (t *Target) saveEpochHistory(ctx context.Context) error {
 	return nil
 }
 
-// Status implements target.Target: the owner and the changefeed's epoch.
+// Status implements target.Target: the owner and the first changefeed's
+// epoch.
 func (t *Target) Status(ctx context.Context) string {
 	if t.c == nil {
 		return ""
@@ -225,7 +237,7 @@ func (t *Target) Status(ctx context.Context) string {
 	if o, err := t.c.Store.Owner(qctx); err == nil {
 		owner = o.Node
 	}
-	if info, _, err := t.c.Store.Changefeed(qctx, t.cfg.Changefeed); err == nil {
+	if info, _, err := t.c.Store.Changefeed(qctx, t.cfg.Changefeeds[0]); err == nil {
 		epoch = strconv.FormatUint(info.Epoch, 10)
 	}
 	return "owner=" + owner + " epoch=" + epoch

@@ -205,13 +205,13 @@ func (t *Target) Processes() []chaos.Process {
 	return procs
 }
 
-// Sink implements target.Target: the routed topic, read committed (what a
+// Sinks implements target.Target: the routed topic, read committed (what a
 // downstream consumer sees), decoded from Debezium's envelope; heartbeats
 // are progress signals only.
-func (t *Target) Sink() target.Sink {
-	return target.Sink{Brokers: t.brk, Topic: t.Topic(), Changefeed: t.cfg.Connector,
+func (t *Target) Sinks() []target.Sink {
+	return []target.Sink{{Brokers: t.brk, Topic: t.Topic(), Changefeed: t.cfg.Connector,
 		Decode:        debezium.Options{Changefeed: t.cfg.Connector}.Decoder(),
-		ReadCommitted: true, NoWatermarkOrder: true, ExactlyOnce: true, RowProgress: true}
+		ReadCommitted: true, NoWatermarkOrder: true, ExactlyOnce: true, RowProgress: true}}
 }
 
 // Store implements target.Target.

@@ -34,8 +34,13 @@ type Options struct {
 	Rows     int
 	RowEvery time.Duration
 	Keys     int
-	// Drop leaves row i out of the dump (a gap) when Drop > 0.
-	Drop int
+	// Drop leaves row i out of the dump (a gap) when Drop > 0; of
+	// DropFrom's dump only, when set.
+	Drop     int
+	DropFrom string
+	// Changefeeds, when more than 1, makes a run of that many changefeeds
+	// (cf1, cf1.2, ...), each with the same stream in a dump of its own.
+	Changefeeds int
 	// Fault adds fault f1 (inject at 25% of the run, heal at 40%), effective
 	// unless Ineffective.
 	Fault       bool
@@ -54,10 +59,23 @@ const Partitions = 2
 func Write(tb testing.TB, dir string, o Options) int {
 	tb.Helper()
 	o = o.withDefaults()
-	offsets, records := writeStream(tb, dir, o)
-	writeJSON(tb, filepath.Join(dir, evidence.EpochsFile), []evidence.Epoch{
-		{Changefeed: "cf1", Epoch: 1, GrantedAt: Base.Add(-time.Second), Node: "n1", Revision: 7},
-	})
+	writeChangeLog(tb, dir, o)
+	var epochs []evidence.Epoch
+	records := 0
+	for i := 1; i <= max(o.Changefeeds, 1); i++ {
+		cf, sinkDir := "cf1", dir
+		if i > 1 {
+			cf = "cf1." + strconv.Itoa(i)
+			sinkDir = rundir.ChangefeedDir(dir, cf)
+			require.NoError(tb, os.MkdirAll(sinkDir, 0o755))
+		}
+		n := writeSink(tb, sinkDir, cf, o)
+		if i == 1 {
+			records = n
+		}
+		epochs = append(epochs, evidence.Epoch{Changefeed: cf, Epoch: 1, GrantedAt: Base.Add(-time.Second), Node: "n1", Revision: 7 + int64(i)})
+	}
+	writeJSON(tb, filepath.Join(dir, evidence.EpochsFile), epochs)
 	decisions, err := os.Create(filepath.Join(dir, evidence.DecisionsFile("n1")))
 	require.NoError(tb, err)
 	enc := json.NewEncoder(decisions)
@@ -65,15 +83,22 @@ func Write(tb testing.TB, dir string, o Options) int {
 		Message: "CheckpointTsMessage", MsgEpoch: 1, LocalEpoch: 1, Sender: "n1", Verdict: "Accept", Acted: true}))
 	require.NoError(tb, decisions.Close())
 	writeJSON(tb, filepath.Join(dir, rundir.FaultsFile), o.faults())
+	return records
+}
+
+// writeSink writes changefeed cf's dump and drain account into sinkDir
+// and returns the number of records in the dump.
+func writeSink(tb testing.TB, sinkDir, cf string, o Options) int {
+	offsets, records := writeDump(tb, sinkDir, cf, o)
 	if !o.NoOffsets {
-		so := rundir.SinkOffsets{Topic: "cf1", DrainedAt: Base.Add(time.Hour), Records: int64(records)}
+		so := rundir.SinkOffsets{Topic: cf, DrainedAt: Base.Add(time.Hour), Records: int64(records)}
 		for p := range int32(Partitions) {
 			so.Partitions = append(so.Partitions, rundir.PartitionOffset{Partition: p, High: offsets[p], Next: offsets[p]})
 		}
 		if o.Short {
 			so.Partitions[0].High++
 		}
-		writeJSON(tb, filepath.Join(dir, rundir.SinkOffsetsFile), so)
+		writeJSON(tb, filepath.Join(sinkDir, rundir.SinkOffsetsFile), so)
 	}
 	return records
 }
@@ -119,42 +144,51 @@ func (d *dumpWriter) emit(r evidence.Record) {
 	d.records++
 }
 
-// writeStream writes the change log and the dump: one row change every
-// RowEvery, a watermark broadcast after every ten.
-func writeStream(tb testing.TB, dir string, o Options) (offsets [Partitions]int64, records int) {
+// writeChangeLog writes the upstream change log: one row change every
+// RowEvery.
+func writeChangeLog(tb testing.TB, dir string, o Options) {
 	require.NoError(tb, os.MkdirAll(filepath.Join(dir, "upstream"), 0o755))
 	logf, err := os.Create(filepath.Join(dir, rundir.ChangeLogPath))
 	require.NoError(tb, err)
-	defer func() { require.NoError(tb, logf.Close()) }()
-	recf, err := os.Create(filepath.Join(dir, rundir.SinkRecordsFile))
+	logw := bufio.NewWriter(logf)
+	for i := 1; i <= o.Rows; i++ {
+		ts := checker.ComposeTS(Base.Add(time.Duration(i)*o.RowEvery).UnixMilli(), 0)
+		_, err := fmt.Fprintf(logw, `{"commit_ts":%d,"rows":[{"table":"t1","pk":%d,"op":"update","columns":{"v":%q,"n":%d}}]}`+"\n",
+			ts, int64(i%o.Keys), strconv.Itoa(i), i)
+		require.NoError(tb, err)
+	}
+	require.NoError(tb, logw.Flush())
+	require.NoError(tb, logf.Close())
+}
+
+// writeDump writes changefeed cf's dump of the change log into sinkDir: a
+// row per change, a watermark broadcast after every ten.
+func writeDump(tb testing.TB, sinkDir, cf string, o Options) (offsets [Partitions]int64, records int) {
+	recf, err := os.Create(filepath.Join(sinkDir, rundir.SinkRecordsFile))
 	require.NoError(tb, err)
 	defer func() { require.NoError(tb, recf.Close()) }()
-	logw := bufio.NewWriter(logf)
 	dump := &dumpWriter{tb: tb, w: bufio.NewWriter(recf)}
 	for i := 1; i <= o.Rows; i++ {
 		at := Base.Add(time.Duration(i) * o.RowEvery)
 		ts := checker.ComposeTS(at.UnixMilli(), 0)
 		pk := int64(i % o.Keys)
 		v := strconv.Itoa(i)
-		_, err := fmt.Fprintf(logw, `{"commit_ts":%d,"rows":[{"table":"t1","pk":%d,"op":"update","columns":{"v":%q,"n":%d}}]}`+"\n", ts, pk, v, i)
-		require.NoError(tb, err)
-		if i != o.Drop {
+		if i != o.Drop || (o.DropFrom != "" && o.DropFrom != cf) {
 			// Columns as the node renders them: strings quoted, ints bare.
 			dump.emit(evidence.Record{
 				Partition: int32(pk % Partitions), Timestamp: at.Add(5 * time.Millisecond), Kind: evidence.KindRow,
-				Changefeed: "cf1", Epoch: 1, Node: "n1",
-				Row: &evidence.Row{Changefeed: "cf1", Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%Partitions)),
+				Changefeed: cf, Epoch: 1, Node: "n1",
+				Row: &evidence.Row{Changefeed: cf, Epoch: 1, Node: "n1", Dispatcher: "d" + strconv.Itoa(int(pk%Partitions)),
 					Table: "t1", PK: pk, Op: evidence.OpUpdate, CommitTs: ts, Columns: map[string]string{"v": strconv.Quote(v), "n": v}},
 			})
 		}
 		if i%10 == 0 {
 			for p := range int32(Partitions) {
-				dump.emit(evidence.Record{Partition: p, Timestamp: at.Add(6 * time.Millisecond), Kind: evidence.KindWatermark, Changefeed: "cf1", Epoch: 1, Node: "n1",
-					Watermark: &evidence.Watermark{Changefeed: "cf1", Epoch: 1, Node: "n1", Ts: ts}})
+				dump.emit(evidence.Record{Partition: p, Timestamp: at.Add(6 * time.Millisecond), Kind: evidence.KindWatermark, Changefeed: cf, Epoch: 1, Node: "n1",
+					Watermark: &evidence.Watermark{Changefeed: cf, Epoch: 1, Node: "n1", Ts: ts}})
 			}
 		}
 	}
-	require.NoError(tb, logw.Flush())
 	require.NoError(tb, dump.w.Flush())
 	return dump.offsets, dump.records
 }
