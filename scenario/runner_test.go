@@ -236,3 +236,51 @@ func TestOwnerIsolationTestcontainers(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, strings.TrimSpace(string(ps)), "containers left behind")
 }
+
+// TestChangefeedsNetns runs the example of several changefeeds (four, of
+// four tables each) with fencing on: every changefeed is tailed into its
+// own directory and judged on its own against the same upstream history,
+// and the run passes because each of them does.
+func TestChangefeedsNetns(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the netns backend needs root")
+	}
+	bin := e2e(t)
+	sc, err := scenario.LoadFile(filepath.Join("..", "examples", "scenarios", "owner-isolation-changefeeds.yaml"))
+	require.NoError(t, err)
+	names := sc.WithDefaults().Topology.ChangefeedNames()
+	require.Len(t, names, 4)
+	plan, err := sc.Plan(1)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	out, err := scenario.Run(ctx, scenario.RunOptions{Plan: plan, Dir: dir, Backend: chaos.BackendNetns, Policy: fencing.Epoch, Binary: bin})
+	require.NoError(t, err)
+	require.NotNil(t, out.Result)
+	assert.Empty(t, leftovers(t, dir), "processes left behind")
+	res := out.Result
+	assert.Equal(t, result.Pass, res.Verdict.Outcome, "violated %v, reasons %v", res.Verdict.Violated, res.Verdict.Reasons)
+	require.Len(t, res.Changefeeds, len(names))
+	for i, cf := range res.Changefeeds {
+		assert.Equal(t, names[i], cf.Changefeed)
+		assert.Equal(t, result.Pass, cf.Verdict.Outcome, "%s: %+v", cf.Changefeed, cf.Verdict)
+		sub := readResult(t, filepath.Join(dir, cf.Dir))
+		assert.Equal(t, cf.Changefeed, sub.Changefeed)
+		assert.Equal(t, res.Counters.Changes, sub.Counters.Changes, "%s replicates every table", cf.Changefeed)
+		assert.Zero(t, sub.Counters.Missing, cf.Changefeed)
+		assert.Positive(t, sub.Counters.Watermarks, cf.Changefeed)
+		assert.NotEmpty(t, sub.Epochs, "%s's own epoch history", cf.Changefeed)
+		assert.FileExists(t, filepath.Join(dir, cf.Dir, "report.html"))
+	}
+}
+
+func readResult(t testing.TB, dir string) *result.Result {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, result.FileName))
+	require.NoError(t, err)
+	defer f.Close()
+	r, err := result.Read(f)
+	require.NoError(t, err)
+	return r
+}

@@ -292,15 +292,19 @@ func (c *Coordinator) Tick() {
 	}
 }
 
-// leastLoaded picks the alive node with the fewest bound maintainers.
+// leastLoaded picks the alive node with the fewest bound maintainers,
+// counting the adds and moves under way, also those whose epoch bump is
+// still being persisted.
 func (c *Coordinator) leastLoaded() string {
 	load := map[string]int{}
 	for _, cf := range c.cfs {
 		if cf.node != "" {
 			load[cf.node]++
 		}
-		if cf.op != nil && cf.op.dest != "" {
-			load[cf.op.dest]++
+		for _, op := range []*operator{cf.op, cf.pending} {
+			if op != nil && op.dest != "" {
+				load[op.dest]++
+			}
 		}
 	}
 	best := ""

@@ -145,3 +145,41 @@ func TestDropsLeaveStateUnchanged(t *testing.T) {
 		})
 	}
 }
+
+// TestChangefeedsAddedTogetherSpread: changefeeds that appear in one tick
+// go to different nodes. An add counts against its destination while its
+// epoch bump is still being persisted, else every one of them would pick
+// the same least-loaded node.
+func TestChangefeedsAddedTogetherSpread(t *testing.T) {
+	n := roles.NewNode("n1", fencing.Epoch, roles.Config{}, []string{"n1"})
+	n.BecomeOwner(1)
+	n.Step(n.Ready().Messages[0]) // the coordinator bootstrap
+	n.Step(n.Ready().Messages[0]) // its response
+	require.Equal(t, []roles.Effect{roles.LoadChangefeeds{}}, n.Ready().Effects)
+	n.Coordinator.NodesChanged([]string{"n1", "n2", "n3"})
+	n.Coordinator.ChangefeedsLoaded([]roles.ChangefeedInfo{
+		{ID: "cf1", Epoch: 1, Tables: []int64{1}}, {ID: "cf1.2", Epoch: 1, Tables: []int64{1}}, {ID: "cf1.3", Epoch: 1, Tables: []int64{1}},
+	})
+	n.Ready()
+	n.Tick()
+	var bumps []roles.PersistEpoch
+	for _, e := range n.Ready().Effects {
+		if pe, ok := e.(roles.PersistEpoch); ok {
+			bumps = append(bumps, pe)
+		}
+	}
+	require.Len(t, bumps, 3, "one add per changefeed, all in the same tick")
+	dest := map[string]string{}
+	for _, b := range bumps {
+		n.Coordinator.EpochPersisted(b.Changefeed, roles.EpochResult{OK: true, Epoch: b.Next})
+		for _, env := range n.Ready().Messages {
+			for _, p := range env.GetPayloads() {
+				if add := p.GetAddMaintainerRequest(); add != nil {
+					dest[b.Changefeed] = env.GetTo()
+				}
+			}
+		}
+	}
+	require.Len(t, dest, 3)
+	assert.ElementsMatch(t, []string{"n1", "n2", "n3"}, []string{dest["cf1"], dest["cf1.2"], dest["cf1.3"]}, "%v", dest)
+}
