@@ -1,8 +1,10 @@
 package reports
 
 import (
+	"fmt"
 	"time"
 
+	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/reports/result"
 )
 
@@ -168,4 +170,25 @@ func inconclusiveFixture() *result.Result {
 			"environment: upstream restarted | twice",
 		}},
 	}
+}
+
+// changefeedsFixture is a run of three changefeeds whose first and third
+// passed and whose second lost rows.
+func changefeedsFixture() *result.Result {
+	cf := func(name string, missing int64) *result.Result {
+		r := inconclusiveFixture()
+		r.Scenario, r.Changefeed, r.Faults[0].Effective = "owner-isolation-changefeeds", name, true
+		r.Invariants[2] = result.Invariant{Name: result.Completeness, Class: result.Safety, Status: result.StatusPass,
+			Summary: "800 upstream changes: 0 missing under the final watermark"}
+		if missing > 0 {
+			r.Invariants[2].Status, r.Invariants[2].Violations = result.StatusFail, missing
+			r.Invariants[2].Summary = fmt.Sprintf("800 upstream changes: %d missing under the final watermark", missing)
+		}
+		r.Verdict = checker.Decide(r.Invariants, nil)
+		return r
+	}
+	r := cf("cf1", 0)
+	r.AddChangefeed("changefeeds/cf1.2", cf("cf1.2", 3), checker.Decide)
+	r.AddChangefeed("changefeeds/cf1.3", cf("cf1.3", 0), checker.Decide)
+	return r
 }

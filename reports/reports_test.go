@@ -24,6 +24,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 var fixtures = map[string]func() *result.Result{
 	"fail":         failFixture,
 	"inconclusive": inconclusiveFixture,
+	"changefeeds":  changefeedsFixture,
 }
 
 // golden compares got with testdata/name, or rewrites it under -update.
