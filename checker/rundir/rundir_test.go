@@ -360,6 +360,9 @@ func TestCheckRunChangefeeds(t *testing.T) {
 			outcomes: []result.Outcome{result.Pass, result.Pass, result.Fail}},
 		{name: "gap in the first", opts: rundirtest.Options{Changefeeds: 3, Drop: 50, DropFrom: "cf1"}, info: rundir.Info{Changefeed: "cf1"},
 			outcome: result.Fail, outcomes: []result.Outcome{result.Fail, result.Pass, result.Pass}},
+		// An environment failure of the run is every changefeed's, and said once.
+		{name: "environment", opts: rundirtest.Options{Changefeeds: 3}, info: rundir.Info{EnvErrors: []string{"run interrupted"}},
+			outcome: result.Inconclusive, outcomes: []result.Outcome{result.Inconclusive, result.Inconclusive, result.Inconclusive}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -388,6 +391,9 @@ func TestCheckRunChangefeeds(t *testing.T) {
 				assert.Equal(t, []string{result.Completeness}, r.Verdict.Violated)
 			}
 			assert.True(t, strings.HasPrefix(inv.Summary, "cf1: "), inv.Summary)
+			if tc.outcome == result.Inconclusive {
+				assert.Equal(t, []string{"environment: run interrupted"}, r.Verdict.Reasons)
+			}
 		})
 	}
 }

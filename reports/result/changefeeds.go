@@ -19,7 +19,8 @@ type ChangefeedVerdict struct {
 
 // AddChangefeed folds another changefeed's result, sub, checked from dir,
 // into r: r's invariants fail where sub's do (their violations add up and
-// the summaries name the changefeeds), its reasons are r's too, and the
+// the summaries name the changefeeds), its reasons are r's too (those of
+// the whole run once), and the
 // verdict is composed again over both by decide (checker.Decide).
 func (r *Result) AddChangefeed(dir string, sub *Result, decide func([]Invariant, []string) Verdict) {
 	if len(r.Changefeeds) == 0 {
@@ -45,7 +46,11 @@ func (r *Result) AddChangefeed(dir string, sub *Result, decide func([]Invariant,
 	}
 	reasons := slices.Clone(r.Verdict.Reasons)
 	for _, reason := range sub.Verdict.Reasons {
-		reasons = append(reasons, fmt.Sprintf("%s: %s", sub.Changefeed, reason))
+		// A reason of the whole run (an environment failure) is every
+		// changefeed's; it is said once.
+		if !slices.Contains(r.Verdict.Reasons, reason) {
+			reasons = append(reasons, fmt.Sprintf("%s: %s", sub.Changefeed, reason))
+		}
 	}
 	r.Verdict = decide(r.Invariants, reasons)
 }
