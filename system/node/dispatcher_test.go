@@ -201,3 +201,58 @@ func startDispatcher(t *testing.T, m *manager, up *upstream.Client) (start uint6
 	}()
 	return start, cancel, done
 }
+
+// gatedWriter blocks its first write until gate closes.
+type gatedWriter struct {
+	fakeWriter
+	gate chan struct{}
+	once sync.Once
+	in   chan struct{}
+}
+
+func (w *gatedWriter) write(ctx context.Context, msgs []evidence.Message) error {
+	w.once.Do(func() {
+		close(w.in)
+		<-w.gate
+	})
+	return w.fakeWriter.write(ctx, msgs)
+}
+
+// TestDispatcherCatchesUpInFewWrites: deliveries that queue up while a
+// write is in flight go out together in the next write, not one write per
+// resolved ts, so a dispatcher that fell behind catches up. Before, a
+// backlog drained at one resolved ts (100ms of changes) per Kafka round
+// trip, and never drained while a round trip took longer than that.
+func TestDispatcherCatchesUpInFewWrites(t *testing.T) {
+	w := &gatedWriter{gate: make(chan struct{}), in: make(chan struct{})}
+	m, up, _ := testManager(t, &w.fakeWriter)
+	m.newWriter = func(context.Context, string) batchWriter { return w }
+	ctx := context.Background()
+	_, cancel, done := startDispatcher(t, m, up)
+	defer func() { cancel(); <-done }()
+	<-w.in // the first row's write is in flight and held
+	// A commit every 10ms for 600ms, as a workload's: the held dispatcher
+	// falls behind by six of the upstream's 100ms resolved ts, each a
+	// delivery that asks for a write.
+	const behind = 60
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for pk := int64(2); pk < 2+behind; pk++ {
+		<-tick.C
+		_, err := up.Commit(ctx, upstream.Write{Table: "t1", PK: pk, Op: upstream.OpInsert, Columns: map[string]upstream.Value{"v": upstream.Int(pk)}})
+		require.NoError(t, err)
+	}
+	close(w.gate)
+	rows := func() int {
+		ws, _ := w.snapshot()
+		n := 0
+		for _, b := range ws {
+			n += len(b)
+		}
+		return n
+	}
+	require.Eventually(t, func() bool { return rows() == 1+behind }, 10*time.Second, 20*time.Millisecond)
+	ws, _ := w.snapshot()
+	t.Logf("%d rows in %d writes", 1+behind, len(ws))
+	assert.LessOrEqual(t, len(ws), 4, "the held write, then the queued deliveries together (one per resolved ts before: 8)")
+}

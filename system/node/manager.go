@@ -213,40 +213,113 @@ func (m *manager) runDispatcher(ctx context.Context, d *dispatcher, startTs uint
 			_ = wait.Sleep(ctx, 200*time.Millisecond)
 			continue
 		}
-		var pending []evidence.Message
-		for {
-			ev, err := stream.Recv()
-			if err != nil {
-				if ctx.Err() == nil {
-					log.Debug("feed broken; reopening", "from", checkpoint, "err", err)
-				}
-				break
-			}
-			pending = m.encodeRows(pending, d, ev.Rows, log)
-			if ev.ResolvedTs == 0 && len(pending) < maxBatch {
-				continue
-			}
-			if len(pending) > 0 {
-				if err := w.write(ctx, pending); err != nil {
-					var ok bool
-					if w, ok = m.afterWriteError(ctx, d.id, txnID, w, err, log); !ok {
-						endFeed()
-						return
-					}
-					log.Debug("write failed; retrying from the checkpoint", "from", checkpoint, "err", err)
-					break
-				}
-				m.n.met.rowsWritten.WithLabelValues(m.cf).Add(float64(len(pending)))
-				pending = nil
-			}
-			if ev.ResolvedTs > checkpoint {
-				checkpoint = ev.ResolvedTs
-				m.progress(d, checkpoint)
-			}
-		}
+		events := feedEvents(fctx, stream)
+		var ok bool
+		checkpoint, ok = m.replicate(ctx, d, &w, txnID, events, checkpoint, log)
 		endFeed()
+		for range events { // the reader ends with the feed's context
+		}
+		if !ok {
+			return
+		}
 		if ctx.Err() == nil {
 			_ = wait.Sleep(ctx, 100*time.Millisecond)
+		}
+	}
+}
+
+// feedItem is one delivery of a feed, or the error that ended it.
+type feedItem struct {
+	ev  upstream.FeedEvent
+	err error
+}
+
+// feedBuffer is how many deliveries a feed reads ahead of its dispatcher.
+const feedBuffer = 256
+
+// feedEvents reads stream ahead of its dispatcher until it fails or ctx
+// ends; the channel closes after the error, or when ctx ends.
+func feedEvents(ctx context.Context, stream *upstream.FeedStream) <-chan feedItem {
+	ch := make(chan feedItem, feedBuffer)
+	go func() {
+		defer close(ch)
+		for {
+			ev, err := stream.Recv()
+			select {
+			case ch <- feedItem{ev: ev, err: err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// replicate writes dispatcher d's feed to Kafka through *w until the feed
+// breaks or a write fails, and returns the checkpoint reached; ok is false
+// when the dispatcher must stop. Every write takes all the deliveries
+// already read (up to maxBatch rows), not one delivery: a dispatcher that
+// fell behind catches up in fewer, larger writes instead of one round trip
+// to Kafka per delivery. Its checkpoint moves only after the write of every
+// row up to it.
+func (m *manager) replicate(ctx context.Context, d *dispatcher, w *batchWriter, txnID string, events <-chan feedItem, checkpoint uint64, log *slog.Logger) (uint64, bool) {
+	var pending []evidence.Message
+	for {
+		var resolved uint64
+		var err error
+		pending, resolved, err = m.take(pending, d, events, log)
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Debug("feed broken; reopening", "from", checkpoint, "err", err)
+			}
+			return checkpoint, true
+		}
+		if resolved == 0 && len(pending) < maxBatch {
+			continue
+		}
+		if len(pending) > 0 {
+			if err := (*w).write(ctx, pending); err != nil {
+				var ok bool
+				if *w, ok = m.afterWriteError(ctx, d.id, txnID, *w, err, log); !ok {
+					return checkpoint, false
+				}
+				log.Debug("write failed; retrying from the checkpoint", "from", checkpoint, "err", err)
+				return checkpoint, true
+			}
+			m.n.met.rowsWritten.WithLabelValues(m.cf).Add(float64(len(pending)))
+			pending = nil
+		}
+		if resolved > checkpoint {
+			checkpoint = resolved
+			m.progress(d, checkpoint)
+		}
+	}
+}
+
+// take waits for the next delivery and takes those already read after it,
+// up to maxBatch rows, appending their rows to pending; resolved is the
+// highest resolved ts among them (0: none).
+func (m *manager) take(pending []evidence.Message, d *dispatcher, events <-chan feedItem, log *slog.Logger) (_ []evidence.Message, resolved uint64, err error) {
+	it, open := <-events
+	for {
+		switch {
+		case !open:
+			return pending, 0, context.Canceled
+		case it.err != nil:
+			return pending, 0, it.err
+		}
+		pending = m.encodeRows(pending, d, it.ev.Rows, log)
+		resolved = max(resolved, it.ev.ResolvedTs)
+		if len(pending) >= maxBatch {
+			return pending, resolved, nil
+		}
+		select {
+		case it, open = <-events:
+		default:
+			return pending, resolved, nil
 		}
 	}
 }
