@@ -18,8 +18,11 @@ import (
 
 // BenchmarkFailoverScale runs owner-isolation (fencing on, netns) with 2,
 // 20, 200 and 2,000 dispatchers — one changefeed of that many tables, and
-// 200 and 2,000 spread over 4 and 16 changefeeds, so that the cut also moves
-// that many maintainers — judged at lag L = 1 s. It reports for each size
+// 200 and 2,000 as 4 changefeeds of 50 and 500 tables, so that the cut also
+// moves the owner's maintainers (each changefeed replicates every table, so
+// 4 changefeeds also carry 4 times the rows) — judged at lag L = 1 s. At
+// 16 changefeeds of 125 tables the steady lag on two cores stays around
+// 1 s and the run is inconclusive. It reports for each size
 // the failover (inject → lag ≤ 1 s for 5 s, while the owner is still cut
 // off: a new owner elected after the TTL bootstraps every dispatcher
 // again), the reintegration (heal → lag ≤ 1 s), each the slowest
@@ -33,10 +36,10 @@ func BenchmarkFailoverScale(b *testing.B) {
 		b.Skip("the netns backend needs root")
 	}
 	bin := e2e(b)
-	for _, size := range []struct{ changefeeds, tables int }{{1, 2}, {1, 20}, {1, 200}, {1, 2000}, {4, 50}, {16, 125}} {
+	for _, size := range []struct{ changefeeds, tables int }{{1, 2}, {1, 20}, {1, 200}, {1, 2000}, {4, 50}, {4, 500}} {
 		name := fmt.Sprintf("dispatchers=%d", size.changefeeds*size.tables)
 		if size.changefeeds > 1 {
-			name += fmt.Sprintf(",changefeeds=%d", size.changefeeds)
+			name += fmt.Sprintf("-changefeeds=%d", size.changefeeds)
 		}
 		b.Run(name, func(b *testing.B) {
 			for range b.N {
