@@ -143,6 +143,16 @@ func TestBrokerExitsDuringStart(t *testing.T) {
 	_, err = l2.Start(context.Background())
 	require.ErrorIs(t, err, ErrBadConfig)
 	require.NoError(t, l2.Close())
+
+	// A directory with a comma would be split by log.dirs.
+	comma := filepath.Join(t.TempDir(), "a,b")
+	l3, err := NewLocal(LocalConfig{Dir: comma, LibsDir: testLibs(t)})
+	require.NoError(t, err)
+	_, err = l3.Start(context.Background())
+	require.ErrorIs(t, err, ErrBadConfig)
+	assert.Contains(t, err.Error(), "comma")
+	require.NoError(t, l3.Close())
+	assertNoProcesses(t, comma, nil)
 }
 
 // TestStartCancelled cancels the context while the cluster starts: Start

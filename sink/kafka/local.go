@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"slices"
 	"strconv"
 	"sync"
@@ -156,6 +157,11 @@ func (l *Local) start(ctx context.Context) ([]string, error) {
 // layout picks ports and ids and writes every node's properties.
 func (l *Local) layout() error {
 	root := filepath.Join(l.cfg.Dir, "kafka")
+	if strings.Contains(root, ",") {
+		// log.dirs is a comma-separated list: Kafka would write into the
+		// pieces.
+		return fmt.Errorf("start local Kafka: %s has a comma, which Kafka reads as a list of directories; choose a directory without one: %w", root, ErrBadConfig)
+	}
 	if ents, err := os.ReadDir(root); err == nil && len(ents) > 0 {
 		return fmt.Errorf("start local Kafka: %s already holds a cluster: %w", root, ErrBadConfig)
 	}
