@@ -48,12 +48,7 @@ func WriteDir(dir string, r *result.Result) error {
 
 // RenderDir re-renders the reports of dir from its result.json.
 func RenderDir(dir string) (*result.Result, error) {
-	f, err := os.Open(filepath.Join(dir, result.FileName))
-	if err != nil {
-		return nil, fmt.Errorf("reports: %w", err)
-	}
-	defer f.Close()
-	r, err := result.Read(f)
+	r, err := result.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reports: %s: %w", dir, err)
 	}

@@ -278,10 +278,7 @@ func TestChangefeedsNetns(t *testing.T) {
 
 func readResult(t testing.TB, dir string) *result.Result {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, result.FileName))
-	require.NoError(t, err)
-	defer f.Close()
-	r, err := result.Read(f)
+	r, err := result.ReadDir(dir)
 	require.NoError(t, err)
 	return r
 }

@@ -117,15 +117,10 @@ files cannot be read.`,
 // an unreadable one is reported on w and ignored.
 func previousRun(dir string, w io.Writer) (rundir.Info, *result.Result) {
 	var info rundir.Info
-	f, err := os.Open(filepath.Join(dir, result.FileName))
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(w, "chaosrun: ignoring %s: %v\n", result.FileName, err)
-		}
+	prev, err := result.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
 		return info, nil
 	}
-	defer f.Close()
-	prev, err := result.Read(f)
 	if err != nil {
 		fmt.Fprintf(w, "chaosrun: ignoring the earlier %s: %v\n", result.FileName, err)
 		return info, nil

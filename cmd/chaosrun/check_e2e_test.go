@@ -324,10 +324,7 @@ func writeJSON(t *testing.T, path string, v any) {
 
 func readResult(t *testing.T, dir string) *result.Result {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, result.FileName))
-	require.NoError(t, err)
-	defer f.Close()
-	r, err := result.Read(f)
+	r, err := result.ReadDir(dir)
 	require.NoError(t, err)
 	return r
 }

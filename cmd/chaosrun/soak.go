@@ -264,12 +264,9 @@ wait:
 		c.Stdout, c.Stderr = logf, logf
 		_ = c.Run()
 	}
-	if f, err := os.Open(filepath.Join(run.Dir, result.FileName)); err == nil {
-		if res, err := result.Read(f); err == nil {
-			run.Verdict = string(res.Verdict.Outcome)
-			run.Lost, run.Dups = res.Counters.Missing, res.Counters.Duplicates
-		}
-		_ = f.Close()
+	if res, err := result.ReadDir(run.Dir); err == nil {
+		run.Verdict = string(res.Verdict.Outcome)
+		run.Lost, run.Dups = res.Counters.Missing, res.Counters.Duplicates
 	}
 }
 

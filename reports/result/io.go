@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 )
 
 // FileName is the name of the result file in a run directory.
@@ -38,4 +40,15 @@ func Read(rd io.Reader) (*Result, error) {
 		return nil, fmt.Errorf("%w: %d (this build reads 1..%d)", ErrSchema, r.SchemaVersion, SchemaVersion)
 	}
 	return &r, nil
+}
+
+// ReadDir reads the result.json of run directory dir (a missing one is an
+// error wrapping fs.ErrNotExist).
+func ReadDir(dir string) (*Result, error) {
+	f, err := os.Open(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("result: %w", err)
+	}
+	defer f.Close()
+	return Read(f)
 }
