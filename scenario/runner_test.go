@@ -66,15 +66,23 @@ func runPlan(t *testing.T, bin, backend string, p fencing.Policy) scenario.RunSu
 	plan, err := sc.Plan(sc.Seed)
 	require.NoError(t, err)
 	dir := filepath.Join(t.TempDir(), p.String())
+	out := runIn(t, bin, plan, dir, backend, p)
+	for _, f := range []string{"result.json", "report.md", "report.html", "junit.xml", "plan.json", "faults.json"} {
+		assert.FileExists(t, filepath.Join(dir, f))
+	}
+	return out
+}
+
+// runIn runs plan in dir within 5 minutes; the run must end with a result
+// and leave no process behind.
+func runIn(t *testing.T, bin string, plan scenario.Plan, dir, backend string, p fencing.Policy) scenario.RunSummary {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	out, err := scenario.Run(ctx, scenario.RunOptions{Plan: plan, Dir: dir, Backend: backend, Policy: p, Binary: bin})
 	require.NoError(t, err)
 	require.NotNil(t, out.Result)
 	assert.Empty(t, leftovers(t, dir), "processes left behind")
-	for _, f := range []string{"result.json", "report.md", "report.html", "junit.xml", "plan.json", "faults.json"} {
-		assert.FileExists(t, filepath.Join(dir, f))
-	}
 	return out
 }
 
@@ -131,12 +139,7 @@ func TestConnectTaskWorkerIsolationNetns(t *testing.T) {
 	// run directory: pgtest.Dir opens the test's private temporary
 	// directory to it.
 	dir := filepath.Dir(pgtest.Dir(t))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := scenario.Run(ctx, scenario.RunOptions{Plan: plan, Dir: dir, Backend: chaos.BackendNetns, Policy: fencing.Epoch, Binary: bin})
-	require.NoError(t, err)
-	require.NotNil(t, out.Result)
-	assert.Empty(t, leftovers(t, dir), "processes left behind")
+	out := runIn(t, bin, plan, dir, chaos.BackendNetns, fencing.Epoch)
 	res := out.Result
 	require.NotEmpty(t, res.Faults)
 	assert.True(t, res.Faults[0].Effective, "the cut took effect")
@@ -254,12 +257,7 @@ func TestChangefeedsNetns(t *testing.T) {
 	plan, err := sc.Plan(1)
 	require.NoError(t, err)
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := scenario.Run(ctx, scenario.RunOptions{Plan: plan, Dir: dir, Backend: chaos.BackendNetns, Policy: fencing.Epoch, Binary: bin})
-	require.NoError(t, err)
-	require.NotNil(t, out.Result)
-	assert.Empty(t, leftovers(t, dir), "processes left behind")
+	out := runIn(t, bin, plan, dir, chaos.BackendNetns, fencing.Epoch)
 	res := out.Result
 	assert.Equal(t, result.Pass, res.Verdict.Outcome, "violated %v, reasons %v", res.Verdict.Violated, res.Verdict.Reasons)
 	require.Len(t, res.Changefeeds, len(names))

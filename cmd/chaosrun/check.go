@@ -28,13 +28,7 @@ const (
 )
 
 func newCheckCmd() *cobra.Command {
-	var (
-		slos        checker.SLOs
-		changefeed  string
-		startTs     uint64
-		bank        string
-		bankInitial int64
-	)
+	var o checkOptions
 	cmd := &cobra.Command{
 		Use:   "check <run-dir>",
 		Short: "Re-run the checker on a finished run's data and write result.json and the reports",
@@ -53,64 +47,76 @@ files cannot be read.`,
 		Example: `  chaosrun check runs/20260101-120000-owner-isolation
   chaosrun check --slo-lag 1s --slo-window 3s --slo-recovery 20s runs/latest`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			dir := args[0]
-			info, prev := previousRun(dir, cmd.ErrOrStderr())
-			f := cmd.Flags()
-			// A flag wins, then the earlier result, then the flag's default.
-			pick := func(name string, flag time.Duration, prevMs int64) time.Duration {
-				if prev != nil && !f.Changed(name) {
-					return time.Duration(prevMs) * time.Millisecond
-				}
-				return flag
-			}
-			var ps result.SLOs
-			if prev != nil {
-				ps = prev.SLOs
-			}
-			run := checker.SLOs{
-				L:             pick("slo-lag", slos.L, ps.LagMs),
-				W:             pick("slo-window", slos.W, ps.StableMs),
-				RecoveryBound: pick("slo-recovery", slos.RecoveryBound, ps.RecoveryBoundMs),
-				AllowedZombie: pick("slo-zombie", slos.AllowedZombie, ps.AllowedZombieMs),
-			}
-			if f.Changed("changefeed") {
-				info.Changefeed = changefeed
-			}
-			info.StartTs = startTs
-			if bank != "" {
-				table, column, ok := strings.Cut(bank, ".")
-				if !ok || table == "" || column == "" {
-					return &exitError{code: exitHarnessError, err: fmt.Errorf("--bank wants <table>.<column>, got %q", bank)}
-				}
-				info.Bank = &checker.BankConfig{Table: table, Column: column, Initial: bankInitial}
-			}
-			res, cfs, err := checkRunDir(dir, run, info)
-			if err != nil {
-				return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
-			}
-			for _, cf := range cfs {
-				if err := reports.WriteDir(cf.Dir, cf.Result); err != nil {
-					return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
-				}
-			}
-			if err := reports.WriteDir(dir, res); err != nil {
-				return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
-			}
-			printVerdict(cmd.OutOrStdout(), dir, res)
-			return verdictExit(res)
-		},
+		RunE: func(cmd *cobra.Command, args []string) error { return o.run(cmd, args[0]) },
 	}
 	fl := cmd.Flags()
-	fl.DurationVar(&slos.L, "slo-lag", defaultSLOLag, "L: sink lag at or below it is healthy")
-	fl.DurationVar(&slos.W, "slo-window", defaultSLOWindow, "W: lag must stay ≤ L this long to count as recovered")
-	fl.DurationVar(&slos.RecoveryBound, "slo-recovery", defaultSLORecovery, "bound on the recovery time after each heal (0: unbounded)")
-	fl.DurationVar(&slos.AllowedZombie, "slo-zombie", 0, "how long an uninformed superseded generation may keep writing past the moment it could have learned (0: not judged; harmful acts are always judged)")
-	fl.StringVar(&changefeed, "changefeed", "", "changefeed to check (default: the only one in epochs.json)")
-	fl.Uint64Var(&startTs, "start-ts", 0, "changefeed start ts: earlier upstream changes are not expected in the topic")
-	fl.StringVar(&bank, "bank", "", "check the bank workload's balance sum on <table>.<column>")
-	fl.Int64Var(&bankInitial, "bank-initial", 0, "each account's balance before its first row (with --bank)")
+	fl.DurationVar(&o.slos.L, "slo-lag", defaultSLOLag, "L: sink lag at or below it is healthy")
+	fl.DurationVar(&o.slos.W, "slo-window", defaultSLOWindow, "W: lag must stay ≤ L this long to count as recovered")
+	fl.DurationVar(&o.slos.RecoveryBound, "slo-recovery", defaultSLORecovery, "bound on the recovery time after each heal (0: unbounded)")
+	fl.DurationVar(&o.slos.AllowedZombie, "slo-zombie", 0, "how long an uninformed superseded generation may keep writing past the moment it could have learned (0: not judged; harmful acts are always judged)")
+	fl.StringVar(&o.changefeed, "changefeed", "", "changefeed to check (default: the only one in epochs.json)")
+	fl.Uint64Var(&o.startTs, "start-ts", 0, "changefeed start ts: earlier upstream changes are not expected in the topic")
+	fl.StringVar(&o.bank, "bank", "", "check the bank workload's balance sum on <table>.<column>")
+	fl.Int64Var(&o.bankInitial, "bank-initial", 0, "each account's balance before its first row (with --bank)")
 	return cmd
+}
+
+// checkOptions are check's flags.
+type checkOptions struct {
+	slos        checker.SLOs
+	changefeed  string
+	startTs     uint64
+	bank        string
+	bankInitial int64
+}
+
+// run checks dir with the flags over what an earlier result.json says,
+// writes every changefeed's reports and maps the verdict to the exit status.
+func (o *checkOptions) run(cmd *cobra.Command, dir string) error {
+	info, prev := previousRun(dir, cmd.ErrOrStderr())
+	f := cmd.Flags()
+	// A flag wins, then the earlier result, then the flag's default.
+	pick := func(name string, flag time.Duration, prevMs int64) time.Duration {
+		if prev != nil && !f.Changed(name) {
+			return time.Duration(prevMs) * time.Millisecond
+		}
+		return flag
+	}
+	var ps result.SLOs
+	if prev != nil {
+		ps = prev.SLOs
+	}
+	run := checker.SLOs{
+		L:             pick("slo-lag", o.slos.L, ps.LagMs),
+		W:             pick("slo-window", o.slos.W, ps.StableMs),
+		RecoveryBound: pick("slo-recovery", o.slos.RecoveryBound, ps.RecoveryBoundMs),
+		AllowedZombie: pick("slo-zombie", o.slos.AllowedZombie, ps.AllowedZombieMs),
+	}
+	if f.Changed("changefeed") {
+		info.Changefeed = o.changefeed
+	}
+	info.StartTs = o.startTs
+	if o.bank != "" {
+		table, column, ok := strings.Cut(o.bank, ".")
+		if !ok || table == "" || column == "" {
+			return &exitError{code: exitHarnessError, err: fmt.Errorf("--bank wants <table>.<column>, got %q", o.bank)}
+		}
+		info.Bank = &checker.BankConfig{Table: table, Column: column, Initial: o.bankInitial}
+	}
+	res, cfs, err := checkRunDir(dir, run, info)
+	if err != nil {
+		return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
+	}
+	for _, cf := range cfs {
+		if err := reports.WriteDir(cf.Dir, cf.Result); err != nil {
+			return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
+		}
+	}
+	if err := reports.WriteDir(dir, res); err != nil {
+		return &exitError{code: exitHarnessError, err: fmt.Errorf("check %s: %w", dir, err)}
+	}
+	printVerdict(cmd.OutOrStdout(), dir, res)
+	return verdictExit(res)
 }
 
 // previousRun reads what an earlier result.json of dir says about the run;
