@@ -145,3 +145,24 @@ func TestWithChangefeedRenamesEveryChangefeed(t *testing.T) {
 	assert.Equal(t, []string{MaintainerOf("run-7.3"), MaintainerOf("run-7"), TargetOwner},
 		[]string{renamed.Faults[0].Target, renamed.Faults[1].Target, renamed.Faults[2].Target})
 }
+
+// TestPlanWithChangefeedKeepsTheDraws: a plan renamed after another
+// changefeed keeps its faults and times, with its steps aimed as the
+// renamed scenario's faults are, and equals the renamed scenario's plan.
+func TestPlanWithChangefeedKeepsTheDraws(t *testing.T) {
+	for _, sc := range Builtins() {
+		p, err := sc.Plan(7)
+		require.NoError(t, err, sc.Name)
+		renamed := p.WithChangefeed("cmp-1")
+		want, err := sc.WithChangefeed("cmp-1").Plan(7)
+		require.NoError(t, err, sc.Name)
+		assert.Equal(t, want, renamed, sc.Name)
+		assert.Equal(t, DefaultChangefeed, p.Scenario.Topology.Changefeed, "%s: the original is untouched", sc.Name)
+		for i, s := range p.Steps {
+			if s.Target == MaintainerOf(DefaultChangefeed) {
+				assert.Equal(t, MaintainerOf("cmp-1"), renamed.Steps[i].Target, sc.Name)
+				assert.Equal(t, s.Target, p.Steps[i].Target, "%s: the original's steps are untouched", sc.Name)
+			}
+		}
+	}
+}

@@ -66,6 +66,20 @@ type Step struct {
 	Backend string        `yaml:"backend,omitempty"`
 }
 
+// WithChangefeed returns the plan with its scenario's changefeeds renamed
+// after cf (Scenario.WithChangefeed) and its steps aimed as the renamed
+// scenario's faults are: the same faults at the same times, so two runs of
+// one plan can share a Kafka cluster, each with topics of its own.
+func (p Plan) WithChangefeed(cf string) Plan {
+	rename := p.Scenario.changefeedRenamer(cf)
+	p.Steps = slices.Clone(p.Steps)
+	for i := range p.Steps {
+		p.Steps[i].Target = rename(p.Steps[i].Target)
+	}
+	p.Scenario = p.Scenario.WithChangefeed(cf)
+	return p
+}
+
 // Heal returns the heal time, from the end of the steady-state gate.
 func (s Step) Heal() time.Duration { return s.At + s.Duration }
 

@@ -362,17 +362,28 @@ func MaintainerOf(cf string) string { return TargetMaintainerOf + ":" + cf }
 // topics) renamed after cf; faults aimed at an old changefeed's
 // maintainer follow it.
 func (s Scenario) WithChangefeed(cf string) Scenario {
-	old := s.Topology.ChangefeedNames()
-	renamed := ChangefeedNames(cf, len(old))
+	rename := s.changefeedRenamer(cf)
 	s.Faults = slices.Clone(s.Faults)
 	for i := range s.Faults {
-		role, arg := SplitTarget(s.Faults[i].Target)
-		if k := slices.Index(old, arg); role == TargetMaintainerOf && k >= 0 {
-			s.Faults[i].Target = MaintainerOf(renamed[k])
-		}
+		s.Faults[i].Target = rename(s.Faults[i].Target)
 	}
 	s.Topology.Changefeed = cf
 	return s
+}
+
+// changefeedRenamer returns what WithChangefeed(cf) makes of a fault
+// target: one aimed at a changefeed's maintainer follows it, any other
+// stays.
+func (s Scenario) changefeedRenamer(cf string) func(target string) string {
+	old := s.Topology.ChangefeedNames()
+	renamed := ChangefeedNames(cf, len(old))
+	return func(target string) string {
+		role, arg := SplitTarget(target)
+		if k := slices.Index(old, arg); role == TargetMaintainerOf && k >= 0 {
+			return MaintainerOf(renamed[k])
+		}
+		return target
+	}
 }
 
 // SplitTarget splits a target into its role and argument:

@@ -134,3 +134,49 @@ func TestCompareSinkArms(t *testing.T) {
 	assert.Equal(t, exitHarnessError, code)
 	assert.Contains(t, stderr, "--matrix adds self-fence and the txn sink, arms of the cdc target")
 }
+
+// TestCompareSharesKafka: compare's arms share one Kafka, each with a
+// changefeed of its own and the same faults at the same times; with
+// --kafka-per-run, or a scenario that cannot share, each arm starts its own.
+func TestCompareSharesKafka(t *testing.T) {
+	out := t.TempDir()
+	calls := fakeRuns(t, byArm)
+	stdout, stderr, code := runCmd(t, "compare", "stale-bootstrap-in-flight", "--backend", "toxiproxy", "--seed", "3", "--out", out)
+	assert.Equal(t, exitPass, code, stderr)
+	assert.Contains(t, stdout, "kafka: one for every arm")
+	require.Len(t, *calls, 2)
+	sc, ok := scenario.Lookup("stale-bootstrap-in-flight")
+	require.True(t, ok)
+	plan, err := sc.Plan(3)
+	require.NoError(t, err)
+	for i, arm := range []string{"epoch", "off"} {
+		c := (*calls)[i]
+		cf := "cf1-stale-bootstrap-in-flight-s3-" + arm
+		assert.Equal(t, "external", c.Kafka.Provider, arm)
+		assert.Equal(t, cf, c.Plan.Scenario.Topology.Changefeed, arm)
+		require.Len(t, c.Plan.Steps, len(plan.Steps))
+		for k, s := range c.Plan.Steps {
+			assert.Equal(t, plan.Steps[k].At, s.At, "%s step %d: same time", arm, k)
+			want := plan.Steps[k].Target
+			if want == scenario.MaintainerOf(scenario.DefaultChangefeed) {
+				want = scenario.MaintainerOf(cf)
+			}
+			assert.Equal(t, want, s.Target, "%s step %d follows the renamed changefeed", arm, k)
+		}
+	}
+	assert.NoDirExists(t, compareKafkaDir(out), "the shared Kafka's directory goes with it")
+
+	*calls = nil
+	stdout, stderr, code = runCmd(t, "compare", "stale-bootstrap-in-flight", "--backend", "toxiproxy", "--kafka-per-run", "--out", t.TempDir())
+	assert.Equal(t, exitPass, code, stderr)
+	assert.Contains(t, stdout, "kafka: one per arm (--kafka-per-run)")
+	require.Len(t, *calls, 2)
+	assert.Equal(t, "local", (*calls)[1].Kafka.Provider)
+	assert.Equal(t, scenario.DefaultChangefeed, (*calls)[1].Plan.Scenario.Topology.Changefeed)
+
+	*calls = nil
+	stdout, _, _ = runCmd(t, "compare", "connect-task-worker-kill", "--out", t.TempDir())
+	assert.Contains(t, stdout, "kafka: one per arm (connect-task-worker-kill is a debezium scenario)")
+	require.Len(t, *calls, 2)
+	assert.Equal(t, "local", (*calls)[0].Kafka.Provider)
+}

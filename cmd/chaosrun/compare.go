@@ -6,17 +6,20 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/chaosrun/chaosrun/reports/result"
 	"github.com/chaosrun/chaosrun/scenario"
+	"github.com/chaosrun/chaosrun/sink/kafka"
 )
 
 // compareOptions are the flags of chaosrun compare.
 type compareOptions struct {
 	cluster runFlags
 	matrix  bool
+	perRun  bool // --kafka-per-run
 }
 
 func newCompareCmd() *cobra.Command {
@@ -45,6 +48,12 @@ they are then named epoch+txn and off+txn. --matrix runs both sinks and so
 refuses --sink. An arm's verdict is judged by its fencing part: off+txn, like
 off, must be flagged unless the scenario declares otherwise.
 
+The arms share one local Kafka, as a sweep's runs do: each arm gets a
+changefeed and topic of its own (<changefeed>-<scenario>-s<seed>-<arm>) and
+everything else of its own. A scenario with a fault on Kafka itself, a
+debezium scenario, --kafka other than local, or --kafka-per-run starts a
+Kafka for every arm instead.
+
 Exit status: 0 declaration met, 1 not met, 3 a run was inconclusive,
 2 harness or input error.`,
 		Example: `  chaosrun compare owner-isolation
@@ -60,6 +69,7 @@ Exit status: 0 declaration met, 1 not met, 3 a run was inconclusive,
 func (o *compareOptions) flags(cmd *cobra.Command) {
 	o.cluster.register(cmd, false /* withFencing */)
 	cmd.Flags().BoolVar(&o.matrix, "matrix", false, "run fencing {epoch, off} × sink {idempotent, txn} and epoch+self-fence (cdc scenarios)")
+	cmd.Flags().BoolVar(&o.perRun, "kafka-per-run", false, "start a Kafka for every arm, as chaosrun run does, instead of one the arms share")
 }
 
 // run runs the plan under every arm, writes the comparison and maps the
@@ -78,13 +88,22 @@ func (o *compareOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return err
 	}
-	done, err := o.runArms(cmd, p, dir, arms)
-	if err != nil {
-		return err
-	}
 	backend := o.cluster.backend
 	if backend == "" {
 		backend = scenario.DefaultBackend()
+	}
+	k, err := o.startKafka(cmd, p, dir, backend)
+	if err != nil {
+		return err
+	}
+	done, err := o.runArms(cmd, p, dir, arms, k)
+	if k != nil {
+		if cerr := closeSharedKafka(cmd.Context(), k, compareKafkaDir(dir)); err == nil && cerr != nil {
+			err = &exitError{code: exitHarnessError, err: fmt.Errorf("compare: %w", cerr)}
+		}
+	}
+	if err != nil {
+		return err
 	}
 	expect := p.Scenario.WithDefaults().Expect.ForBackend(backend)
 	if err := scenario.WriteComparison(dir, p, expect, done); err != nil {
@@ -120,13 +139,49 @@ func (o *compareOptions) arms(p scenario.Plan) ([]fencingArm, error) {
 	return matrixArms, nil
 }
 
+// startKafka starts the Kafka the arms share, in dir, and says so; nil
+// (and why) when each arm needs its own.
+func (o *compareOptions) startKafka(cmd *cobra.Command, p scenario.Plan, dir, backend string) (*scenario.SharedKafka, error) {
+	out := cmd.OutOrStdout()
+	brokers, why := shareable([]sweepJob{{scenario: p.Scenario}})
+	switch {
+	case o.cluster.kafkaProvider != kafka.ProviderLocal:
+		return nil, nil
+	case o.perRun:
+		why = "--kafka-per-run"
+	}
+	if why != "" {
+		fmt.Fprintf(out, "kafka: one per arm (%s)\n", why)
+		return nil, nil
+	}
+	t0 := time.Now()
+	k, err := startSharedKafka(cmd.Context(), backend, compareKafkaDir(dir), brokers, o.cluster.logger(cmd))
+	if err != nil {
+		return nil, &exitError{code: exitHarnessError, err: fmt.Errorf("compare: %w", err)}
+	}
+	fmt.Fprintf(out, "kafka: one for every arm, %s on %s (%d broker(s), up in %s); each arm has a topic of its own\n",
+		strings.Join(k.Bootstrap(), ","), k.Where(), brokers, time.Since(t0).Round(100*time.Millisecond))
+	return k, nil
+}
+
+// compareKafkaDir is where the Kafka a comparison's arms share keeps its
+// data and ledger.
+func compareKafkaDir(dir string) string { return filepath.Join(dir, "kafka") }
+
 // runArms runs plan p under each arm, one after the other, each in its own
-// directory under dir.
-func (o *compareOptions) runArms(cmd *cobra.Command, p scenario.Plan, dir string, arms []fencingArm) ([]scenario.Arm, error) {
+// directory under dir; with k, on k, each with a changefeed of its own.
+func (o *compareOptions) runArms(cmd *cobra.Command, p scenario.Plan, dir string, arms []fencingArm, k *scenario.SharedKafka) ([]scenario.Arm, error) {
 	out := cmd.OutOrStdout()
 	var done []scenario.Arm
-	for _, a := range arms {
-		opt := o.cluster.options(cmd, p, filepath.Join(dir, a.name), a.policy, a.selfFence, a.sink)
+	for i, a := range arms {
+		ap := p
+		if k != nil {
+			ap = p.WithChangefeed(ownChangefeed(p.Scenario, p.Seed, a.name, i+1))
+		}
+		opt := o.cluster.options(cmd, ap, filepath.Join(dir, a.name), a.policy, a.selfFence, a.sink)
+		if k != nil {
+			k.Apply(&opt)
+		}
 		arm := scenario.ArmName(p.Scenario, a.policy)
 		if p.Scenario.Target != scenario.TargetDebezium {
 			arm += ", sink " + a.sink

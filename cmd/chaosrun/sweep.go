@@ -207,9 +207,7 @@ func (o *sweepOptions) run(cmd *cobra.Command, args []string) error {
 	if share.brokers > 0 || o.cluster.kafkaProvider == kafka.ProviderExternal {
 		// One cluster, many runs: each gets a changefeed and topic of
 		// its own.
-		if jobs, err = ownChangefeeds(jobs); err != nil {
-			return &exitError{code: exitHarnessError, err: err}
-		}
+		jobs = ownChangefeeds(jobs)
 	}
 	out := o.cluster.out
 	if out == "" {
@@ -317,25 +315,27 @@ func shareable(jobs []sweepJob) (brokers int, why string) {
 	return brokers, ""
 }
 
-// ownChangefeeds gives every job a changefeed, and so a topic, of its own:
-// the scenario's changefeed, the scenario, the seed and the arm
-// ("cf1-owner-pause-s3-epoch.txn"), or, where that is longer than a name
-// may be, the changefeed and the job's number ("cf1-007").
-func ownChangefeeds(jobs []sweepJob) ([]sweepJob, error) {
+// ownChangefeeds gives every job a changefeed, and so a topic, of its own
+// (ownChangefeed), keeping its plan's faults and times.
+func ownChangefeeds(jobs []sweepJob) []sweepJob {
 	for i, j := range jobs {
-		names := j.scenario.Topology.ChangefeedNames()
-		base := names[0]
-		// Every name must fit with the ".<k>" of the last changefeed.
-		room := scenario.MaxNameLen - (len(names[len(names)-1]) - len(base))
-		cf := fmt.Sprintf("%s-%s-s%d-%s", base, j.scenario.Name, j.seed, strings.ReplaceAll(j.arm.name, "+", "."))
-		if len(cf) > room {
-			cf = fmt.Sprintf("%s-%03d", base[:min(len(base), room-8)], i+1)
-		}
-		p, err := j.scenario.WithChangefeed(cf).Plan(j.seed)
-		if err != nil {
-			return nil, fmt.Errorf("sweep: %s seed %d: %w", j.scenario.Name, j.seed, err)
-		}
-		jobs[i].plan = p
+		jobs[i].plan = j.plan.WithChangefeed(ownChangefeed(j.scenario, j.seed, j.arm.name, i+1))
 	}
-	return jobs, nil
+	return jobs
+}
+
+// ownChangefeed names the changefeed of run n of a sweep or compare whose
+// runs share one Kafka: the scenario's changefeed, the scenario, the seed
+// and the arm ("cf1-owner-pause-s3-epoch.txn"), or, where that is longer
+// than a name may be, the changefeed and n ("cf1-007").
+func ownChangefeed(sc scenario.Scenario, seed int64, arm string, n int) string {
+	names := sc.Topology.ChangefeedNames()
+	base := names[0]
+	// Every name must fit with the ".<k>" of the last changefeed.
+	room := scenario.MaxNameLen - (len(names[len(names)-1]) - len(base))
+	cf := fmt.Sprintf("%s-%s-s%d-%s", base, sc.Name, seed, strings.ReplaceAll(arm, "+", "."))
+	if len(cf) > room {
+		cf = fmt.Sprintf("%s-%03d", base[:min(len(base), room-8)], n)
+	}
+	return cf
 }

@@ -262,16 +262,23 @@ func (s *sweeper) kafkaDir(backend string) string { return filepath.Join(s.dir, 
 func (s *sweeper) closeKafka(ctx context.Context) error {
 	var errs []error
 	for b, k := range s.kafka {
-		if err := k.Close(ctx); err != nil {
-			// Its ledger stays, for chaosrun clean.
-			errs = append(errs, fmt.Errorf("%w (chaosrun clean %s)", err, s.kafkaDir(b)))
-			continue
-		}
-		errs = append(errs, os.RemoveAll(s.kafkaDir(b)))
+		errs = append(errs, closeSharedKafka(ctx, k, s.kafkaDir(b)))
 	}
 	s.kafka = nil
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("sweep: stop the shared Kafka: %w", err)
+		return fmt.Errorf("sweep: %w", err)
+	}
+	return nil
+}
+
+// closeSharedKafka stops a shared Kafka and removes its directory dir; if
+// it cannot be stopped, its ledger stays for chaosrun clean.
+func closeSharedKafka(ctx context.Context, k *scenario.SharedKafka, dir string) error {
+	if err := k.Close(ctx); err != nil {
+		return fmt.Errorf("stop the shared Kafka: %w (chaosrun clean %s)", err, dir)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("stop the shared Kafka: %w", err)
 	}
 	return nil
 }
