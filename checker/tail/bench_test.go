@@ -13,10 +13,13 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/chaosrun/chaosrun/checker"
 	"github.com/chaosrun/chaosrun/checker/rundir"
@@ -29,7 +32,7 @@ import (
 // The benchmark's child processes are this test binary, told what to do by
 // the environment (see benchChild).
 const (
-	envBenchChild   = "CHAOSRUN_TAIL_BENCH_CHILD" // "consume" or "check"
+	envBenchChild   = "CHAOSRUN_TAIL_BENCH_CHILD" // "raw", "consume" or "check"
 	envBenchBrokers = "CHAOSRUN_TAIL_BENCH_BROKERS"
 	envBenchTopic   = "CHAOSRUN_TAIL_BENCH_TOPIC"
 	envBenchDir     = "CHAOSRUN_TAIL_BENCH_DIR"
@@ -51,8 +54,10 @@ type childReport struct {
 }
 
 // benchChild runs one phase of the benchmark in a fresh process, so that
-// its peak RSS is its own: "consume" tails the topic into the run directory
-// and drains it; "check" runs CheckRunDir over it.
+// its peak RSS is its own: "raw" reads the topic with a bare sarama
+// consumer of the tailer's configuration and does nothing with the records
+// (the baseline); "consume" tails the topic into the run directory and
+// drains it; "check" runs CheckRunDir over it.
 func benchChild() int {
 	var rep childReport
 	dir := os.Getenv(envBenchDir)
@@ -64,6 +69,10 @@ func benchChild() int {
 	t0 := time.Now()
 	err := func() error {
 		switch os.Getenv(envBenchChild) {
+		case "raw":
+			n, err := rawConsume(strings.Split(os.Getenv(envBenchBrokers), ","), os.Getenv(envBenchTopic))
+			rep.Records = n
+			return err
 		case "consume":
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 			defer cancel()
@@ -116,6 +125,58 @@ func vmHWM() int64 {
 		}
 	}
 	return -1
+}
+
+// rawConsume reads every partition of topic from the oldest offset up to its
+// high watermark with sarama's partition consumers, as the tailer's
+// sessions do, and counts the records: what consuming costs before the
+// tailer decodes, dumps or scans anything.
+func rawConsume(brokers []string, topic string) (int64, error) {
+	client, err := sarama.NewClient(brokers, tail.SaramaConfig("chaosrun-bench-raw", true))
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = client.Close() }()
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = consumer.Close() }()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return 0, err
+	}
+	var (
+		g     errgroup.Group
+		total atomic.Int64
+	)
+	for _, p := range parts {
+		high, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return 0, err
+		}
+		g.Go(func() error {
+			pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = pc.Close() }()
+			var n, size int64
+			for m := range pc.Messages() {
+				n, size = n+1, size+int64(len(m.Value)+len(m.Key)+len(m.Headers))
+				if m.Offset+1 >= high {
+					break
+				}
+			}
+			total.Add(n)
+			if size == 0 {
+				return fmt.Errorf("partition %d: no bytes read", p)
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	return total.Load(), err
 }
 
 func runChild(b *testing.B, phase string, env ...string) childReport {
@@ -172,12 +233,14 @@ func BenchmarkConsumeAndCheck1M(b *testing.B) {
 	b.Logf("produced %d records in %v", total, time.Since(t0).Round(time.Millisecond))
 
 	b.ResetTimer()
-	var consume, check childReport
+	var raw, consume, check childReport
 	for range b.N {
 		dir := b.TempDir()
 		require.NoError(b, os.MkdirAll(filepath.Join(dir, "upstream"), 0o755))
 		require.NoError(b, os.Link(filepath.Join(src, rundir.ChangeLogPath), filepath.Join(dir, rundir.ChangeLogPath)))
 		env := []string{envBenchBrokers + "=" + strings.Join(addrs, ","), envBenchTopic + "=" + topic, envBenchDir + "=" + dir}
+		raw = runChild(b, "raw", env...)
+		require.EqualValues(b, total, raw.Records)
 		consume = runChild(b, "consume", env...)
 		check = runChild(b, "check", env...)
 		require.EqualValues(b, total, consume.Records)
@@ -187,7 +250,7 @@ func BenchmarkConsumeAndCheck1M(b *testing.B) {
 		require.EqualValues(b, benchKeys, check.Keys)
 	}
 	b.StopTimer()
-	reportConsumeAndCheck(b, total, consume, check)
+	reportConsumeAndCheck(b, total, raw, consume, check)
 }
 
 // The shape of BenchmarkConsumeAndCheck1M's topic: batches of rows over
@@ -244,9 +307,12 @@ func produceBenchRun(ctx context.Context, b *testing.B, addrs []string, topic, s
 	require.NoError(b, logf.Close())
 }
 
-// reportConsumeAndCheck reports the rates and peak memory of both phases.
-func reportConsumeAndCheck(b *testing.B, total int, consume, check childReport) {
+// reportConsumeAndCheck reports the rates and peak memory of both phases,
+// and the consume rate against the raw sarama baseline's.
+func reportConsumeAndCheck(b *testing.B, total int, raw, consume, check childReport) {
 	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(total)/raw.Seconds, "raw-sarama-rec/s")
+	b.ReportMetric(raw.Seconds/consume.Seconds, "consume-vs-raw-ratio")
 	b.ReportMetric(float64(total)/(consume.Seconds+check.Seconds), "records/s")
 	b.ReportMetric(float64(total)/consume.Seconds, "consume-rec/s")
 	b.ReportMetric(float64(total)/check.Seconds, "check-rec/s")
@@ -254,6 +320,7 @@ func reportConsumeAndCheck(b *testing.B, total int, consume, check childReport) 
 	b.ReportMetric(float64(total)/consume.CPUSeconds, "consume-rec/cpu-s")
 	b.ReportMetric(float64(consume.PeakRSSKB)/1024, "consume-peak-RSS-MB")
 	b.ReportMetric(float64(check.PeakRSSKB)/1024, "check-peak-RSS-MB")
+	b.Logf("raw sarama %.2fs wall, %.2fs CPU (%.0f rec/s)", raw.Seconds, raw.CPUSeconds, float64(total)/raw.Seconds)
 	b.Logf("consume %.2fs wall, %.2fs CPU (%.0f rec/s, peak RSS %d MB); check %.2fs wall, %.2fs CPU (%.0f rec/s, peak RSS %d MB); load average %s",
 		consume.Seconds, consume.CPUSeconds, float64(total)/consume.Seconds, consume.PeakRSSKB/1024,
 		check.Seconds, check.CPUSeconds, float64(total)/check.Seconds, check.PeakRSSKB/1024, loadAvg())
