@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -154,13 +153,10 @@ func (o *compareOptions) startKafka(cmd *cobra.Command, p scenario.Plan, dir, ba
 		fmt.Fprintf(out, "kafka: one per arm (%s)\n", why)
 		return nil, nil
 	}
-	t0 := time.Now()
-	k, err := startSharedKafka(cmd.Context(), backend, compareKafkaDir(dir), brokers, o.cluster.logger(cmd))
+	k, err := startSharedKafkaFor(cmd.Context(), out, "arm", "arm", backend, compareKafkaDir(dir), brokers, o.cluster.logger(cmd))
 	if err != nil {
 		return nil, &exitError{code: exitHarnessError, err: fmt.Errorf("compare: %w", err)}
 	}
-	fmt.Fprintf(out, "kafka: one for every arm, %s on %s (%d broker(s), up in %s); each arm has a topic of its own\n",
-		strings.Join(k.Bootstrap(), ","), k.Where(), brokers, time.Since(t0).Round(100*time.Millisecond))
 	return k, nil
 }
 

@@ -243,16 +243,27 @@ func (s *sweeper) startKafka(ctx context.Context, share kafkaSharing) error {
 		if s.skip[i] || s.kafka[j.backend] != nil {
 			continue
 		}
-		t0 := time.Now()
-		k, err := startSharedKafka(ctx, j.backend, s.kafkaDir(j.backend), share.brokers, s.log)
+		k, err := startSharedKafkaFor(ctx, s.progress, j.backend+" run", "run", j.backend, s.kafkaDir(j.backend), share.brokers, s.log)
 		if err != nil {
 			return errors.Join(&exitError{code: exitHarnessError, err: fmt.Errorf("sweep: %w", err)}, s.closeKafka(ctx))
 		}
 		s.kafka[j.backend] = k
-		fmt.Fprintf(s.progress, "kafka: one for every %s run, %s on %s (%d broker(s), up in %s); each run has a topic of its own\n",
-			j.backend, strings.Join(k.Bootstrap(), ","), k.Where(), share.brokers, time.Since(t0).Round(100*time.Millisecond))
 	}
 	return nil
+}
+
+// startSharedKafkaFor starts a Kafka that every what shares (a sweep's
+// "netns run"s, a comparison's "arm"s), each unit with a topic of its own,
+// and says so on w.
+func startSharedKafkaFor(ctx context.Context, w io.Writer, what, unit, backend, dir string, brokers int, log *slog.Logger) (*scenario.SharedKafka, error) {
+	t0 := time.Now()
+	k, err := startSharedKafka(ctx, backend, dir, brokers, log)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(w, "kafka: one for every %s, %s on %s (%d broker(s), up in %s); each %s has a topic of its own\n",
+		what, strings.Join(k.Bootstrap(), ","), k.Where(), brokers, time.Since(t0).Round(100*time.Millisecond), unit)
+	return k, nil
 }
 
 // kafkaDir is where the shared Kafka of backend keeps its data and ledger.
